@@ -1,0 +1,50 @@
+#define _GNU_SOURCE
+#include "CDeltaSys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+int cdeltasys_syncfs(int fd) { return syncfs(fd); }
+
+int cdeltasys_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int cdeltasys_copy_file(int in_fd, int out_fd, long long count) {
+    while (count > 0) {
+        ssize_t n = copy_file_range(in_fd, NULL, out_fd, NULL, (size_t)count, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) {
+                char buf[1 << 16];
+                while (count > 0) {
+                    ssize_t r = read(in_fd, buf, count < (long long)sizeof buf ? (size_t)count : sizeof buf);
+                    if (r < 0) { if (errno == EINTR) continue; return -1; }
+                    if (r == 0) { errno = EIO; return -1; }
+                    ssize_t off = 0;
+                    while (off < r) {
+                        ssize_t w = write(out_fd, buf + off, (size_t)(r - off));
+                        if (w < 0) { if (errno == EINTR) continue; return -1; }
+                        off += w;
+                    }
+                    count -= r;
+                }
+                return 0;
+            }
+            return -1;
+        }
+        if (n == 0) { errno = EIO; return -1; }
+        count -= n;
+    }
+    return 0;
+}
+
+int cdeltasys_inflate_init(z_stream *stream) { return inflateInit2(stream, 15 + 16); }
+
+int cdeltasys_deflate_init(z_stream *stream, int level) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+}
+
+void cdeltasys_exit_now(int code) { _exit(code); }

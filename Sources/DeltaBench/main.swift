@@ -1,0 +1,1 @@
+print("deltasync-bench: not yet")

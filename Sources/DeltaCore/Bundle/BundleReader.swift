@@ -1,0 +1,179 @@
+import Foundation
+
+/// Reads and validates a `.tar.gz` delta bundle, streaming: the compressed file is inflated in
+/// chunks, every limit is checked as bytes arrive (a bomb stops at the cap), and each file entry
+/// is spooled to its own temporary file while it is hashed with SHA-1 and SHA-256.
+///
+/// Entries may come in any order (existing clients put `manifest.json` last), so operations are
+/// matched to content once the whole archive has been read.
+public struct BundleReader: Sendable {
+    public var limits: BundleLimits
+    /// Where per-bundle spool directories are created (the server uses `WORK_DIR/tmp`).
+    public var temporaryDirectory: String
+
+    public init(limits: BundleLimits = BundleLimits(), temporaryDirectory: String) {
+        self.limits = limits
+        self.temporaryDirectory = temporaryDirectory
+    }
+
+    /// Reads the bundle at `path`. On any error the spool directory is already removed.
+    /// - Parameter progress: receives the running count of uncompressed bytes (for tests and metrics).
+    public func read(path: String, progress: ((Int64) -> Void)? = nil) throws -> ValidatedBundle {
+        let spool = temporaryDirectory + "/spool-" + UUID().uuidString.lowercased()
+        try FileSystem.createDirectory(spool)
+        do {
+            let input = try RawFile.open(reading: path)
+            let size = try input.size()
+            if size > limits.maxCompressedBytes {
+                throw DeltaError(
+                    .bundleTooLarge, "bundle is \(size) bytes; the limit is \(limits.maxCompressedBytes) bytes",
+                    details: ["limit_bytes": .int(limits.maxCompressedBytes)]
+                )
+            }
+            var collector = EntryCollector(limits: limits, spool: spool, progress: progress)
+            let inflater = try GzipInflater()
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { raw in try input.read(into: raw) }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { raw in
+                    try inflater.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count])) { chunk in
+                        try collector.consume(chunk)
+                    }
+                }
+            }
+            try inflater.finish()
+            try collector.finish()
+            let operations = try BundleContentMatcher(entries: collector.entries).match()
+            return ValidatedBundle(
+                manifest: operations.manifest, operations: operations.operations, spoolDirectory: spool,
+                uncompressedBytes: collector.uncompressedBytes, entryCount: collector.entryCount
+            )
+        } catch {
+            FileSystem.removeTree(spool)
+            throw error
+        }
+    }
+}
+
+/// One entry read from the archive, before the wrapper directory is known.
+struct CollectedEntry {
+    var name: String
+    var isDirectory: Bool
+    var content: SpooledContent?
+}
+
+/// Receives inflated bytes, drives the tar parser, enforces the limits and spools entries.
+struct EntryCollector {
+    let limits: BundleLimits
+    let spool: String
+    let progress: ((Int64) -> Void)?
+    var tar = TarReader()
+    var entries: [CollectedEntry] = []
+    var uncompressedBytes: Int64 = 0
+    var entryCount = 0
+    private var current: (file: RawFile, hasher: DualHasher, index: Int)?
+
+    init(limits: BundleLimits, spool: String, progress: ((Int64) -> Void)?) {
+        self.limits = limits
+        self.spool = spool
+        self.progress = progress
+    }
+
+    mutating func consume(_ chunk: UnsafeRawBufferPointer) throws {
+        uncompressedBytes += Int64(chunk.count)
+        progress?(uncompressedBytes)
+        if uncompressedBytes > limits.maxUncompressedBytes {
+            throw DeltaError(
+                .uncompressedTooLarge,
+                "bundle expands to more than \(limits.maxUncompressedBytes) bytes",
+                details: ["limit_bytes": .int(limits.maxUncompressedBytes)]
+            )
+        }
+        var parser = tar
+        defer { tar = parser }
+        try parser.consume(chunk) { event in try handle(event) }
+    }
+
+    private mutating func handle(_ event: TarReader.Event) throws {
+        switch event {
+        case .begin(let entry):
+            entryCount += 1
+            if entryCount > limits.maxEntries {
+                throw DeltaError(
+                    .tooManyEntries, "bundle has more than \(limits.maxEntries) entries",
+                    details: ["limit": .int(Int64(limits.maxEntries))]
+                )
+            }
+            try begin(entry)
+        case .data(let bytes):
+            guard var open = current else { return }
+            try open.file.write(bytes)
+            open.hasher.update(bytes)
+            current = open
+        case .end:
+            guard let open = current else { return }
+            current = nil
+            let digest = open.hasher.finalize()
+            entries[open.index].content?.digest = digest
+        }
+    }
+
+    private mutating func begin(_ entry: TarReader.TarEntry) throws {
+        var name = entry.name
+        let isDirectory: Bool
+        switch entry.kind {
+        case .regular:
+            isDirectory = false
+        case .directory:
+            isDirectory = true
+            while name.last == UInt8(ascii: "/") { name.removeLast() }
+        case .symlink, .hardlink:
+            throw DeltaError(.unsupportedEntry, "bundle contains a link entry '\(printable(name))'; links are not accepted")
+        case .device, .fifo:
+            throw DeltaError(.unsupportedEntry, "bundle contains a device or FIFO entry '\(printable(name))'")
+        default:
+            throw DeltaError(.unsupportedEntry, "bundle contains an unsupported tar entry type '\(printable(name))'")
+        }
+        while name.starts(with: [UInt8(ascii: "."), UInt8(ascii: "/")]) { name.removeFirst(2) }
+        if isDirectory && (name.isEmpty || name == [UInt8(ascii: ".")]) { return }
+        if let reason = PathRules.violation(in: name) {
+            throw DeltaError(
+                .invalidPath, "bundle entry '\(printable(name))' has an invalid name: \(reason)",
+                details: ["path": .string(printable(name))]
+            )
+        }
+        if entry.size > limits.maxFileBytes {
+            throw DeltaError(
+                .fileTooLarge,
+                "bundle entry '\(printable(name))' is \(entry.size) bytes; the limit is \(limits.maxFileBytes) bytes",
+                details: ["limit_bytes": .int(limits.maxFileBytes)]
+            )
+        }
+        let text = String(decoding: name, as: UTF8.self)
+        guard !isDirectory else {
+            entries.append(CollectedEntry(name: text, isDirectory: true, content: nil))
+            return
+        }
+        let path = spool + "/e\(entries.count)"
+        let file = try RawFile.create(path, mode: 0o600, exclusive: true)
+        let content = SpooledContent(
+            path: path, digest: ContentDigest(sha1: "", sha256: "", size: 0), tarMode: entry.mode
+        )
+        entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
+        current = (file, DualHasher(), entries.count - 1)
+    }
+
+    mutating func finish() throws {
+        guard tar.isAtBoundary else {
+            throw DeltaError(.invalidTar, "bundle's tar archive is truncated")
+        }
+        if entryCount == 0 {
+            throw DeltaError(.missingManifest, "bundle is an empty archive (no manifest.json)")
+        }
+    }
+
+    private func printable(_ bytes: [UInt8]) -> String {
+        PathRules.printable(String(decoding: bytes.prefix(300), as: UTF8.self))
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// Where the bytes of a created, updated or moved file come from when writing a bundle.
+public enum BundleContent: Sendable {
+    case bytes([UInt8])
+    /// A file on disk, expected to be `size` bytes long (a file that changed size since it was
+    /// hashed makes the write fail, so the caller can rescan rather than send torn content).
+    case file(path: String, size: Int64)
+}
+
+/// Writes a delta bundle in the layout existing clients produce and the existing upload service
+/// accepts: a `<bundle_id>/` wrapper directory, `manifest.json` and `metadata/` first, then
+/// `files/<kind>/<path>`, gzip level 1 by default.
+public struct BundleWriter: Sendable {
+    public var compressionLevel: Int32
+
+    public init(compressionLevel: Int32 = 1) { self.compressionLevel = compressionLevel }
+
+    /// One file to include.
+    public struct Entry: Sendable {
+        public var operation: BundleOperation
+        public var content: BundleContent?
+
+        public init(operation: BundleOperation, content: BundleContent?) {
+            self.operation = operation
+            self.content = content
+        }
+    }
+
+    /// Writes the bundle to `path` and fsyncs it. Returns the compressed size.
+    @discardableResult
+    public func write(
+        to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry]
+    ) throws -> Int64 {
+        var counts = OperationCounts()
+        var totalSize: Int64 = 0
+        var hashes: [String: String] = [:]
+        for entry in entries {
+            counts.count(entry.operation.operation)
+            if let content = entry.content {
+                totalSize += content.size
+            }
+            if let hash = entry.operation.contentHash, entry.operation.operation != .deleted {
+                hashes[entry.operation.path] = hash.description
+            }
+        }
+        let now = ISO8601DateFormatter().string(from: Date())
+        let manifest = BundleManifest(
+            bundleID: bundleID, workspacePath: workspacePath,
+            collectionName: workspacePath.map { WorkspaceIdentity.collectionName(forPath: $0) }, createdAt: now,
+            sequenceNumber: sequenceNumber, parentSequence: sequenceNumber.map { $0 - 1 }, operations: counts,
+            totalFiles: entries.count, totalSizeBytes: totalSize
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let manifestJSON = try encoder.encode(manifest)
+        let hashesJSON = try encoder.encode(HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes))
+        let operationsJSON = try encoder.encode(OperationsDocument(operations: entries.map(\.operation)))
+
+        let output = try RawFile.create(path, mode: 0o600)
+        let deflater = try GzipDeflater(level: compressionLevel)
+        var pending = [UInt8]()
+        pending.reserveCapacity(1 << 20)
+        var written: Int64 = 0
+        func flushPending() throws {
+            try output.write(pending)
+            written += Int64(pending.count)
+            pending.removeAll(keepingCapacity: true)
+        }
+        let compressedSink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+            pending.append(contentsOf: chunk)
+            if pending.count >= 1 << 20 { try flushPending() }
+        }
+        let tar = TarWriter { bytes in try deflater.feed(bytes, sink: compressedSink) }
+        let root = bundleID + "/"
+        try tar.beginDirectory(name: bundleID)
+        try tar.addFile(name: root + "manifest.json", bytes: Array(manifestJSON))
+        try tar.addFile(name: root + "metadata/hashes.json", bytes: Array(hashesJSON))
+        try tar.addFile(name: root + "metadata/operations.json", bytes: Array(operationsJSON))
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        for entry in entries {
+            guard let content = entry.content else { continue }
+            let name = root + "files/\(entry.operation.operation.rawValue)/\(entry.operation.path)"
+            let mode: UInt32 = (entry.operation.mode ?? 0o644) & 0o111 != 0 ? 0o755 : 0o644
+            switch content {
+            case .bytes(let bytes):
+                try tar.addFile(name: name, bytes: bytes, mode: mode)
+            case .file(let sourcePath, let size):
+                try tar.beginFile(name: name, size: size, mode: mode)
+                let input = try RawFile.open(reading: sourcePath)
+                var remaining = size
+                while remaining > 0 {
+                    let count = try buffer.withUnsafeMutableBytes { raw in
+                        try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
+                    }
+                    if count == 0 {
+                        throw DeltaError(.io, "\(sourcePath) shrank while it was being bundled")
+                    }
+                    try buffer.withUnsafeBytes { raw in try tar.writeData(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+                    remaining -= Int64(count)
+                }
+                try tar.finishEntry(size: size)
+            }
+        }
+        try tar.finish()
+        try deflater.finish(sink: compressedSink)
+        try flushPending()
+        try output.sync()
+        return written
+    }
+}
+
+extension BundleContent {
+    public var size: Int64 {
+        switch self {
+        case .bytes(let bytes): return Int64(bytes.count)
+        case .file(_, let size): return size
+        }
+    }
+}

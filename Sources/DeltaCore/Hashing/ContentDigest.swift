@@ -1,0 +1,66 @@
+@preconcurrency public import Crypto
+
+/// Both digests of one piece of content. The server stores blobs by SHA-256 and verifies SHA-1
+/// hashes sent by existing clients, so every byte that arrives is hashed both ways once.
+public struct ContentDigest: Sendable, Hashable {
+    public var sha1: String
+    public var sha256: String
+    public var size: Int64
+
+    public init(sha1: String, sha256: String, size: Int64) {
+        self.sha1 = sha1
+        self.sha256 = sha256
+        self.size = size
+    }
+
+    /// Whether `hash` names this content.
+    public func matches(_ hash: ContentHash) -> Bool {
+        switch hash.algorithm {
+        case .sha1: return hash.hex == sha1
+        case .sha256: return hash.hex == sha256
+        }
+    }
+
+    public var sha256Hash: ContentHash { ContentHash(algorithm: .sha256, hex: sha256) }
+}
+
+/// Streaming SHA-1 + SHA-256.
+public struct DualHasher: Sendable {
+    private var sha1 = Insecure.SHA1()
+    private var sha256 = SHA256()
+    private var size: Int64 = 0
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        sha1.update(bufferPointer: bytes)
+        sha256.update(bufferPointer: bytes)
+        size += Int64(bytes.count)
+    }
+
+    public func finalize() -> ContentDigest {
+        ContentDigest(sha1: sha1.finalize().hexString, sha256: sha256.finalize().hexString, size: size)
+    }
+}
+
+/// Streaming SHA-256 alone (the client hashes with SHA-256 only).
+public struct SHA256Hasher: Sendable {
+    private var hasher = SHA256()
+    public init() {}
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+    public func finalize() -> String { hasher.finalize().hexString }
+}
+
+extension Digest {
+    /// Lower-case hexadecimal.
+    public var hexString: String {
+        var out = [UInt8]()
+        out.reserveCapacity(Self.byteCount * 2)
+        let digits = Array("0123456789abcdef".utf8)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+public import Glibc
+#elseif canImport(Darwin)
+public import Darwin
+#endif
+
+/// A thin owner of a POSIX file descriptor for the hot paths (spooling, blob writes, hashing),
+/// where Foundation's `FileHandle` and `Data` copies cost too much.
+public final class RawFile: Sendable {
+    public let fd: Int32
+
+    public init(adopting fd: Int32) { self.fd = fd }
+
+    /// Opens `path` for reading.
+    public static func open(reading path: String) throws -> RawFile {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DeltaError.posix("open", path) }
+        return RawFile(adopting: fd)
+    }
+
+    /// Creates (or truncates) `path` for writing with `mode`.
+    public static func create(_ path: String, mode: mode_t = 0o644, exclusive: Bool = false) throws -> RawFile {
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC)
+        let fd = Glibc.open(path, flags, mode)
+        guard fd >= 0 else { throw DeltaError.posix("create", path) }
+        return RawFile(adopting: fd)
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 at end of file.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw DeltaError.posix("read", "fd \(fd)")
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DeltaError.posix("write", "fd \(fd)")
+            }
+            offset += n
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in try write(raw) }
+    }
+
+    public func sync() throws {
+        guard fsync(fd) == 0 else { throw DeltaError.posix("fsync", "fd \(fd)") }
+    }
+
+    /// Size from `fstat`.
+    public func size() throws -> Int64 {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw DeltaError.posix("fstat", "fd \(fd)") }
+        return Int64(info.st_size)
+    }
+
+    deinit { Glibc.close(fd) }
+}
+
+extension DeltaError {
+    /// An `IO_ERROR` carrying the current `errno`.
+    public static func posix(_ operation: String, _ path: String) -> DeltaError {
+        let code = errno
+        let reason = String(cString: strerror(code))
+        return DeltaError(.io, "\(operation) \(path): \(reason)", details: ["errno": .int(Int64(code))])
+    }
+}
+
+/// Small filesystem helpers used by both the client and the server.
+public enum FileSystem {
+    /// `mkdir -p`.
+    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        if errno == ENOENT {
+            let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            if !parent.isEmpty, parent != path {
+                try createDirectory(parent, mode: mode)
+                if mkdir(path, mode) == 0 || errno == EEXIST { return }
+            }
+        }
+        throw DeltaError.posix("mkdir", path)
+    }
+
+    /// Removes a file or a whole directory tree; missing is fine. Never follows symlinks.
+    public static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            if let dir = opendir(path) {
+                while let entry = readdir(dir) {
+                    let name = direntName(entry)
+                    if name == "." || name == ".." { continue }
+                    removeTree(path + "/" + name)
+                }
+                closedir(dir)
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The name of a `readdir` entry.
+    public static func direntName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Reads a whole (small) file.
+    public static func readAll(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
+        let file = try RawFile.open(reading: path)
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { raw in try file.read(into: raw) }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw DeltaError(.io, "\(path) is larger than \(limit) bytes") }
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let file = try RawFile.create(temp, mode: mode)
+            try file.write(bytes)
+            try file.sync()
+        }
+        guard rename(temp, path) == 0 else {
+            unlink(temp)
+            throw DeltaError.posix("rename", path)
+        }
+    }
+}

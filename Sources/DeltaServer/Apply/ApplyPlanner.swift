@@ -1,0 +1,159 @@
+import DeltaCore
+
+/// The effect of one bundle, computed against a snapshot of the file table before anything is
+/// written: the final rows, the counts, the change-log operations and the blobs to store.
+struct ApplyPlan: Sendable {
+    var fileChanges: [FileChange] = []
+    var counts = OperationCounts(skipped: 0, failed: 0)
+    var changeOperations: [ChangeOperation] = []
+    /// SHA-256 → spooled file to adopt into the blob store.
+    var blobs: [String: String] = [:]
+}
+
+/// Applies operations in file order to an overlay of the current file table (DESIGN §7):
+/// `deleted` of a missing path is skipped; `moved` takes its embedded content, else a blob the
+/// workspace already holds, else the source's; the result must be a valid tree (no path that is
+/// both a file and a directory), or nothing is applied.
+struct ApplyPlanner {
+    let reader: any FileTableReader
+    private var overlay: [String: FileRecord?] = [:]
+
+    init(reader: any FileTableReader) { self.reader = reader }
+
+    static func plan(_ operations: [ValidatedOperation], reader: any FileTableReader) throws -> ApplyPlan {
+        var planner = ApplyPlanner(reader: reader)
+        return try planner.run(operations)
+    }
+
+    private mutating func run(_ operations: [ValidatedOperation]) throws -> ApplyPlan {
+        var plan = ApplyPlan()
+        for (index, validated) in operations.enumerated() {
+            let operation = validated.operation
+            switch operation.operation {
+            case .created, .updated:
+                guard let content = validated.content else {
+                    throw DeltaError(.contentMissing, "operation \(index) has no content")
+                }
+                let record = FileRecord(
+                    path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
+                    size: content.digest.size, mode: validated.isExecutable ? 0o755 : 0o644
+                )
+                overlay[operation.path] = record
+                plan.blobs[content.digest.sha256] = content.path
+                plan.counts.count(operation.operation)
+                plan.changeOperations.append(Self.logged(operation.operation, record, source: nil))
+            case .deleted:
+                if try current(operation.path) != nil {
+                    overlay[operation.path] = .some(nil)
+                    plan.counts.count(.deleted)
+                    plan.changeOperations.append(
+                        ChangeOperation(operation: .deleted, path: operation.path, sourcePath: nil, contentHash: nil, sizeBytes: nil)
+                    )
+                } else {
+                    plan.counts.skipped = (plan.counts.skipped ?? 0) + 1
+                }
+            case .moved:
+                let source = operation.sourcePath ?? operation.path
+                let sourceRecord = try current(source)
+                var record: FileRecord
+                if let content = validated.content {
+                    record = FileRecord(
+                        path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
+                        size: content.digest.size, mode: content.tarMode & 0o111 != 0 ? 0o755 : 0o644
+                    )
+                    plan.blobs[content.digest.sha256] = content.path
+                } else if let hash = operation.contentHash {
+                    guard let held = try held(hash) else {
+                        throw DeltaError(
+                            .contentMissing,
+                            "operation \(index) moves '\(PathRules.printable(source))' to "
+                                + "'\(PathRules.printable(operation.path))' with content \(hash), which is neither "
+                                + "in the bundle nor in the workspace",
+                            details: ["path": .string(operation.path)]
+                        )
+                    }
+                    record = held
+                } else if let sourceRecord {
+                    record = sourceRecord
+                } else {
+                    throw DeltaError(
+                        .contentMissing,
+                        "operation \(index) moves '\(PathRules.printable(source))', which does not exist, "
+                            + "and brings no content",
+                        details: ["path": .string(operation.path)]
+                    )
+                }
+                record.path = operation.path
+                if let mode = operation.mode {
+                    record.mode = mode & 0o111 != 0 ? 0o755 : 0o644
+                } else if validated.content == nil, let sourceRecord {
+                    record.mode = sourceRecord.mode
+                }
+                overlay[operation.path] = record
+                if sourceRecord != nil && source != operation.path {
+                    overlay[source] = .some(nil)
+                    plan.counts.count(.moved)
+                } else {
+                    plan.counts.skipped = (plan.counts.skipped ?? 0) + 1
+                }
+                plan.changeOperations.append(Self.logged(.moved, record, source: source))
+            }
+        }
+        try checkTree()
+        for (path, state) in overlay {
+            if let record = state {
+                plan.fileChanges.append(.upsert(record))
+            } else {
+                plan.fileChanges.append(.delete(path: path))
+            }
+        }
+        plan.fileChanges.sort { $0.path < $1.path }
+        return plan
+    }
+
+    private func current(_ path: String) throws -> FileRecord? {
+        if let state = overlay[path] { return state }
+        return try reader.file(at: path)
+    }
+
+    /// Content the workspace holds: written earlier in this bundle, or a current file.
+    private func held(_ hash: ContentHash) throws -> FileRecord? {
+        for case let record? in overlay.values {
+            if hash.algorithm == .sha256 ? record.sha256 == hash.hex : record.sha1 == hash.hex { return record }
+        }
+        return try reader.file(withHash: hash)
+    }
+
+    /// No written path may have a file as an ancestor or files below it.
+    private func checkTree() throws {
+        var directories: Set<String> = []
+        for (path, state) in overlay where state != nil {
+            for parent in PathRules.parents(of: path) where !directories.contains(parent) {
+                if try current(parent) != nil {
+                    throw conflict(file: parent, directoryFor: path)
+                }
+                directories.insert(parent)
+            }
+            for below in try reader.filePaths(under: path) {
+                if try current(below) != nil {
+                    throw conflict(file: path, directoryFor: below)
+                }
+            }
+        }
+    }
+
+    private func conflict(file: String, directoryFor path: String) -> DeltaError {
+        DeltaError(
+            .pathConflict,
+            "'\(PathRules.printable(file))' would be both a file and the directory of '\(PathRules.printable(path))'",
+            details: ["path": .string(file), "conflicting_path": .string(path)]
+        )
+    }
+
+    private static func logged(_ kind: OperationKind, _ record: FileRecord, source: String?) -> ChangeOperation {
+        ChangeOperation(
+            operation: kind, path: record.path, sourcePath: source,
+            contentHash: ContentHash(algorithm: .sha256, hex: record.sha256), sizeBytes: record.size
+        )
+    }
+}

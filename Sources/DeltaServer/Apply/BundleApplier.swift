@@ -1,0 +1,156 @@
+import DeltaCore
+import Foundation
+import Logging
+
+/// The upload pipeline after the body has arrived (DESIGN §4): validate while decompressing →
+/// under the workspace's lock: idempotency and sequence checks, plan against the file table,
+/// blobs written and flushed once, one transaction, materialised copy, reply.
+final class BundleApplier: Sendable {
+    let storage: any DeltaStorage
+    let blobs: BlobStore
+    let materializer: Materializer
+    let configuration: ServerConfiguration
+    let counters: ServerCounters
+    let logger: Logger
+    private let locks = WorkspaceLocks()
+
+    init(
+        storage: any DeltaStorage, blobs: BlobStore, materializer: Materializer, configuration: ServerConfiguration,
+        counters: ServerCounters, logger: Logger
+    ) {
+        self.storage = storage
+        self.blobs = blobs
+        self.materializer = materializer
+        self.configuration = configuration
+        self.counters = counters
+        self.logger = logger
+    }
+
+    var temporaryDirectory: String { configuration.workDirectory + "/tmp" }
+
+    func apply(_ upload: UploadRequest) async throws -> UploadResponse {
+        let started = ContinuousClock.now
+        let failpoints = configuration.failpoints
+        await failpoints.reach(.afterReceive, workspace: upload.workspace)
+        let reader = BundleReader(limits: configuration.limits, temporaryDirectory: temporaryDirectory)
+        let counters = self.counters
+        let bundle = try reader.read(path: upload.bundlePath) { counters.inflated.set($0) }
+        defer { bundle.discard() }
+        await failpoints.reach(.afterValidate, workspace: upload.workspace)
+        let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
+        if let requested, requested <= 0 {
+            throw DeltaError(.invalidRequest, "sequence_number must be a positive integer, got \(requested)")
+        }
+        return try await locks.withLock(upload.workspace) {
+            try await self.applyLocked(upload, bundle: bundle, requested: requested, started: started)
+        }
+    }
+
+    private func applyLocked(
+        _ upload: UploadRequest, bundle: ValidatedBundle, requested: Int64?, started: ContinuousClock.Instant
+    ) async throws -> UploadResponse {
+        let key = upload.workspace
+        let bundleID = bundle.manifest.bundleID
+        let workspace = try await storage.workspace(key)
+        let last = workspace?.lastSequence ?? 0
+        if let existing = try await storage.change(workspace: key, bundleID: bundleID) {
+            return try duplicate(existing, upload: upload, last: last)
+        }
+        if !upload.force, let requested, requested != last + 1 {
+            throw Self.sequenceMismatch(expected: last + 1, received: requested)
+        }
+        let sequence = last + 1
+        let operations = bundle.operations
+        let plan = try await storage.withFileTable(workspace: key) { reader in
+            try ApplyPlanner.plan(operations, reader: reader)
+        }
+
+        for (sha256, path) in plan.blobs {
+            try blobs.adopt(path, sha256: sha256)
+        }
+        try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256)
+        try blobs.flush()
+        await configuration.failpoints.reach(.afterBlobs, workspace: key)
+
+        let elapsed = started.duration(to: .now)
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let change = ChangeRecord(
+            sequence: sequence, bundleID: bundleID, bundleSHA256: upload.bundleSHA256, bundleSize: upload.bundleSize,
+            appliedAt: Timestamp.now(), counts: plan.counts, operations: plan.changeOperations,
+            processingTimeMs: (milliseconds * 100).rounded() / 100
+        )
+        let outcome = try await storage.commit(
+            BundleCommit(
+                workspace: key, workspacePath: upload.workspacePath,
+                collectionName: upload.collectionName ?? workspace?.collectionName
+                    ?? WorkspaceIdentity.collectionName(forPath: upload.workspacePath ?? key),
+                sequence: sequence, change: change, fileChanges: plan.fileChanges
+            )
+        )
+        switch outcome {
+        case .committed:
+            break
+        case .duplicate(let existing):
+            return try duplicate(existing, upload: upload, last: sequence - 1)
+        case .sequenceMoved(let current):
+            throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
+        }
+        await configuration.failpoints.reach(.afterCommit, workspace: key)
+        counters.applied.add(1)
+
+        do {
+            try materializer.apply(workspace: key, changes: plan.fileChanges)
+            try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
+        } catch {
+            // The change is committed; the copy is repaired from the database at the next start.
+            logger.error(
+                "materialising failed; the copy will be repaired at restart",
+                metadata: ["workspace": "\(key)", "sequence": "\(sequence)", "error": "\(error)"]
+            )
+        }
+        await configuration.failpoints.reach(.afterMaterialise, workspace: key)
+        logger.info(
+            "bundle applied",
+            metadata: [
+                "workspace": "\(key)", "bundle.id": "\(bundleID)", "bundle.sequence": "\(sequence)",
+                "bundle.operations": "\(plan.changeOperations.count)",
+            ]
+        )
+        return UploadResponse(
+            bundleID: bundleID, workspace: key, sequenceNumber: sequence, nextSequence: sequence + 1,
+            processedOperations: plan.counts, processingTimeMs: change.processingTimeMs, duplicate: false
+        )
+    }
+
+    private func duplicate(_ existing: ChangeRecord, upload: UploadRequest, last: Int64) throws -> UploadResponse {
+        guard existing.bundleSHA256 == upload.bundleSHA256 else {
+            throw DeltaError(
+                .bundleIDConflict,
+                "bundle_id \(existing.bundleID) was already applied as sequence \(existing.sequence) with different content",
+                details: ["bundle_id": .string(existing.bundleID), "sequence_number": .int(existing.sequence)]
+            )
+        }
+        return UploadResponse(
+            bundleID: existing.bundleID, workspace: upload.workspace, sequenceNumber: existing.sequence,
+            nextSequence: last + 1, processedOperations: existing.counts, processingTimeMs: existing.processingTimeMs,
+            duplicate: true
+        )
+    }
+
+    static func sequenceMismatch(expected: Int64, received: Int64) -> DeltaError {
+        DeltaError(
+            .sequenceMismatch, "expected sequence \(expected), received \(received)",
+            details: ["expected_sequence": .int(expected), "received_sequence": .int(received)]
+        )
+    }
+}
+
+/// RFC 3339 UTC timestamps.
+enum Timestamp {
+    static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+}

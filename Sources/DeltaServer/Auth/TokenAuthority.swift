@@ -1,0 +1,65 @@
+import Crypto
+import DeltaCore
+import Foundation
+
+/// Issues and checks bearer tokens: 32 random bytes shown once, stored as their SHA-256, scoped
+/// to one workspace (or `*`) with `read`, `write` or `admin` rights.
+public struct TokenAuthority: Sendable {
+    let storage: any DeltaStorage
+    /// Whether this server listens on loopback only.
+    let loopback: Bool
+
+    public init(storage: any DeltaStorage, loopback: Bool) {
+        self.storage = storage
+        self.loopback = loopback
+    }
+
+    /// Creates a token and returns its secret (the only time it is visible).
+    public func create(workspace: String, scope: TokenRecord.Scope, label: String?) async throws -> String {
+        guard workspace == "*" || WorkspaceIdentity.isValidName(workspace) else {
+            throw DeltaError(
+                .invalidWorkspace, "--workspace must be '*' or a workspace key matching ^[a-z0-9][a-z0-9._-]{0,63}$"
+            )
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let secret = "dsk_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let record = TokenRecord(
+            id: UUID().uuidString.lowercased(), hash: Self.hash(secret), workspace: workspace, scope: scope, label: label,
+            createdAt: Timestamp.now()
+        )
+        try await storage.insertToken(record)
+        return secret
+    }
+
+    static func hash(_ secret: String) -> String { SHA256.hash(data: Array(secret.utf8)).hexString }
+
+    /// Whether requests need a token: off loopback always, on loopback once any token exists.
+    func isRequired() async throws -> Bool {
+        if !loopback { return true }
+        return try await storage.tokenCount() > 0
+    }
+
+    /// Looks a presented secret up; `UNAUTHORIZED` if it is unknown.
+    func resolve(_ secret: String) async throws -> TokenRecord {
+        guard let token = try await storage.token(hash: Self.hash(secret)) else {
+            throw DeltaError(.unauthorized, "the bearer token is not valid")
+        }
+        return token
+    }
+
+    /// Checks `token` may act on `workspace` with `scope` (when auth is required at all).
+    static func authorize(_ token: TokenRecord?, required: Bool, workspace: String?, scope: TokenRecord.Scope) throws {
+        guard required else { return }
+        guard let token else {
+            throw DeltaError(.unauthorized, "this server requires a bearer token (Authorization: Bearer <token>)")
+        }
+        guard token.scope.allows(scope) else {
+            throw DeltaError(.forbidden, "the token's scope '\(token.scope.rawValue)' does not allow '\(scope.rawValue)'")
+        }
+        if token.workspace != "*" && token.workspace != workspace {
+            throw DeltaError(.forbidden, "the token is not valid for workspace '\(workspace ?? "")'")
+        }
+    }
+}

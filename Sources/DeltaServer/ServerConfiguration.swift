@@ -1,0 +1,58 @@
+public import DeltaCore
+public import Logging
+
+/// Everything `deltasync serve` can be told, from flags or the environment.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Database, blobs, materialised workspaces and temporary files live here.
+    public var workDirectory: String
+    public var limits: BundleLimits
+    /// Deadline for one upload request, enforced while its body streams in.
+    public var uploadTimeoutSeconds: Int
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// Allow serving a non-loopback address without any token.
+    public var insecureNoAuth: Bool
+    public var logLevel: Logger.Level
+    public var failpoints: Failpoints
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8002, workDirectory: String = "./deltasync-data",
+        limits: BundleLimits = BundleLimits(), uploadTimeoutSeconds: Int = 300, tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil, insecureNoAuth: Bool = false, logLevel: Logger.Level = .info,
+        failpoints: Failpoints = Failpoints()
+    ) {
+        self.host = host
+        self.port = port
+        self.workDirectory = workDirectory
+        self.limits = limits
+        self.uploadTimeoutSeconds = uploadTimeoutSeconds
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.insecureNoAuth = insecureNoAuth
+        self.logLevel = logLevel
+        self.failpoints = failpoints
+    }
+
+    /// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost) — not 0.0.0.0.
+    public var isLoopback: Bool { Self.isLoopback(host) }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        let trimmed = host.trimmingCharacters(in: ["[", "]"])
+        if trimmed == "localhost" || trimmed == "::1" { return true }
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    public var databasePath: String { workDirectory + "/deltasync.sqlite" }
+}
+
+extension String {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        var result = Substring(self)
+        while let first = result.first, set.contains(first) { result.removeFirst() }
+        while let last = result.last, set.contains(last) { result.removeLast() }
+        return String(result)
+    }
+}

@@ -1,0 +1,46 @@
+import CDeltaSys
+import DeltaCore
+import Glibc
+
+/// Content-addressed blobs on a filesystem: `blobs/<aa>/<bb>/<sha256>`.
+///
+/// Blobs arrive as spooled temporary files in the same filesystem and are renamed into place, so
+/// storing one costs a rename, not a copy. Durability is one `syncfs` per bundle (`flush()`).
+public struct BlobStore: Sendable {
+    public let root: String
+
+    public init(root: String) throws {
+        self.root = root
+        try FileSystem.createDirectory(root)
+    }
+
+    public func path(for sha256: String) -> String {
+        let bytes = Array(sha256.utf8)
+        let first = String(decoding: bytes[0..<2], as: UTF8.self)
+        let second = String(decoding: bytes[2..<4], as: UTF8.self)
+        return "\(root)/\(first)/\(second)/\(sha256)"
+    }
+
+    public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }
+
+    /// Moves `temporaryPath` into the store under `sha256` (dropping it if the blob exists).
+    public func adopt(_ temporaryPath: String, sha256: String) throws {
+        let target = path(for: sha256)
+        if FileSystem.exists(target) {
+            unlink(temporaryPath)
+            return
+        }
+        let directory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
+        try FileSystem.createDirectory(directory)
+        chmod(temporaryPath, 0o644)
+        guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
+    }
+
+    /// Flushes everything written to the filesystem holding the store (one `syncfs`).
+    public func flush() throws {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw DeltaError.posix("open", root) }
+        defer { close(fd) }
+        guard cdeltasys_syncfs(fd) == 0 else { throw DeltaError.posix("syncfs", root) }
+    }
+}

@@ -1,0 +1,338 @@
+import DeltaCore
+import Foundation
+import GRDB
+
+/// `DeltaStorage` on SQLite through GRDB: one `DatabasePool` in WAL mode, migrations by
+/// `DatabaseMigrator`, writes in `BEGIN IMMEDIATE` transactions.
+public final class SQLiteStorage: DeltaStorage {
+    let pool: DatabasePool
+
+    /// Opens (creating and migrating) the database at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE workspace (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        workspace_path TEXT,
+                        collection_name TEXT NOT NULL,
+                        last_sequence INTEGER NOT NULL DEFAULT 0,
+                        last_upload TEXT,
+                        materialized_sequence INTEGER NOT NULL DEFAULT 0,
+                        indexed_sequence INTEGER NOT NULL DEFAULT 0,
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE TABLE file (
+                        workspace TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        sha1 TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        mode INTEGER NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        PRIMARY KEY (workspace, path)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX file_by_sha256 ON file(workspace, sha256);
+                    CREATE INDEX file_by_sha1 ON file(workspace, sha1);
+                    CREATE TABLE change (
+                        workspace TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        bundle_id TEXT NOT NULL,
+                        bundle_sha256 TEXT NOT NULL,
+                        bundle_size INTEGER NOT NULL,
+                        applied_at TEXT NOT NULL,
+                        counts TEXT NOT NULL,
+                        operations TEXT NOT NULL,
+                        processing_time_ms REAL NOT NULL,
+                        PRIMARY KEY (workspace, sequence)
+                    );
+                    CREATE UNIQUE INDEX change_by_bundle ON change(workspace, bundle_id);
+                    CREATE TABLE token (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        hash TEXT NOT NULL UNIQUE,
+                        workspace TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        label TEXT,
+                        created_at TEXT NOT NULL
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+
+    // MARK: - Workspaces and changes
+
+    public func workspace(_ key: String) async throws -> WorkspaceRecord? {
+        try await pool.read { db in try Self.workspace(db, key) }
+    }
+
+    public func workspaces() async throws -> [WorkspaceRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM workspace ORDER BY key").map(Self.workspace(row:))
+        }
+    }
+
+    public func change(workspace: String, bundleID: String) async throws -> ChangeRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?", arguments: [workspace, bundleID]
+            ).map(Self.change(row:))
+        }
+    }
+
+    public func change(workspace: String, sequence: Int64) async throws -> ChangeRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM change WHERE workspace = ? AND sequence = ?", arguments: [workspace, sequence]
+            ).map(Self.change(row:))
+        }
+    }
+
+    public func changes(workspace: String, since: Int64, limit: Int) async throws -> [ChangeRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM change WHERE workspace = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                arguments: [workspace, since, limit]
+            ).map(Self.change(row:))
+        }
+    }
+
+    public func withFileTable<T: Sendable>(
+        workspace: String, _ body: @escaping @Sendable (any FileTableReader) throws -> T
+    ) async throws -> T {
+        try await pool.read { db in try body(SQLiteFileTable(db: db, workspace: workspace)) }
+    }
+
+    public func commit(_ commit: BundleCommit) async throws -> CommitOutcome {
+        try await pool.writeWithoutTransaction { db in
+            var outcome = CommitOutcome.committed
+            try db.inTransaction(.immediate) {
+                outcome = try Self.commit(commit, db)
+                if case .committed = outcome { return .commit }
+                return .rollback
+            }
+            return outcome
+        }
+    }
+
+    /// The body of the commit transaction: checks first, then every write.
+    private static func commit(_ commit: BundleCommit, _ db: Database) throws -> CommitOutcome {
+        do {
+            if let existing = try Row.fetchOne(
+                db, sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?",
+                arguments: [commit.workspace, commit.change.bundleID]
+            ) {
+                return .duplicate(try Self.change(row: existing))
+            }
+            let last = try Int64.fetchOne(
+                db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [commit.workspace]
+            ) ?? 0
+            guard commit.sequence == last + 1 else { return .sequenceMoved(lastSequence: last) }
+            let change = commit.change
+            try db.execute(
+                sql: """
+                    INSERT INTO workspace (key, workspace_path, collection_name, last_sequence, last_upload, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET
+                        last_sequence = excluded.last_sequence,
+                        last_upload = excluded.last_upload,
+                        workspace_path = COALESCE(excluded.workspace_path, workspace.workspace_path)
+                    """,
+                arguments: [
+                    commit.workspace, commit.workspacePath, commit.collectionName, commit.sequence, change.appliedAt,
+                    change.appliedAt,
+                ]
+            )
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO file (workspace, path, sha256, sha1, size, mode, sequence) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(workspace, path) DO UPDATE SET
+                        sha256 = excluded.sha256, sha1 = excluded.sha1, size = excluded.size,
+                        mode = excluded.mode, sequence = excluded.sequence
+                    """
+            )
+            let delete = try db.cachedStatement(sql: "DELETE FROM file WHERE workspace = ? AND path = ?")
+            for fileChange in commit.fileChanges {
+                switch fileChange {
+                case .upsert(let file):
+                    try upsert.execute(arguments: [
+                        commit.workspace, file.path, file.sha256, file.sha1, file.size, Int64(file.mode), commit.sequence,
+                    ])
+                case .delete(let path):
+                    try delete.execute(arguments: [commit.workspace, path])
+                }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO change (workspace, sequence, bundle_id, bundle_sha256, bundle_size, applied_at, counts,
+                        operations, processing_time_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    commit.workspace, commit.sequence, change.bundleID, change.bundleSHA256, change.bundleSize,
+                    change.appliedAt, try Self.json(change.counts), try Self.json(change.operations),
+                    change.processingTimeMs,
+                ]
+            )
+            return .committed
+        }
+    }
+
+    public func setMaterializedSequence(workspace: String, sequence: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE workspace SET materialized_sequence = ? WHERE key = ?", arguments: [sequence, workspace]
+            )
+        }
+    }
+
+    // MARK: - Files
+
+    public func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord]) {
+        try await pool.read { db in
+            let sequence = try Int64.fetchOne(
+                db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [workspace]
+            ) ?? 0
+            let files = try Row.fetchAll(
+                db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? ORDER BY path",
+                arguments: [workspace]
+            ).map(Self.file(row:))
+            return (sequence, files)
+        }
+    }
+
+    public func files(workspace: String, paths: [String]) async throws -> [String: FileRecord] {
+        try await pool.read { db in
+            let table = SQLiteFileTable(db: db, workspace: workspace)
+            var result: [String: FileRecord] = [:]
+            for path in paths {
+                if let file = try table.file(at: path) { result[path] = file }
+            }
+            return result
+        }
+    }
+
+    public func fileCount(workspace: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file WHERE workspace = ?", arguments: [workspace]) ?? 0
+        }
+    }
+
+    public func holdsContent(workspace: String, sha256: String) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS(SELECT 1 FROM file WHERE workspace = ? AND sha256 = ?)",
+                arguments: [workspace, sha256]
+            ) ?? false
+        }
+    }
+
+    // MARK: - Tokens
+
+    public func insertToken(_ token: TokenRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO token (id, hash, workspace, scope, label, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [token.id, token.hash, token.workspace, token.scope.rawValue, token.label, token.createdAt]
+            )
+        }
+    }
+
+    public func token(hash: String) async throws -> TokenRecord? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [hash]) else {
+                return nil
+            }
+            return TokenRecord(
+                id: row["id"], hash: row["hash"], workspace: row["workspace"],
+                scope: TokenRecord.Scope(rawValue: row["scope"]) ?? .read, label: row["label"],
+                createdAt: row["created_at"]
+            )
+        }
+    }
+
+    public func tokenCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM token") ?? 0 }
+    }
+
+    public func healthCheck() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: - Row mapping
+
+    static func workspace(_ db: Database, _ key: String) throws -> WorkspaceRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM workspace WHERE key = ?", arguments: [key]).map(workspace(row:))
+    }
+
+    static func workspace(row: Row) -> WorkspaceRecord {
+        WorkspaceRecord(
+            key: row["key"], workspacePath: row["workspace_path"], collectionName: row["collection_name"],
+            lastSequence: row["last_sequence"], lastUpload: row["last_upload"],
+            materializedSequence: row["materialized_sequence"], indexedSequence: row["indexed_sequence"]
+        )
+    }
+
+    static func file(row: Row) -> FileRecord {
+        FileRecord(
+            path: row["path"], sha256: row["sha256"], sha1: row["sha1"], size: row["size"],
+            mode: UInt32(truncatingIfNeeded: row["mode"] as Int64)
+        )
+    }
+
+    static func change(row: Row) throws -> ChangeRecord {
+        let decoder = JSONDecoder()
+        return ChangeRecord(
+            sequence: row["sequence"], bundleID: row["bundle_id"], bundleSHA256: row["bundle_sha256"],
+            bundleSize: row["bundle_size"], appliedAt: row["applied_at"],
+            counts: try decoder.decode(OperationCounts.self, from: Data((row["counts"] as String).utf8)),
+            operations: try decoder.decode([ChangeOperation].self, from: Data((row["operations"] as String).utf8)),
+            processingTimeMs: row["processing_time_ms"]
+        )
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+}
+
+/// `FileTableReader` over one read transaction.
+struct SQLiteFileTable: FileTableReader {
+    let db: Database
+    let workspace: String
+
+    func file(at path: String) throws -> FileRecord? {
+        try Row.fetchOne(
+            db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND path = ?",
+            arguments: [workspace, path]
+        ).map(SQLiteStorage.file(row:))
+    }
+
+    func filePaths(under directory: String) throws -> [String] {
+        // '0' is the byte after '/', so this range is exactly the paths that start with "directory/".
+        try String.fetchAll(
+            db, sql: "SELECT path FROM file WHERE workspace = ? AND path >= ? AND path < ?",
+            arguments: [workspace, directory + "/", directory + "0"]
+        )
+    }
+
+    func file(withHash hash: ContentHash) throws -> FileRecord? {
+        let column = hash.algorithm == .sha1 ? "sha1" : "sha256"
+        return try Row.fetchOne(
+            db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND \(column) = ? LIMIT 1",
+            arguments: [workspace, hash.hex]
+        ).map(SQLiteStorage.file(row:))
+    }
+}
