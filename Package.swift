@@ -109,15 +109,43 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        .target(
+            name: "DeltaTestSupport",
+            dependencies: [
+                "DeltaCore",
+                "DeltaServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "DeltaCoreTests",
-            dependencies: ["DeltaCore"],
+            dependencies: ["DeltaCore", "DeltaTestSupport"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "DeltaClientTests",
+            dependencies: [
+                "DeltaCore",
+                "DeltaTestSupport",
+                "DeltaClient",
+                "DeltaServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(
             name: "DeltaServerTests",
             dependencies: [
                 "DeltaCore",
+                "DeltaTestSupport",
                 "DeltaServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -18,6 +18,9 @@ public enum DeltaServer {
 
         /// Runs until SIGTERM or SIGINT, then shuts down gracefully (in-flight uploads finish).
         public func run() async throws { try await application.runService() }
+
+        /// Runs until the calling task is cancelled (tests and embedding).
+        public func runUntilCancelled() async throws { try await application.run() }
     }
 
     public static func prepare(

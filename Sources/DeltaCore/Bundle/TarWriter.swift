@@ -35,6 +35,14 @@ public struct TarWriter {
         try finishEntry(size: Int64(bytes.count))
     }
 
+    /// Any entry with raw name bytes and type flag (`"0"` file, `"2"` symlink, `"5"` directory …).
+    /// Exists so tests can write archives our writer would never produce.
+    public func addEntry(name: [UInt8], type: UInt8, bytes: [UInt8] = [], mode: UInt32 = 0o644) throws {
+        try writeHeader(name: name, size: Int64(bytes.count), mode: mode, mtime: 0, type: type)
+        try bytes.withUnsafeBytes { try writeData($0) }
+        try finishEntry(size: Int64(bytes.count))
+    }
+
     /// The end-of-archive marker: two zero blocks.
     public func finish() throws {
         try Self.zeros.withUnsafeBytes { try sink($0) }

@@ -1,0 +1,150 @@
+import DeltaCore
+import DeltaTestSupport
+import Foundation
+import Testing
+
+@Suite struct BundleReaderTests {
+    func read(_ bytes: [UInt8], limits: BundleLimits = BundleLimits(), in directory: TemporaryDirectory) throws -> ValidatedBundle {
+        let path = try directory.write("bundle.tar.gz", bytes)
+        try FileSystem.createDirectory(directory.sub("tmp"))
+        return try BundleReader(limits: limits, temporaryDirectory: directory.sub("tmp")).read(path: path)
+    }
+
+    /// Reads and expects a rejection with `code`; also checks the spool was cleaned up.
+    func expectRejected(
+        _ bytes: [UInt8], _ code: DeltaError.Code, limits: BundleLimits = BundleLimits(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let directory = try TemporaryDirectory("reader")
+        defer { directory.remove() }
+        do {
+            let bundle = try read(bytes, limits: limits, in: directory)
+            bundle.discard()
+            Issue.record("expected \(code), bundle was accepted", sourceLocation: sourceLocation)
+        } catch let error as DeltaError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp"))
+        #expect(leftovers.isEmpty, "spool not removed: \(leftovers)", sourceLocation: sourceLocation)
+    }
+
+    @Test func readsFixtureBundles() throws {
+        let directory = try TemporaryDirectory("fixture")
+        defer { directory.remove() }
+        let first = try read(FileSystem.readAll(Fixtures.path("bundle1_initial.tar.gz")), in: directory)
+        defer { first.discard() }
+        #expect(first.manifest.bundleID == "d845ce86-c71e-4ffb-9cdf-5a9908d12dab")
+        #expect(first.operations.map(\.operation.path) == ["README.md", "Dockerfile", ".gitignore", "src/main.py", "src/pkg/hello.py"])
+        #expect(first.operations.allSatisfy { $0.content != nil })
+        let readme = try #require(first.operations.first?.content)
+        #expect(try FileSystem.readAll(readme.path).count == 7)
+        #expect(readme.digest.sha1 == "51be2fc04ed544be998582eaa478f385174a2cfd")
+
+        let second = try read(FileSystem.readAll(Fixtures.path("bundle2_delta.tar.gz")), in: directory)
+        defer { second.discard() }
+        #expect(second.operations.map(\.operation.operation) == [.created, .created, .updated, .moved, .deleted, .deleted])
+        let moved = second.operations[3]
+        #expect(moved.operation.sourcePath == "src/pkg/hello.py")
+        #expect(moved.content?.digest.sha256 == "229840439be6796dbd256ad01d4c15b2c58bd42a26d7ed675dd2b18f88270596")
+    }
+
+    @Test func roundTripsOurWriter() throws {
+        let directory = try TemporaryDirectory("roundtrip")
+        defer { directory.remove() }
+        let longName = (0..<30).map { "directory\($0)" }.joined(separator: "/") + "/file.txt"  // > 256 bytes: PAX
+        let mediumName = String(repeating: "m", count: 90) + "/" + String(repeating: "n", count: 60)  // ustar prefix
+        let binary = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let sourceFile = try directory.write("source.bin", binary)
+        let entries: [BundleWriter.Entry] = [
+            .init(operation: op(.created, "src/ünïcødé 文件.txt", "héllo"), content: .bytes(Array("héllo".utf8))),
+            .init(operation: op(.created, longName, "long"), content: .bytes(Array("long".utf8))),
+            .init(operation: op(.created, mediumName, "medium"), content: .bytes(Array("medium".utf8))),
+            .init(operation: op(.created, "empty", ""), content: .bytes([])),
+            .init(
+                operation: BundleOperation(operation: .updated, path: "bin/tool", contentHash: TestBundle.sha256(binary), mode: 0o755),
+                content: .file(path: sourceFile, size: Int64(binary.count))
+            ),
+            .init(operation: BundleOperation(operation: .moved, path: "b.txt", sourcePath: "a.txt"), content: nil),
+            .init(operation: BundleOperation(operation: .deleted, path: "gone.txt"), content: nil),
+        ]
+        let path = directory.sub("out.tar.gz")
+        try BundleWriter().write(to: path, bundleID: "round-trip-1", workspacePath: "/work/app", sequenceNumber: 3, entries: entries)
+        try FileSystem.createDirectory(directory.sub("tmp"))
+        let bundle = try BundleReader(temporaryDirectory: directory.sub("tmp")).read(path: path)
+        defer { bundle.discard() }
+        #expect(bundle.manifest.bundleID == "round-trip-1")
+        #expect(bundle.manifest.sequenceNumber == 3)
+        #expect(bundle.manifest.operations == OperationCounts(created: 4, updated: 1, deleted: 1, moved: 1))
+        #expect(bundle.operations.map(\.operation.path) == entries.map(\.operation.path))
+        #expect(bundle.operations[1].operation.path == longName)
+        #expect(try FileSystem.readAll(try #require(bundle.operations[4].content).path) == binary)
+        #expect(bundle.operations[4].isExecutable)
+        #expect(bundle.operations[3].content?.digest.size == 0)
+        #expect(bundle.operations[5].content == nil)
+    }
+
+    @Test func acceptsEntriesInAnyOrderAndByteByByteChunks() throws {
+        var bundle = TestBundle()
+        bundle.add("files/created/a.txt", "A")
+        bundle.addOperations([op(.created, "a.txt", "A")])
+        bundle.addManifest(bundleID: "late-manifest")  // manifest last, as existing clients do
+        let tar = try bundle.tar()
+        // The tar parser must give the same result however the stream is cut.
+        var reader = TarReader()
+        var names: [String] = []
+        var data: [UInt8] = []
+        for byte in tar {
+            try [byte].withUnsafeBytes { raw in
+                try reader.consume(raw) { event in
+                    switch event {
+                    case .begin(let entry): names.append(String(decoding: entry.name, as: UTF8.self))
+                    case .data(let bytes): data.append(contentsOf: bytes)
+                    case .end: break
+                    }
+                }
+            }
+        }
+        #expect(names == ["files/created/a.txt", "metadata/operations.json", "manifest.json"])
+        #expect(reader.isFinished)
+        let directory = try TemporaryDirectory("order")
+        defer { directory.remove() }
+        let validated = try read(try bundle.gzip(), in: directory)
+        validated.discard()
+        #expect(validated.manifest.bundleID == "late-manifest")
+    }
+
+    @Test func readsGNULongNames() throws {
+        let name = String(repeating: "g", count: 150) + "/file.txt"
+        var bundle = TestBundle()
+        bundle.addRaw(name: Array("././@LongLink".utf8), type: "L", bytes: Array(("files/created/" + name).utf8) + [0])
+        bundle.add("files/created/truncated-name-ignored", "G")
+        bundle.addOperations([op(.created, name, "G")])
+        bundle.addManifest(bundleID: "gnu")
+        let directory = try TemporaryDirectory("gnu")
+        defer { directory.remove() }
+        let validated = try read(try bundle.gzip(), in: directory)
+        defer { validated.discard() }
+        #expect(validated.operations.first?.operation.path == name)
+    }
+
+    @Test func stripsOneWrapperDirectoryOnly() throws {
+        var bundle = TestBundle()
+        bundle.add("wrap/files/created/x", "X")
+        bundle.addOperations([op(.created, "x", "X")], prefix: "wrap/")
+        bundle.addManifest(bundleID: "w", prefix: "wrap/")
+        let directory = try TemporaryDirectory("wrap")
+        defer { directory.remove() }
+        let validated = try read(try bundle.gzip(), in: directory)
+        validated.discard()
+        #expect(validated.operations.count == 1)
+
+        var nested = TestBundle()
+        nested.add("a/b/manifest.json", "{\"version\":\"1.0\",\"bundle_id\":\"n\"}")
+        nested.add("a/c", "x")
+        try expectRejected(try nested.gzip(), .missingManifest)
+    }
+
+    func op(_ kind: OperationKind, _ path: String, _ text: String) -> BundleOperation {
+        BundleOperation(operation: kind, path: path, contentHash: TestBundle.sha256(text), sizeBytes: Int64(text.utf8.count))
+    }
+}

@@ -1,0 +1,114 @@
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Logging
+import Testing
+
+@Suite struct AuthTests {
+    static func token(_ work: String, workspace: String, scope: String) throws -> String {
+        let result = try ServerProcess.run(["token", "create", "--work-dir", work, "--workspace", workspace, "--scope", scope])
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func loopbackServerIsOpenUntilATokenExists() async throws {
+        try await withTemporaryDirectory("auth") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let bundle = try TestBundle.simple(files: ["a": "a"])
+                #expect(try await ServerTest.upload(server, bundle).status == 200)  // open: local development
+
+                let writer = try Self.token(directory.path, workspace: "ws", scope: "write")
+                let reader = try Self.token(directory.path, workspace: "*", scope: "read")
+                let admin = try Self.token(directory.path, workspace: "*", scope: "admin")
+                let otherWriter = try Self.token(directory.path, workspace: "other", scope: "write")
+                #expect(writer.hasPrefix("dsk_") && writer.count == 68)
+
+                let unauthenticatedRead = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws")
+                #expect(unauthenticatedRead.status == 401)  // a token now exists: reads need one too
+                let anonymous = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]))
+                #expect(anonymous.status == 401)
+                #expect(anonymous.errorCode == "UNAUTHORIZED")
+                let wrong = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer dsk_nope")])
+                #expect(wrong.status == 401)
+                let readOnly = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(reader)")])
+                #expect(readOnly.status == 403)
+                let elsewhere = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(otherWriter)")])
+                #expect(elsewhere.status == 403)
+                #expect(elsewhere.errorCode == "FORBIDDEN")
+
+                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws", headers: [("Authorization", "Bearer \(reader)")])
+                #expect(status.json["last_sequence"]?.intValue == 1)  // refused uploads changed nothing
+
+                let allowed = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(writer)")])
+                #expect(allowed.status == 200)
+                // Existing clients send the token as the `session` form field.
+                let session = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "c"]), extra: [("session", writer)])
+                #expect(session.status == 200)
+
+                #expect(try await HTTP.get(server.baseURL + "/health").status == 200)
+                #expect(try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(writer)")]).status == 403)
+                #expect(try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(admin)")]).status == 200)
+            }
+        }
+    }
+
+    @Test func tokensAreStoredHashed() async throws {
+        try await withTemporaryDirectory("hashed") { directory in
+            let secret = try Self.token(directory.path, workspace: "*", scope: "admin")
+            let database = try FileSystem.readAll(directory.path + "/deltasync.sqlite")
+                + ((try? FileSystem.readAll(directory.path + "/deltasync.sqlite-wal")) ?? [])
+            #expect(!String(decoding: database, as: UTF8.self).contains(secret))
+            let bad = try ServerProcess.run(["token", "create", "--work-dir", directory.path, "--workspace", "ws", "--scope", "root"])
+            #expect(bad.status != 0)
+        }
+    }
+
+    @Test func refusesNonLoopbackWithoutTokens() async throws {
+        try await withTemporaryDirectory("offloop") { directory in
+            var configuration = ServerConfiguration(host: "0.0.0.0", port: 0, workDirectory: directory.path)
+            configuration.insecureNoAuth = false
+            await #expect(throws: DeltaError.self) {
+                _ = try await DeltaServer.prepare(configuration: configuration, logger: Logger(label: "test"))
+            }
+            #expect(!ServerConfiguration.isLoopback("0.0.0.0"))
+            #expect(ServerConfiguration.isLoopback("127.0.0.2"))
+            #expect(ServerConfiguration.isLoopback("::1"))
+        }
+    }
+
+    @Test func servesHTTPSWithTheGivenCertificate() async throws {
+        try await withTemporaryDirectory("tls") { directory in
+            let key = directory.sub("key.pem")
+            let cert = directory.sub("cert.pem")
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+            ]
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            try #require(openssl.terminationStatus == 0)
+            let server = try ServerProcess(workDirectory: directory.sub("work"), arguments: ["--tls-cert", cert, "--tls-key", key])
+            defer { server.stop() }
+            let curl = try TLSProbe.fetch("https://127.0.0.1:\(server.port)/health", cacert: cert)
+            #expect(curl.contains("\"status\":\"healthy\""))
+        }
+    }
+}
+
+/// Fetches over HTTPS with curl, trusting only the test's certificate.
+enum TLSProbe {
+    static func fetch(_ url: String, cacert: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-sS", "--cacert", cacert, url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

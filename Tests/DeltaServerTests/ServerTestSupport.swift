@@ -1,0 +1,76 @@
+import Crypto
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Testing
+
+/// Helpers shared by the server's integration tests.
+enum ServerTest {
+    static let fixtures: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("shared/fixtures/context-engine").path
+    }()
+
+    static func fixture(_ name: String) throws -> [UInt8] { try FileSystem.readAll(fixtures + "/" + name) }
+
+    /// `{path: "sha256:…"}` expected after both fixtures.
+    static func expectedTree() throws -> [String: String] {
+        try JSONDecoder().decode([String: String].self, from: Data(fixture("expected-tree-after-bundle2.json")))
+    }
+
+    static let demoPath = "/home/dev/demo-repo"
+
+    /// Everything a rejection must leave untouched: sequence, files, change log, materialised copy.
+    struct Snapshot: Equatable {
+        var lastSequence: Int64?
+        var manifest: [String]
+        var changes: [UInt8]
+        var materialised: [String: String]
+    }
+
+    static func snapshot(_ server: TestServer, workspace: String) async throws -> Snapshot {
+        let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=\(workspace)")
+        let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)")
+            .decode(ManifestResponse.self)
+        let changes = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=\(workspace)")
+        return Snapshot(
+            lastSequence: status.json["last_sequence"]?.intValue,
+            manifest: manifest.files.map { "\($0.path) \($0.contentHash) \($0.mode)" },
+            changes: changes.body,
+            materialised: try materialised(server.configuration.workDirectory, workspace: workspace)
+        )
+    }
+
+    /// `{relative path: sha256 hex}` of the materialised copy on disk.
+    static func materialised(_ workDirectory: String, workspace: String) throws -> [String: String] {
+        let root = workDirectory + "/workspaces/" + workspace
+        var result: [String: String] = [:]
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [:] }
+        while let relative = enumerator.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue
+            else { continue }
+            result[relative] = SHA256.hash(data: try FileSystem.readAll(root + "/" + relative)).hexString
+        }
+        return result
+    }
+
+    /// The manifest as `{path: sha256 hex}`.
+    static func manifestTree(_ server: TestServer, workspace: String) async throws -> (sequence: Int64, tree: [String: String]) {
+        let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)")
+            .decode(ManifestResponse.self)
+        return (manifest.sequence, Dictionary(uniqueKeysWithValues: manifest.files.map { ($0.path, $0.contentHash.hex) }))
+    }
+
+    static func upload(
+        _ server: TestServer, _ bundle: [UInt8], workspace: String = "ws", sequence: Int64? = nil, force: String? = nil,
+        extra: [(String, String)] = [], headers: [(String, String)] = []
+    ) async throws -> HTTPReply {
+        var fields: [(String, String)] = [("workspace", workspace), ("workspace_path", "/tmp/\(workspace)")]
+        if let sequence { fields.append(("sequence_number", String(sequence))) }
+        if let force { fields.append(("force", force)) }
+        return try await HTTP.upload(server.baseURL, bundle: bundle, fields: fields + extra, headers: headers)
+    }
+}
