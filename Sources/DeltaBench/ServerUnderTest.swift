@@ -1,0 +1,59 @@
+import Foundation
+
+/// The real `deltasync serve` binary as a child process on 127.0.0.1 with a fresh work dir, so
+/// its RSS is measured on its own.
+final class ServerUnderTest {
+    let process = Process()
+    let port: Int
+    let workDirectory: String
+
+    init(workDirectory: String, extraArguments: [String] = []) throws {
+        self.workDirectory = workDirectory
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltasync")
+        process.executableURL = binary
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
+            + extraArguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var text = ""
+        var found: Int?
+        while found == nil {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }), let colon = line.lastIndex(of: ":") {
+                found = Int(line[line.index(after: colon)...])
+            }
+        }
+        guard let found else { throw BenchError("could not start \(binary.path); build it with swift build -c release") }
+        port = found
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Resident set size now and at its peak, in MiB, from /proc.
+    func memory() -> (rss: Double, peak: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else {
+            return (0, 0)
+        }
+        func field(_ name: String) -> Double {
+            for line in status.split(separator: "\n") where line.hasPrefix(name) {
+                let digits = line.split(separator: " ").compactMap { Double($0) }
+                return (digits.first ?? 0) / 1024
+            }
+            return 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

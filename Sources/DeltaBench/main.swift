@@ -1,1 +1,0 @@
-print("deltasync-bench: not yet")
