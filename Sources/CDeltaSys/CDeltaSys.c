@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/inotify.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 
 int cdeltasys_syncfs(int fd) { return syncfs(fd); }
 
@@ -48,3 +51,15 @@ int cdeltasys_deflate_init(z_stream *stream, int level) {
 }
 
 void cdeltasys_exit_now(int code) { _exit(code); }
+
+int cdeltasys_inotify_init(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
+
+int cdeltasys_inotify_add_watch(int fd, const char *path, unsigned int mask) { return inotify_add_watch(fd, path, mask); }
+
+int cdeltasys_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int cdeltasys_pending_bytes(int fd) {
+    int count = 0;
+    if (ioctl(fd, FIONREAD, &count) != 0) return -1;
+    return count;
+}

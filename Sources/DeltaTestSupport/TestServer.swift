@@ -17,6 +17,7 @@ public struct TestServer: Sendable {
     public var counters: ServerCounters { prepared.counters }
 
     /// Starts a server, runs `body`, stops the server.
+    @discardableResult
     public static func with<T: Sendable>(
         workDirectory: String, configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> T

@@ -18,6 +18,18 @@ int cdeltasys_copy_file(int in_fd, int out_fd, long long count);
 int cdeltasys_inflate_init(z_stream *stream);
 int cdeltasys_deflate_init(z_stream *stream, int level);
 
+/// inotify_init1(IN_NONBLOCK | IN_CLOEXEC); -1 with errno on failure.
+int cdeltasys_inotify_init(void);
+
+/// inotify_add_watch; returns the watch descriptor or -1 with errno (ENOSPC: watch limit reached).
+int cdeltasys_inotify_add_watch(int fd, const char *path, unsigned int mask);
+
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), used to wake the watcher thread.
+int cdeltasys_eventfd(void);
+
+/// Bytes waiting to be read on `fd` (FIONREAD), or -1.
+int cdeltasys_pending_bytes(int fd);
+
 /// Makes the current process exit at once, without running atexit handlers (named failpoints).
 void cdeltasys_exit_now(int code);
 

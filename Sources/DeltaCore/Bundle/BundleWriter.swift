@@ -88,16 +88,29 @@ public struct BundleWriter: Sendable {
             case .file(let sourcePath, let size):
                 try tar.beginFile(name: name, size: size, mode: mode)
                 let input = try RawFile.open(reading: sourcePath)
+                var hasher = SHA256Hasher()
                 var remaining = size
                 while remaining > 0 {
                     let count = try buffer.withUnsafeMutableBytes { raw in
                         try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
                     }
                     if count == 0 {
-                        throw DeltaError(.io, "\(sourcePath) shrank while it was being bundled")
+                        throw DeltaError(.io, "\(sourcePath) shrank while it was being bundled", details: ["changed": .bool(true)])
                     }
-                    try buffer.withUnsafeBytes { raw in try tar.writeData(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+                    try buffer.withUnsafeBytes { raw in
+                        let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                        hasher.update(slice)
+                        try tar.writeData(slice)
+                    }
                     remaining -= Int64(count)
+                }
+                // A file edited between hashing and bundling would be rejected by the server as a
+                // hash mismatch: report it so the caller rescans instead.
+                if let expected = entry.operation.contentHash, expected.algorithm == .sha256, expected.hex != hasher.finalize() {
+                    throw DeltaError(.io, "\(sourcePath) changed while it was being bundled", details: ["changed": .bool(true)])
+                }
+                if try input.size() != size {
+                    throw DeltaError(.io, "\(sourcePath) changed size while it was being bundled", details: ["changed": .bool(true)])
                 }
                 try tar.finishEntry(size: size)
             }

@@ -1,0 +1,79 @@
+import ArgumentParser
+import DeltaClient
+import DeltaCore
+import Foundation
+import Logging
+
+/// `deltasync push DIR`: makes the server's copy equal to DIR, sending only what changed.
+struct Push: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload what changed in DIR since the last push (created, updated, deleted, moved files)."
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    @Option(help: "Retries for network errors, 429 and 5xx (env: REMOTE_UPLOAD_MAX_RETRIES). Default 5")
+    var maxRetries: Int?
+
+    @Option(help: "Seconds per request before it is abandoned and retried (env: REMOTE_UPLOAD_TIMEOUT). Default 120")
+    var timeout: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error. Default warning")
+    var logLevel: String = "warning"
+
+    func validate() throws { try options.validateWorkspace() }
+
+    func run() async throws {
+        let root = try options.root
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let retries = try maxRetries ?? Environment.integer("REMOTE_UPLOAD_MAX_RETRIES").map(Int.init) ?? 5
+        let seconds = try timeout.map(Int64.init) ?? Environment.integer("REMOTE_UPLOAD_TIMEOUT") ?? 120
+        let configuration = PushConfiguration(
+            root: root, serverURL: options.serverURL, workspaceName: options.workspace, token: try options.resolvedToken(),
+            stateDirectory: options.stateDirectory(root: root), retry: RetryPolicy(maxRetries: retries),
+            requestTimeout: .seconds(seconds)
+        )
+        let display = ProgressDisplay(enabled: !options.json)
+        let session = PushSession(configuration: configuration, logger: Logger(label: "deltasync.push")) { progress in
+            display.show(progress)
+        }
+        do {
+            let report = try await session.run()
+            display.finish()
+            if options.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(Self.summary(report))
+            }
+        } catch let error as DeltaError {
+            display.finish()
+            if options.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(ErrorEnvelope(error)), as: UTF8.self))
+            }
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func summary(_ report: PushReport) -> String {
+        var lines = [
+            "pushed \(report.workspace) to sequence \(report.sequence): \(report.created) created, \(report.updated) updated, "
+                + "\(report.deleted) deleted, \(report.moved) moved in \(report.bundles) bundle(s), "
+                + "\(ByteCount.format(report.bytesSent)) sent, \(report.filesScanned) files scanned in "
+                + String(format: "%.0f ms", report.durationMilliseconds)
+        ]
+        if report.resynced { lines.append("reconciled with the server's copy (state was missing or out of date)") }
+        for skipped in report.skipped.prefix(20) { lines.append("skipped \(skipped.path): \(skipped.reason)") }
+        if report.skipped.count > 20 { lines.append("… and \(report.skipped.count - 20) more skipped") }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import DeltaClient
+import DeltaCore
+import Foundation
+
+/// `deltasync status DIR`: local and server sequence, pending outbox bundles, last error.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the sync state of DIR: acknowledged and server sequence, pending bundles, last error."
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    func validate() throws { try options.validateWorkspace() }
+
+    func run() async throws {
+        let root = try options.root
+        let report = try await ClientStatus.read(
+            root: root, stateDirectory: options.stateDirectory(root: root), serverURL: options.serverURL,
+            workspaceName: options.workspace, token: try options.resolvedToken()
+        )
+        if options.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("workspace:          \(report.workspace ?? "(never pushed)")")
+        print("server:             \(report.server)")
+        print("acknowledged:       \(report.ackedSequence)")
+        print("server sequence:    \(report.serverSequence.map(String.init) ?? "unreachable: \(report.serverError ?? "")")")
+        print("pending bundles:    \(report.pendingBundles) (\(ByteCount.format(report.pendingBytes)))")
+        print("in sync:            \(report.idle ? "yes" : "no")")
+        if let last = report.lastPushAt { print("last push:          \(last)") }
+        if let error = report.lastError { print("last error:         \(error)") }
+    }
+}

@@ -1,0 +1,69 @@
+import DeltaCore
+
+/// Splits a change set into bundles that fit the server's published limits.
+///
+/// Operations are ordered moves, deletes, then creates and updates, so each bundle leaves a
+/// valid tree: a move reads its source before anything replaces it, and a directory's files are
+/// deleted before a file takes its place.
+struct BundlePlanner {
+    /// One bundle to write: its entries and the file-table changes it carries.
+    struct Planned: Sendable {
+        var entries: [BundleWriter.Entry] = []
+        var upserts: [ClientState.FileState] = []
+        var deletes: [String] = []
+        var contentBytes: Int64 = 0
+    }
+
+    let root: String
+    let budgetBytes: Int64
+    let maxEntries: Int
+
+    init(root: String, info: ServerInfo) {
+        self.root = root
+        let cap = min(info.maxBundleSizeMB << 20, info.maxUncompressedBytes)
+        budgetBytes = max(1 << 20, cap - (1 << 20))
+        maxEntries = max(16, info.maxEntries - 8)
+    }
+
+    /// Per-entry tar overhead (header + padding) and per-operation metadata, for the budget.
+    static let entryOverhead: Int64 = 1024
+    static let operationOverhead: Int64 = 300
+
+    func plan(_ changes: ChangeSet) -> [Planned] {
+        let rank: [OperationKind: Int] = [.moved: 0, .deleted: 1, .created: 2, .updated: 2]
+        let ordered = changes.changes.enumerated().sorted { lhs, rhs in
+            let left = rank[lhs.element.operation.operation] ?? 3
+            let right = rank[rhs.element.operation.operation] ?? 3
+            return left == right ? lhs.offset < rhs.offset : left < right
+        }.map(\.element)
+        var bundles: [Planned] = []
+        var current = Planned()
+        var cost: Int64 = 0
+        for change in ordered {
+            let operation = change.operation
+            let hasContent = operation.operation == .created || operation.operation == .updated
+            let size = hasContent ? (change.state?.size ?? 0) : 0
+            let added = size + (hasContent ? Self.entryOverhead : 0) + Self.operationOverhead
+            if !current.entries.isEmpty && (cost + added > budgetBytes || current.entries.count + 1 > maxEntries) {
+                bundles.append(current)
+                current = Planned()
+                cost = 0
+            }
+            cost += added
+            current.contentBytes += size
+            let content: BundleContent? = hasContent ? .file(path: root + "/" + operation.path, size: size) : nil
+            current.entries.append(BundleWriter.Entry(operation: operation, content: content))
+            switch operation.operation {
+            case .created, .updated:
+                if let state = change.state { current.upserts.append(state) }
+            case .moved:
+                if let state = change.state { current.upserts.append(state) }
+                if let source = operation.sourcePath { current.deletes.append(source) }
+            case .deleted:
+                current.deletes.append(operation.path)
+            }
+        }
+        if !current.entries.isEmpty { bundles.append(current) }
+        return bundles
+    }
+}

@@ -1,0 +1,51 @@
+import DeltaCore
+import Dispatch
+import Synchronization
+
+/// Hashes files with SHA-256 in parallel, one worker per core, reading in chunks (a file is
+/// never held whole in memory).
+public enum ContentHasher {
+    /// Returns `sha256` per input index; `nil` where the file vanished or could not be read.
+    public static func hash(_ paths: [String], progress: (@Sendable (Int64) -> Void)? = nil) -> [String?] {
+        let results = Mutex([String?](repeating: nil, count: paths.count))
+        let next = Atomic<Int>(0)
+        let workers = max(1, min(System.coreCount, paths.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            while true {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < paths.count else { return }
+                let digest = hashFile(paths[index], buffer: &buffer, progress: progress)
+                results.withLock { $0[index] = digest }
+            }
+        }
+        return results.withLock { $0 }
+    }
+
+    /// SHA-256 of one file.
+    public static func hashFile(_ path: String, buffer: inout [UInt8], progress: (@Sendable (Int64) -> Void)? = nil) -> String? {
+        guard let file = try? RawFile.open(reading: path) else { return nil }
+        var hasher = SHA256Hasher()
+        while true {
+            guard let count = try? buffer.withUnsafeMutableBytes({ raw in try file.read(into: raw) }) else { return nil }
+            if count == 0 { break }
+            buffer.withUnsafeBytes { raw in hasher.update(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
+            progress?(Int64(count))
+        }
+        return hasher.finalize()
+    }
+}
+
+enum System {
+    static var coreCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 2
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

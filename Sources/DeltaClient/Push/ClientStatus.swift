@@ -1,0 +1,69 @@
+import DeltaCore
+import Foundation
+
+/// What `deltasync status` reports. `idle` is the quiescence barrier tests and scripts wait on:
+/// nothing pending and the acknowledged sequence equal to the server's.
+public struct ClientStatus: Sendable, Codable {
+    public var workspace: String?
+    public var server: String
+    public var ackedSequence: Int64
+    public var serverSequence: Int64?
+    public var serverError: String?
+    public var pendingBundles: Int
+    public var pendingBytes: Int64
+    public var lastError: String?
+    public var lastPushAt: String?
+    public var idle: Bool
+    /// Whether a running `deltasync watch` answered (live state), and its phase.
+    public var watching: Bool?
+    public var phase: String?
+    public var queuedEvents: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case workspace, server, idle, watching, phase
+        case queuedEvents = "queued_events"
+        case ackedSequence = "acked_sequence"
+        case serverSequence = "server_sequence"
+        case serverError = "server_error"
+        case pendingBundles = "pending_bundles"
+        case pendingBytes = "pending_bytes"
+        case lastError = "last_error"
+        case lastPushAt = "last_push_at"
+    }
+
+    /// Reads the local state (without creating it) and asks the server for its sequence.
+    public static func read(
+        root: String, stateDirectory: String, serverURL: String, workspaceName: String?, token: String?
+    ) async throws -> ClientStatus {
+        var status = ClientStatus(
+            workspace: nil, server: serverURL, ackedSequence: 0, serverSequence: nil, serverError: nil, pendingBundles: 0,
+            pendingBytes: 0, lastError: nil, lastPushAt: nil, idle: false
+        )
+        // A running watcher answers with its live state after a quiescence barrier.
+        if let data = ControlChannel.ask(stateDirectory + "/watch.sock"),
+            let live = try? JSONDecoder().decode(ClientStatus.self, from: data)
+        {
+            return live
+        }
+        if FileSystem.exists(stateDirectory + "/state.sqlite") {
+            let state = try ClientState(directory: stateDirectory)
+            status.workspace = try state.meta("workspace_key")
+            status.ackedSequence = try state.ackedSequence
+            let pending = try state.pending()
+            status.pendingBundles = pending.count
+            status.pendingBytes = pending.reduce(0) { $0 + $1.size }
+            status.lastError = try state.meta("last_error")
+            status.lastPushAt = try state.meta("last_push_at")
+        }
+        do {
+            let api = DeltaAPI(baseURL: serverURL, token: token, timeout: .seconds(10))
+            let remote = try await api.status(WorkspaceReference(name: workspaceName, path: root))
+            status.serverSequence = remote.lastSequence
+            status.workspace = status.workspace ?? remote.workspace
+        } catch let error as DeltaError {
+            status.serverError = error.message
+        }
+        status.idle = status.pendingBundles == 0 && status.serverSequence == status.ackedSequence
+        return status
+    }
+}

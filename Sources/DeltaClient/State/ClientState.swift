@@ -1,0 +1,247 @@
+import DeltaCore
+import Foundation
+import GRDB
+
+/// What the client remembers about one workspace, in `DIR/.deltasync/state.sqlite`: the file
+/// table (the tree the server has or will have once the outbox drains), the last acknowledged
+/// sequence, and the outbox of bundles written before they are sent.
+public final class ClientState: Sendable {
+    let queue: DatabaseQueue
+    public let directory: String
+
+    /// A remembered file: its stat fingerprint (the fast path) and content hash.
+    public struct FileState: Sendable, Hashable {
+        public var path: String
+        public var size: Int64
+        public var mtimeNanoseconds: Int64
+        public var ctimeNanoseconds: Int64
+        public var inode: UInt64
+        public var mode: UInt32
+        public var sha256: String
+    }
+
+    /// A bundle in the outbox. `ackedSequence` is set once the server acknowledged it; a few
+    /// acknowledged bundles are kept to replay to a server restored from an old backup.
+    public struct OutboxEntry: Sendable, Hashable {
+        public var id: Int64
+        public var bundleID: String
+        public var file: String
+        public var size: Int64
+        public var operations: Int
+        public var ackedSequence: Int64?
+    }
+
+    /// Opens (creating) the state directory and database.
+    public init(directory: String) throws {
+        self.directory = directory
+        try FileSystem.createDirectory(directory)
+        try FileSystem.createDirectory(directory + "/outbox")
+        if !FileSystem.exists(directory + "/.gitignore") {
+            try FileSystem.writeAtomically(directory + "/.gitignore", Array("*\n".utf8))
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        queue = try DatabaseQueue(path: directory + "/state.sqlite", configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    CREATE TABLE file (
+                        path TEXT PRIMARY KEY NOT NULL,
+                        size INTEGER NOT NULL,
+                        mtime_ns INTEGER NOT NULL,
+                        ctime_ns INTEGER NOT NULL,
+                        inode INTEGER NOT NULL,
+                        mode INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        bundle_id TEXT NOT NULL,
+                        file TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        operations INTEGER NOT NULL,
+                        created_at TEXT NOT NULL,
+                        acked_sequence INTEGER
+                    );
+                    """
+            )
+        }
+        try migrator.migrate(queue)
+    }
+
+    // MARK: - Meta
+
+    public func meta(_ key: String) throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setMeta(_ key: String, _ value: String?) throws {
+        try queue.write { db in try Self.setMeta(db, key, value) }
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: String?) throws {
+        if let value {
+            try db.execute(
+                sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [key, value]
+            )
+        } else {
+            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+        }
+    }
+
+    /// The last sequence the server acknowledged for this workspace.
+    public var ackedSequence: Int64 {
+        get throws { try meta("acked_sequence").flatMap { Int64($0) } ?? 0 }
+    }
+
+    public func setAckedSequence(_ sequence: Int64) throws { try setMeta("acked_sequence", String(sequence)) }
+
+    // MARK: - Files
+
+    public func files() throws -> [String: FileState] {
+        try queue.read { db in
+            var result: [String: FileState] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM file")
+            while let row = try rows.next() {
+                let state = Self.state(row)
+                result[state.path] = state
+            }
+            return result
+        }
+    }
+
+    /// The entry at `path` and, with `andBelow`, every entry under `path/`.
+    public func files(at path: String, andBelow: Bool) throws -> [String: FileState] {
+        try queue.read { db in
+            var sql = "SELECT * FROM file WHERE path = ?"
+            var arguments: StatementArguments = [path]
+            if andBelow {
+                sql += " OR (path >= ? AND path < ?)"
+                arguments += [path + "/", path + "0"]
+            }
+            var result: [String: FileState] = [:]
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                let state = Self.state(row)
+                result[state.path] = state
+            }
+            return result
+        }
+    }
+
+    static func state(_ row: Row) -> FileState {
+        FileState(
+            path: row["path"], size: row["size"], mtimeNanoseconds: row["mtime_ns"], ctimeNanoseconds: row["ctime_ns"],
+            inode: UInt64(bitPattern: row["inode"] as Int64), mode: UInt32(truncatingIfNeeded: row["mode"] as Int64),
+            sha256: row["sha256"]
+        )
+    }
+
+    /// Refreshes stat fingerprints of files whose content did not change (no outbox entry).
+    public func refresh(_ states: [FileState]) throws {
+        guard !states.isEmpty else { return }
+        try queue.write { db in try Self.upsert(db, states) }
+    }
+
+    static func upsert(_ db: Database, _ states: [FileState]) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO file (path, size, mtime_ns, ctime_ns, inode, mode, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    ctime_ns = excluded.ctime_ns, inode = excluded.inode, mode = excluded.mode, sha256 = excluded.sha256
+                """
+        )
+        for state in states {
+            try statement.execute(arguments: [
+                state.path, state.size, state.mtimeNanoseconds, state.ctimeNanoseconds, Int64(bitPattern: state.inode),
+                Int64(state.mode), state.sha256,
+            ])
+        }
+    }
+
+    // MARK: - Outbox
+
+    /// Records a written (and fsynced) bundle and the file-table changes it carries, atomically.
+    public func enqueue(bundleID: String, file: String, size: Int64, operations: Int, upserts: [FileState], deletes: [String]) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO outbox (bundle_id, file, size, operations, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [bundleID, file, size, operations, ISO8601DateFormatter().string(from: Date())]
+            )
+            try Self.upsert(db, upserts)
+            let delete = try db.cachedStatement(sql: "DELETE FROM file WHERE path = ?")
+            for path in deletes { try delete.execute(arguments: [path]) }
+        }
+    }
+
+    public func pending() throws -> [OutboxEntry] {
+        try entries(sql: "SELECT * FROM outbox WHERE acked_sequence IS NULL ORDER BY id")
+    }
+
+    /// Acknowledged bundles still kept, by sequence.
+    public func retained() throws -> [OutboxEntry] {
+        try entries(sql: "SELECT * FROM outbox WHERE acked_sequence IS NOT NULL ORDER BY acked_sequence")
+    }
+
+    private func entries(sql: String) throws -> [OutboxEntry] {
+        try queue.read { db in
+            try Row.fetchAll(db, sql: sql).map { row in
+                OutboxEntry(
+                    id: row["id"], bundleID: row["bundle_id"], file: row["file"], size: row["size"],
+                    operations: row["operations"], ackedSequence: row["acked_sequence"]
+                )
+            }
+        }
+    }
+
+    /// Marks an entry acknowledged as `sequence`, advances the acknowledged sequence and keeps
+    /// only the most recent `keep` acknowledged bundles on disk.
+    public func acknowledge(_ entry: OutboxEntry, sequence: Int64, keep: Int = 32) throws {
+        let removed: [String] = try queue.write { db in
+            try db.execute(sql: "UPDATE outbox SET acked_sequence = ? WHERE id = ?", arguments: [sequence, entry.id])
+            try Self.setMeta(db, "acked_sequence", String(sequence))
+            let old = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, file FROM outbox WHERE acked_sequence IS NOT NULL
+                    ORDER BY acked_sequence DESC LIMIT -1 OFFSET ?
+                    """,
+                arguments: [keep]
+            )
+            for row in old { try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [row["id"] as Int64]) }
+            return old.map { $0["file"] }
+        }
+        for file in removed { unlink(directory + "/outbox/" + file) }
+    }
+
+    /// Forgets every outbox entry and the file table (before a resync against the server's manifest).
+    public func reset(keepingFiles: Bool) throws {
+        let files: [String] = try queue.write { db in
+            let files = try String.fetchAll(db, sql: "SELECT file FROM outbox")
+            try db.execute(sql: "DELETE FROM outbox")
+            if !keepingFiles { try db.execute(sql: "DELETE FROM file") }
+            return files
+        }
+        for file in files { unlink(directory + "/outbox/" + file) }
+    }
+
+    /// Replaces the whole file table (after a resync computed the server's real tree).
+    public func replaceFiles(_ states: [FileState]) throws {
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM file")
+            try Self.upsert(db, states)
+        }
+    }
+
+    /// Removes bundle files in the outbox directory that no entry names (a crash between writing
+    /// the bundle and recording it).
+    public func removeOrphans() throws {
+        let known = Set(try entries(sql: "SELECT * FROM outbox").map(\.file))
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory + "/outbox") else { return }
+        for name in names where !known.contains(name) { unlink(directory + "/outbox/" + name) }
+    }
+
+    public func outboxPath(_ file: String) -> String { directory + "/outbox/" + file }
+}

@@ -1,0 +1,87 @@
+import Synchronization
+
+/// Collects watch events and releases them in batches: after a quiet period with no new event,
+/// or at the latest a maximum delay after the first event of the batch. Repeated events on a
+/// path coalesce, so a burst (a `git checkout` of 20,000 files) becomes a few large batches.
+public final class ChangeQueue: Sendable {
+    /// One batch of work for the sync engine.
+    public struct Batch: Sendable {
+        public var paths: Set<String> = []
+        public var directories: Set<String> = []
+        public var rescan: String?
+        public var isEmpty: Bool { paths.isEmpty && directories.isEmpty && rescan == nil }
+    }
+
+    private struct Pending {
+        var batch = Batch()
+        var firstEvent: ContinuousClock.Instant?
+        var lastEvent: ContinuousClock.Instant?
+        var received = 0
+    }
+
+    public let quietPeriod: Duration
+    public let maxDelay: Duration
+    private let pending = Mutex(Pending())
+    private let signal: AsyncStream<Void>.Continuation
+    private let signals: AsyncStream<Void>
+
+    public init(quietPeriod: Duration = .milliseconds(10), maxDelay: Duration = .milliseconds(200)) {
+        self.quietPeriod = quietPeriod
+        self.maxDelay = maxDelay
+        (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Adds an event (any thread).
+    public func add(_ event: WatchEvent) {
+        let now = ContinuousClock.now
+        pending.withLock { state in
+            switch event {
+            case .changed(let path): state.batch.paths.insert(path)
+            case .directoryAppeared(let path): state.batch.directories.insert(path)
+            case .rescan(let reason): state.batch.rescan = reason
+            }
+            if state.firstEvent == nil { state.firstEvent = now }
+            state.lastEvent = now
+            state.received += 1
+        }
+        signal.yield()
+    }
+
+    /// Whether events are waiting for the next batch.
+    public var hasPending: Bool { pending.withLock { !$0.batch.isEmpty } }
+
+    /// Events received since start (for status and benchmarks).
+    public var received: Int { pending.withLock { $0.received } }
+
+    /// Waits for the next batch; returns nil when cancelled.
+    public func next() async -> Batch? {
+        var iterator = signals.makeAsyncIterator()
+        while !Task.isCancelled {
+            let deadline: ContinuousClock.Instant? = pending.withLock { state in
+                guard let first = state.firstEvent, let last = state.lastEvent else { return nil }
+                return min(last + quietPeriod, first + maxDelay)
+            }
+            guard let deadline else {
+                guard await iterator.next() != nil else { return nil }
+                continue
+            }
+            if ContinuousClock.now >= deadline {
+                return take()
+            }
+            try? await Task.sleep(until: deadline, clock: .continuous)
+        }
+        return nil
+    }
+
+    /// Takes whatever is pending now (shutdown flush).
+    public func take() -> Batch {
+        pending.withLock { state in
+            defer {
+                state.batch = Batch()
+                state.firstEvent = nil
+                state.lastEvent = nil
+            }
+            return state.batch
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Crypto
+import DeltaCore
+public import Foundation
+
+/// A workspace directory on disk for client tests, and helpers to compare it with a server's
+/// materialised copy.
+public struct WorkspaceTree: Sendable {
+    public let root: String
+
+    public init(root: String) throws {
+        self.root = root
+        try FileSystem.createDirectory(root)
+    }
+
+    @discardableResult
+    public func write(_ path: String, _ text: String, mode: mode_t = 0o644) throws -> String {
+        try write(path, Array(text.utf8), mode: mode)
+    }
+
+    @discardableResult
+    public func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws -> String {
+        let target = root + "/" + path
+        if let slash = target.lastIndex(of: "/") { try FileSystem.createDirectory(String(target[..<slash])) }
+        let file = try RawFile.create(target, mode: mode)
+        try file.write(bytes)
+        chmod(target, mode)
+        return target
+    }
+
+    public func remove(_ path: String) { FileSystem.removeTree(root + "/" + path) }
+
+    public func move(_ from: String, _ to: String) throws {
+        let target = root + "/" + to
+        if let slash = target.lastIndex(of: "/") { try FileSystem.createDirectory(String(target[..<slash])) }
+        guard rename(root + "/" + from, target) == 0 else { throw DeltaError.posix("rename", from) }
+    }
+
+    /// `{relative path: "sha256 mode"}` of every regular file below `directory`, skipping the
+    /// top-level names in `excluding`.
+    public static func snapshot(_ directory: String, excluding: Set<String> = []) throws -> [String: String] {
+        var result: [String: String] = [:]
+        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [:] }
+        while let relative = enumerator.nextObject() as? String {
+            let first = String(relative.split(separator: "/").first ?? "")
+            if excluding.contains(first) {
+                enumerator.skipDescendants()
+                continue
+            }
+            var info = stat()
+            guard lstat(directory + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let digest = SHA256.hash(data: try FileSystem.readAll(directory + "/" + relative)).hexString
+            result[relative] = digest + (info.st_mode & 0o111 != 0 ? " x" : "")
+        }
+        return result
+    }
+}
