@@ -107,7 +107,7 @@ public final class SyncEngine: Sendable {
             $0.phase = .hashing
             $0.filesScanned = scan.files.count
         }
-        return detect(scanned: scan.files, base: try state.files(), report: &report)
+        return detect(scanned: scan.files, base: Self.excluding(scan.skipped, from: try state.files()), report: &report)
     }
 
     /// Re-examines only `paths` (files or directories, changed) and `directories` (appeared:
@@ -133,7 +133,8 @@ public final class SyncEngine: Sendable {
             let scan = try TreeScanner(root: configuration.root, ignore: ignore).scan(subdirectory: directory)
             for file in scan.files { scanned[file.path] = file }
             report.skipped += scan.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
-            for (known, entry) in try state.files(at: directory, andBelow: true) { base[known] = entry }
+            let known = Self.excluding(scan.skipped, from: try state.files(at: directory, andBelow: true))
+            for (path, entry) in known { base[path] = entry }
         }
         report.filesScanned += scanned.count
         return detect(scanned: Array(scanned.values), base: base, report: &report)
@@ -268,6 +269,18 @@ public final class SyncEngine: Sendable {
             guard case .applied = try await upload(entry, sequence: entry.ackedSequence ?? 0) else { return false }
         }
         return true
+    }
+
+    /// What could not be read (an unreadable directory, a listing that failed) is not gone:
+    /// leave its files out of the comparison so they are not deleted on the server.
+    static func excluding(_ skipped: [SkippedPath], from base: [String: ClientState.FileState]) -> [String: ClientState.FileState] {
+        // Symlinks and special files are not in the synced set: a file replaced by one is deleted.
+        let unreadable = skipped.filter { ![SkippedPath.symlinkReason, SkippedPath.specialFileReason].contains($0.reason) }
+            .map(\.path)
+        guard !unreadable.isEmpty else { return base }
+        return base.filter { path, _ in
+            !unreadable.contains { $0 == path || PathRules.isAncestor($0, of: path) }
+        }
     }
 
     // MARK: - Helpers

@@ -20,6 +20,9 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     private let registry = Mutex(Registry())
     private let sinkBox = Mutex<(@Sendable (WatchEvent) -> Void)?>(nil)
     private var thread: Thread?
+    /// Test hook: while set, kernel events are read and thrown away, as an overflow would lose them.
+    let discardingEvents = Atomic<Bool>(false)
+    private let processing = Atomic<Int>(0)
 
     struct Registry {
         var paths: [Int32: String] = [:]
@@ -64,7 +67,10 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
-    public var hasUnreadEvents: Bool { cdeltasys_pending_bytes(fd) > 0 }
+    public var hasUnreadEvents: Bool { cdeltasys_pending_bytes(fd) > 0 || processing.load(ordering: .acquiring) > 0 }
+
+    /// Test hook: lose (or stop losing) events, as a queue overflow does.
+    public func discardEvents(_ discard: Bool) { discardingEvents.store(discard, ordering: .relaxed) }
 
     /// Number of directories watched.
     public var watchCount: Int { registry.withLock { $0.paths.count } }
@@ -164,8 +170,10 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
                 return
             }
             if descriptors[1].revents != 0 { return }
+            processing.wrappingAdd(1, ordering: .acquiring)
+            defer { processing.wrappingSubtract(1, ordering: .releasing) }
             let count = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress, raw.count) }
-            if count <= 0 { continue }
+            if count <= 0 || discardingEvents.load(ordering: .relaxed) { continue }
             var offset = 0
             while offset + 16 <= count {
                 let (wd, mask, cookie, length) = buffer.withUnsafeBytes { raw in

@@ -222,6 +222,11 @@ public final class WatchSession: Service, Sendable {
     /// Flush pending events and drain the outbox, bounded by the grace period.
     private func shutdown() async {
         setPhase("stopping")
+        // Read what the kernel already queued (saves made just before the signal), then stop.
+        let settleDeadline = ContinuousClock.now + .seconds(1)
+        while watcher.hasUnreadEvents && ContinuousClock.now < settleDeadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
         watcher.stop()
         let batch = queue.take()
         if !batch.isEmpty { await process(batch) }

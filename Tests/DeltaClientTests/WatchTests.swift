@@ -1,0 +1,207 @@
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Logging
+import Testing
+
+@testable import DeltaClient
+
+/// Live sync against the real server. Every check waits on the quiescence barrier (the watcher
+/// has read every queued kernel event, batched, detected and uploaded it, and its acknowledged
+/// sequence equals the server's) — never on sleeps.
+@Suite struct WatchTests {
+    /// Runs a watcher on `tree` for the duration of `body`.
+    static func watching(
+        _ tree: WorkspaceTree, _ server: TestServer, poll: Duration? = nil,
+        _ body: @Sendable (WatchSession) async throws -> Void
+    ) async throws {
+        let configuration = WatchSession.Configuration(
+            push: PushTest.configuration(tree, server), pollInterval: poll, quietPeriod: .milliseconds(5),
+            maxDelay: .milliseconds(100)
+        )
+        let session = try WatchSession(configuration: configuration, logger: PushTest.logger)
+        let running = Task { try await session.run() }
+        await session.waitUntilWatching()
+        do {
+            try await body(session)
+        } catch {
+            session.stop()
+            _ = try? await running.value
+            throw error
+        }
+        session.stop()
+        try await running.value
+    }
+
+    /// The barrier: loops on the watcher's quiescent status until it is idle.
+    static func settle(_ session: WatchSession, sourceLocation: SourceLocation = #_sourceLocation) async {
+        for _ in 0..<30 {
+            if await session.quiescentStatus().idle { return }
+        }
+        Issue.record("watcher never became idle", sourceLocation: sourceLocation)
+    }
+
+    @Test func filesAndDirectoriesFollowEveryKindOfChange() async throws {
+        try await withTemporaryDirectory("watch") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try tree.write("before.txt", "made before the watcher started")
+                try await Self.watching(tree, server) { session in
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+
+                    try tree.write("a.txt", "a")
+                    try tree.write("src/b.swift", "b")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+
+                    try tree.write("a.txt", "edited")
+                    tree.remove("before.txt")
+                    try tree.move("src/b.swift", "src/renamed.swift")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+
+                    // A directory created and filled at once: files predate its watch.
+                    try FileSystem.createDirectory(tree.root + "/fresh/nested/deeper")
+                    try tree.write("fresh/nested/deeper/inside.txt", "inside")
+                    try tree.write("fresh/top.txt", "top")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+
+                    // Directory rename and delete; the renamed directory keeps being watched.
+                    try tree.move("fresh", "moved")
+                    await Self.settle(session)
+                    try tree.write("moved/nested/after-rename.txt", "still watched")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+                    tree.remove("moved")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+
+                    // Ignore rules apply live.
+                    try tree.write("debug.log", "log")
+                    try tree.write(".gitignore", "*.log\n")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server, ignoring: ["debug.log"])
+                }
+            }
+        }
+    }
+
+    @Test func aBurstBecomesAFewLargeBundles() async throws {
+        try await withTemporaryDirectory("burst") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try await Self.watching(tree, server) { session in
+                    await Self.settle(session)
+                    for index in 0..<5000 { try tree.write("burst/d\(index % 50)/f\(index).txt", "file \(index)") }
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+                    let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&limit=10000")
+                        .decode(ChangesResponse.self)
+                    let files = log.changes.reduce(0) { $0 + $1.operations.count }
+                    #expect(files == 5000)
+                    #expect(log.changes.count < 200, "5,000 changes in \(log.changes.count) bundles")
+                }
+            }
+        }
+    }
+
+    @Test func overflowTriggersARescanThatFindsLostEvents() async throws {
+        try await withTemporaryDirectory("overflow") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try await Self.watching(tree, server) { session in
+                    await Self.settle(session)
+                    let watcher = try #require(session.watcher as? InotifyWatcher)
+                    watcher.discardEvents(true)  // the kernel queue overflows: these events are lost
+                    try tree.write("lost1.txt", "1")
+                    try tree.write("lost/2.txt", "2")
+                    await Self.settle(session)
+                    let (_, before) = try await ServerTestTree.manifest(server)
+                    #expect(before["lost1.txt"] == nil, "the events really were lost")
+                    watcher.discardEvents(false)
+                    watcher.inject(mask: InotifyWatcher.Mask.queueOverflow)
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+                }
+            }
+        }
+    }
+
+    @Test func changesMadeWhileStoppedAreFoundAtRestart() async throws {
+        try await withTemporaryDirectory("restart") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try tree.write("one.txt", "1")
+                try await Self.watching(tree, server) { session in await Self.settle(session) }
+                try tree.write("two.txt", "2")
+                tree.remove("one.txt")
+                try await Self.watching(tree, server) { session in
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+                }
+            }
+        }
+    }
+
+    @Test func pollingModeFollowsChanges() async throws {
+        try await withTemporaryDirectory("poll") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try await Self.watching(tree, server, poll: .milliseconds(50)) { session in
+                    await Self.settle(session)
+                    try tree.write("polled.txt", "p")
+                    // Polling has no kernel queue to drain: wait until the server has the file.
+                    for _ in 0..<100 {
+                        let (_, remote) = try await ServerTestTree.manifest(server)
+                        if remote["polled.txt"] != nil { break }
+                        await Self.settle(session)
+                    }
+                    try PushTest.expectInSync(tree, server)
+                }
+            }
+        }
+    }
+
+    @Test func statusCommandAnswersFromTheRunningWatcher() async throws {
+        try await withTemporaryDirectory("cli") { directory in
+            let server = try ServerProcess(workDirectory: directory.sub("server"))
+            defer { server.stop() }
+            let tree = try WorkspaceTree(root: directory.sub("ws"))
+            try tree.write("a.txt", "a")
+            let watcher = Process()
+            watcher.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+            watcher.arguments = ["watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error"]
+            try watcher.run()
+            defer {
+                if watcher.isRunning { watcher.terminate() }
+                watcher.waitUntilExit()
+            }
+            func status() throws -> ClientStatus? {
+                let result = try ServerProcess.run(["status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json"])
+                return try? JSONDecoder().decode(ClientStatus.self, from: Data(result.stdout.utf8))
+            }
+            var live: ClientStatus?
+            for _ in 0..<50 {
+                live = try status()
+                if live?.watching == true && live?.idle == true { break }
+            }
+            #expect(live?.watching == true && live?.idle == true)
+            try tree.write("b.txt", "written while watching")
+            for _ in 0..<50 {
+                live = try status()
+                if live?.idle == true { break }
+            }
+            #expect(live?.idle == true && live?.ackedSequence == live?.serverSequence)
+            #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+            // SIGTERM: flushes and exits cleanly.
+            try tree.write("c.txt", "written just before stopping")
+            watcher.terminate()
+            watcher.waitUntilExit()
+            #expect(watcher.terminationStatus == 0)
+            #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+        }
+    }
+}
