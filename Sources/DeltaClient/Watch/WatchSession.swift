@@ -55,10 +55,12 @@ public final class WatchSession: Service, Sendable {
     private let ready: AsyncStream<Void>.Continuation
     private let readiness: AsyncStream<Void>
 
-    public init(configuration: Configuration, logger: Logger) throws {
+    public init(
+        configuration: Configuration, logger: Logger, progress: @escaping @Sendable (PushProgress) -> Void = { _ in }
+    ) throws {
         self.configuration = configuration
         self.logger = logger
-        engine = try SyncEngine(configuration: configuration.push, logger: logger)
+        engine = try SyncEngine(configuration: configuration.push, logger: logger, progress: progress)
         queue = ChangeQueue(quietPeriod: configuration.quietPeriod, maxDelay: configuration.maxDelay)
         if let interval = configuration.pollInterval {
             watcher = PollingWatcher(interval: interval)
