@@ -84,6 +84,53 @@ import Testing
     }
 }
 
+/// A body that stalls between chunks, for the upload deadline.
+struct SlowBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let boundary: String
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let boundary: String
+        var step = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            step += 1
+            switch step {
+            case 1:
+                return ByteBuffer(string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n")
+            case 2...4:
+                try await Task.sleep(for: .milliseconds(600))  // each gap under the idle timeout, together over the deadline
+                return ByteBuffer(string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"pad\(step)\"\r\n\r\nx\r\n")
+            default:
+                return nil
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(boundary: boundary) }
+}
+
+@Suite struct UploadDeadlineTests {
+    @Test func anUploadSlowerThanTheDeadlineIsRefused() async throws {
+        try await withTemporaryDirectory("deadline") { directory in
+            try await TestServer.with(workDirectory: directory.path, configure: { $0.uploadTimeoutSeconds = 1 }) { server in
+                var request = HTTPClientRequest(url: server.baseURL + "/api/v1/delta/upload")
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "multipart/form-data; boundary=slow")
+                request.body = .stream(SlowBody(boundary: "slow"), length: .unknown)
+                let status: Int? = await {
+                    guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(30)) else { return nil }
+                    return Int(response.status.code)
+                }()
+                // Without the deadline the body would complete and be refused as 400 (no bundle part).
+                #expect(status == 408)
+                #expect(server.counters.uploadsRejected == 1)
+                #expect(try await ServerTest.snapshot(server, workspace: "ws").lastSequence == 0)
+            }
+        }
+    }
+}
+
 enum UploadReceiverOverhead {
     /// `UploadReceiver.formOverhead`: room for fields and framing around the bundle.
     static let bytes: Int64 = 1 << 20

@@ -26,12 +26,15 @@ struct Materializer: Sendable {
         for case .delete(let path) in changes {
             try walker.remove(path)
         }
+        let tempfd = open(temporaryDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard tempfd >= 0 else { throw DeltaError.posix("open", temporaryDirectory) }
+        defer { close(tempfd) }
         for case .upsert(let file) in changes {
-            try write(file, walker: &walker)
+            try write(file, walker: &walker, tempfd: tempfd)
         }
     }
 
-    private func write(_ file: FileRecord, walker: inout DirectoryWalker) throws {
+    private func write(_ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32) throws {
         let components = file.path.split(separator: "/")
         guard let leaf = components.last else { return }
         let parent = components.dropLast().joined(separator: "/")
@@ -50,8 +53,6 @@ struct Materializer: Sendable {
             unlink(temp)
             throw error
         }
-        let tempfd = open(temporaryDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(tempfd) }
         let name = String(leaf)
         let tempName = String(temp[temp.index(after: temp.lastIndex(of: "/") ?? temp.startIndex)...])
         if renameat(tempfd, tempName, dirfd, name) != 0 {

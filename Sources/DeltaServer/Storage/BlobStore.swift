@@ -2,7 +2,7 @@ import CDeltaSys
 import DeltaCore
 import Glibc
 
-/// Content-addressed blobs on a filesystem: `blobs/<aa>/<bb>/<sha256>`.
+/// Content-addressed blobs on a filesystem: `blobs/<aa>/<sha256>`.
 ///
 /// Blobs arrive as spooled temporary files in the same filesystem and are renamed into place, so
 /// storing one costs a rename, not a copy. Durability is one `syncfs` per bundle (`flush()`).
@@ -14,11 +14,10 @@ public struct BlobStore: Sendable {
         try FileSystem.createDirectory(root)
     }
 
+    /// One level of 256 fan-out directories: a second level would cost a new directory inode
+    /// for nearly every blob of a large first upload.
     public func path(for sha256: String) -> String {
-        let bytes = Array(sha256.utf8)
-        let first = String(decoding: bytes[0..<2], as: UTF8.self)
-        let second = String(decoding: bytes[2..<4], as: UTF8.self)
-        return "\(root)/\(first)/\(second)/\(sha256)"
+        "\(root)/\(sha256.prefix(2))/\(sha256)"
     }
 
     public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }

@@ -12,7 +12,8 @@ public final class SQLiteStorage: DeltaStorage {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // A success reply promises durability: in WAL mode FULL syncs the log at each commit.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
@@ -308,31 +309,29 @@ public final class SQLiteStorage: DeltaStorage {
     }
 }
 
-/// `FileTableReader` over one read transaction.
+/// `FileTableReader` over one read transaction (cached statements: a bundle asks per path).
 struct SQLiteFileTable: FileTableReader {
     let db: Database
     let workspace: String
 
     func file(at path: String) throws -> FileRecord? {
-        try Row.fetchOne(
-            db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND path = ?",
-            arguments: [workspace, path]
-        ).map(SQLiteStorage.file(row:))
+        let statement = try db.cachedStatement(
+            sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND path = ?"
+        )
+        return try Row.fetchOne(statement, arguments: [workspace, path]).map(SQLiteStorage.file(row:))
     }
 
     func filePaths(under directory: String) throws -> [String] {
         // '0' is the byte after '/', so this range is exactly the paths that start with "directory/".
-        try String.fetchAll(
-            db, sql: "SELECT path FROM file WHERE workspace = ? AND path >= ? AND path < ?",
-            arguments: [workspace, directory + "/", directory + "0"]
-        )
+        let statement = try db.cachedStatement(sql: "SELECT path FROM file WHERE workspace = ? AND path >= ? AND path < ?")
+        return try String.fetchAll(statement, arguments: [workspace, directory + "/", directory + "0"])
     }
 
     func file(withHash hash: ContentHash) throws -> FileRecord? {
         let column = hash.algorithm == .sha1 ? "sha1" : "sha256"
-        return try Row.fetchOne(
-            db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND \(column) = ? LIMIT 1",
-            arguments: [workspace, hash.hex]
-        ).map(SQLiteStorage.file(row:))
+        let statement = try db.cachedStatement(
+            sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND \(column) = ? LIMIT 1"
+        )
+        return try Row.fetchOne(statement, arguments: [workspace, hash.hex]).map(SQLiteStorage.file(row:))
     }
 }
