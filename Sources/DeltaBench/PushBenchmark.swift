@@ -3,6 +3,7 @@ import DeltaClient
 import DeltaCore
 import Foundation
 import Logging
+import Synchronization
 
 /// Initial push of a workload, a no-change re-push beside `git status`, and the bytes each
 /// mutation of `../shared/bench/mutate.py` sends.
@@ -32,9 +33,11 @@ struct PushBenchmark: AsyncParsableCommand {
         let configuration = PushConfiguration(
             root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state"
         )
+        let phases = PhaseClock()
         func push() async throws -> (PushReport, Double) {
             let started = ContinuousClock.now
-            let report = try await PushSession(configuration: configuration, logger: logger).run()
+            phases.reset()
+            let report = try await PushSession(configuration: configuration, logger: logger) { phases.saw($0.phase.rawValue) }.run()
             return (report, Double(started.duration(to: .now).components.attoseconds) / 1e15
                 + Double(started.duration(to: .now).components.seconds) * 1000)
         }
@@ -45,6 +48,7 @@ struct PushBenchmark: AsyncParsableCommand {
             workload, initial.created, megabytes, initialMs / 1000, Double(initial.created) / (initialMs / 1000),
             megabytes / (initialMs / 1000), initial.bundles, Double(initial.bytesSent) / 1_048_576
         ))
+        print("  phases (s from start): " + phases.summary())
         var rePush: [Double] = []
         for _ in 0..<5 { rePush.append(try await push().1) }
         let rePushMedian = rePush.sorted()[2]
@@ -109,5 +113,24 @@ struct PushBenchmark: AsyncParsableCommand {
             times.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         }
         return times.sorted()[2]
+    }
+}
+
+/// When each push phase was first entered.
+final class PhaseClock: Sendable {
+    private let state = Mutex<(start: ContinuousClock.Instant, seen: [(String, Double)])>((.now, []))
+
+    func reset() { state.withLock { $0 = (.now, []) } }
+
+    func saw(_ phase: String) {
+        state.withLock { state in
+            guard !state.seen.contains(where: { $0.0 == phase }) else { return }
+            let elapsed = state.start.duration(to: .now)
+            state.seen.append((phase, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        }
+    }
+
+    func summary() -> String {
+        state.withLock { $0.seen.map { String(format: "%@ %.2f", $0.0, $0.1) }.joined(separator: ", ") }
     }
 }

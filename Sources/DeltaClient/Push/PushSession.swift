@@ -1,6 +1,7 @@
 import DeltaCore
 import Foundation
 public import Logging
+import Synchronization
 
 /// One `deltasync push`: prepare against the server, scan everything, queue bundles, drain.
 public final class PushSession: Sendable {
@@ -31,17 +32,48 @@ public final class PushSession: Sendable {
             report.skipped = detected.skipped
             (report.created, report.updated, report.deleted, report.moved) =
                 (detected.created, detected.updated, detected.deleted, detected.moved)
+            // Upload bundle k while bundle k+1 is being written: one core compresses, the other sends.
+            let writing = Flag(true)
+            let uploader = Task { () async throws -> (Bool, PushReport) in
+                var uploaded = PushReport()
+                while true {
+                    let finished = !writing.value
+                    guard try await engine.drain(report: &uploaded) else { return (false, uploaded) }
+                    if finished { return (true, uploaded) }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
             do {
                 try engine.enqueue(changes)
+                writing.value = false
             } catch let error as DeltaError where error.details["changed"] == .bool(true) && round < 3 {
+                writing.value = false
+                _ = try? await uploader.value
                 logger.info("a file changed while bundling; scanning again", metadata: ["reason": "\(error.message)"])
                 continue
+            } catch {
+                uploader.cancel()
+                throw error
             }
-            if try await engine.drain(report: &report) { break }
+            let (consistent, uploaded) = try await uploader.value
+            report.bundles += uploaded.bundles
+            report.bytesSent += uploaded.bytesSent
+            report.sequence = uploaded.sequence
+            if consistent { break }
         }
         engine.update { $0.phase = .done }
         report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
         try engine.state.setMeta("last_push_at", ISO8601DateFormatter().string(from: Date()))
         return report
+    }
+}
+
+/// A flag shared between tasks.
+final class Flag: Sendable {
+    private let storage: Atomic<Bool>
+    init(_ value: Bool) { storage = Atomic(value) }
+    var value: Bool {
+        get { storage.load(ordering: .acquiring) }
+        set { storage.store(newValue, ordering: .releasing) }
     }
 }

@@ -14,11 +14,11 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as UploadRejection {
-            counters.rejected.add(1)
+            counters.reject(error.error.code.rawValue)
             log(error.error, request: request, context: context)
             return JSONReply.error(error.error, closeConnection: error.bodyUnread)
         } catch let error as DeltaError {
-            if request.uri.path.hasSuffix("/upload") { counters.rejected.add(1) }
+            if request.uri.path.hasSuffix("/upload") { counters.reject(error.code.rawValue) }
             log(error, request: request, context: context)
             return JSONReply.error(error)
         } catch let error as HTTPError {
