@@ -17,12 +17,15 @@ struct PushBenchmark: AsyncParsableCommand {
     @Option(help: "Path of mutate.py") var mutate = "../shared/bench/mutate.py"
     @Flag(help: "Also time `git status` on the same tree (makes it a git repository first, once)") var gitBaseline = false
     @Flag(help: "Skip the mutations") var noMutations = false
+    @Flag(help: "Sync every top-level entry even if the root .gitignore ignores it (Debian's linux-source ignores '/*'): writes a .deltasyncignore with '!/*'")
+    var includeTopLevel = false
 
     func run() async throws {
         let tree = bench + "/work/" + workload
         guard FileManager.default.fileExists(atPath: tree) else {
             throw BenchError("\(tree) is missing: run bash ../shared/bench/make_workloads.sh")
         }
+        if includeTopLevel { try FileSystem.writeAtomically(tree + "/.deltasyncignore", Array("!/*\n".utf8)) }
         let scratch = NSTemporaryDirectory() + "deltasync-bench-push-" + UUID().uuidString.prefix(8)
         try FileSystem.createDirectory(scratch)
         defer { FileSystem.removeTree(scratch) }
@@ -99,9 +102,11 @@ struct PushBenchmark: AsyncParsableCommand {
 
     /// Median of five `git status` runs (the tree becomes a git repository with everything committed, once).
     static func gitStatusMedian(_ tree: String) throws -> Double {
-        if !FileManager.default.fileExists(atPath: tree + "/.git") {
+        if !FileManager.default.fileExists(atPath: tree + "/.git/refs/heads/master")
+            && !FileManager.default.fileExists(atPath: tree + "/.git/refs/heads/main")
+        {
             try run("/usr/bin/git", ["init", "-q"], in: tree)
-            try run("/usr/bin/git", ["add", "-A"], in: tree)
+            try run("/usr/bin/git", ["add", "-A", "-f"], in: tree)  // tracked files are what git status stats
             try run("/usr/bin/git", ["-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "bench"], in: tree)
             try run("/usr/bin/git", ["status", "--porcelain"], in: tree)
         }

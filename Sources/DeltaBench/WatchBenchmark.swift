@@ -17,12 +17,15 @@ struct WatchBenchmark: AsyncParsableCommand {
     @Option(help: "Bursts of --burst-size edits") var bursts = 20
     @Option(help: "Files per burst") var burstSize = 10
     @Option(help: "Seconds of idle CPU measurement") var idleSeconds = 60
+    @Flag(help: "Sync every top-level entry even if the root .gitignore ignores it (see push --include-top-level)")
+    var includeTopLevel = false
 
     func run() async throws {
         let tree = bench + "/work/" + workload
         guard FileManager.default.fileExists(atPath: tree) else {
             throw BenchError("\(tree) is missing: run bash ../shared/bench/make_workloads.sh")
         }
+        if includeTopLevel { try FileSystem.writeAtomically(tree + "/.deltasyncignore", Array("!/*\n".utf8)) }
         let scratch = NSTemporaryDirectory() + "deltasync-bench-watch-" + UUID().uuidString.prefix(8)
         try FileSystem.createDirectory(scratch)
         defer { FileSystem.removeTree(scratch) }

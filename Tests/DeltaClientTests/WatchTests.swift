@@ -3,6 +3,7 @@ import DeltaServer
 import DeltaTestSupport
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import DeltaClient
@@ -202,6 +203,60 @@ import Testing
             watcher.waitUntilExit()
             #expect(watcher.terminationStatus == 0)
             #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+        }
+    }
+}
+
+/// Collects log messages (the watch-limit warning must name the limit to raise).
+final class CapturedLogs: Sendable {
+    let messages = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "capture") { _ in Handler(sink: self) }
+        logger.logLevel = .warning
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let sink: CapturedLogs
+        var logLevel: Logger.Level = .warning
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { sink.messages.withLock { $0.append(event.message.description) } }
+    }
+}
+
+@Suite struct WatchLimitTests {
+    @Test func runningOutOfWatchesFallsBackToRescansWithAWarning() async throws {
+        try await withTemporaryDirectory("limit") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                for index in 0..<6 { try tree.write("dir\(index)/file.txt", "\(index)") }
+                let logs = CapturedLogs()
+                let configuration = WatchSession.Configuration(
+                    push: PushTest.configuration(tree, server), quietPeriod: .milliseconds(5), maxDelay: .milliseconds(100),
+                    watchLimit: 3
+                )
+                let session = try WatchSession(configuration: configuration, logger: logs.logger)
+                let running = Task { try await session.run() }
+                await session.waitUntilWatching()
+                #expect((session.watcher as? InotifyWatcher)?.watchCount == 3)
+                #expect(logs.messages.withLock { $0 }.contains { $0.contains("fs.inotify.max_user_watches") })
+                // Some of these directories have no watch: the periodic rescan still finds the change.
+                for index in 0..<6 { try tree.write("dir\(index)/new.txt", "new \(index)") }
+                for _ in 0..<40 {
+                    let (_, remote) = try await ServerTestTree.manifest(server)
+                    if remote.count == 12 { break }
+                    _ = await session.quiescentStatus()
+                }
+                _ = await session.quiescentStatus()
+                try PushTest.expectInSync(tree, server)
+                session.stop()
+                try await running.value
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     /// Test hook: while set, kernel events are read and thrown away, as an overflow would lose them.
     let discardingEvents = Atomic<Bool>(false)
     private let processing = Atomic<Int>(0)
+    private let rescanTask = Mutex<Task<Void, Never>?>(nil)
 
     struct Registry {
         var paths: [Int32: String] = [:]
@@ -35,10 +36,15 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
         | Mask.movedTo | Mask.attrib | Mask.deleteSelf | Mask.moveSelf | Mask.onlyDirectory | Mask.dontFollow
         | Mask.excludeUnlinked
 
-    public init(root: String, ignore: IgnoreRules, logger: Logger) throws {
+    /// A cap on watches below the kernel's, so the watch-limit path can be exercised in tests
+    /// (`fs.inotify.max_user_watches` is system-wide and cannot be lowered per process).
+    let watchLimit: Int?
+
+    public init(root: String, ignore: IgnoreRules, logger: Logger, watchLimit: Int? = nil) throws {
         self.root = root
         self.ignore = ignore
         self.logger = logger
+        self.watchLimit = watchLimit
         fd = cdeltasys_inotify_init()
         guard fd >= 0 else { throw DeltaError.posix("inotify_init1", root) }
         wakeFD = cdeltasys_eventfd()
@@ -65,6 +71,20 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     public func stop() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
+        rescanTask.withLock { $0?.cancel() }
+    }
+
+    /// Out of watches: some directories are unwatched, so rescan them periodically.
+    private func startDegradedRescans() {
+        rescanTask.withLock { task in
+            guard task == nil else { return }
+            task = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    self?.emit(.rescan(reason: "inotify watch limit (fs.inotify.max_user_watches) reached"))
+                }
+            }
+        }
     }
 
     public var hasUnreadEvents: Bool { cdeltasys_pending_bytes(fd) > 0 || processing.load(ordering: .acquiring) > 0 }
@@ -108,7 +128,13 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
 
     private func addWatch(_ relative: String) -> Bool {
         let full = relative.isEmpty ? root : root + "/" + relative
-        let wd = cdeltasys_inotify_add_watch(fd, full, Self.directoryMask)
+        var wd: Int32
+        if let watchLimit, watchCount >= watchLimit, registry.withLock({ $0.descriptors[relative] == nil }) {
+            wd = -1
+            errno = ENOSPC
+        } else {
+            wd = cdeltasys_inotify_add_watch(fd, full, Self.directoryMask)
+        }
         if wd < 0 {
             if errno == ENOSPC {
                 let first = registry.withLock { registry in
@@ -116,12 +142,11 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
                     return !registry.limitReached
                 }
                 if first {
-                    let limit = (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
-                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                     logger.warning(
-                        "inotify watch limit reached; changes in unwatched directories are found by rescans. Raise it: sysctl fs.inotify.max_user_watches=524288",
-                        metadata: ["fs.inotify.max_user_watches": "\(limit)", "watches": "\(watchCount)"]
+                        "inotify watch limit reached; changes in unwatched directories are found by periodic rescans. Raise it: sysctl fs.inotify.max_user_watches=524288",
+                        metadata: ["fs.inotify.max_user_watches": "\(Self.sysctl("max_user_watches"))", "watches": "\(watchCount)"]
                     )
+                    startDegradedRescans()
                 }
                 emit(.rescan(reason: "inotify watch limit (fs.inotify.max_user_watches) reached"))
             }

@@ -19,16 +19,19 @@ public final class WatchSession: Service, Sendable {
         public var quietPeriod: Duration
         public var maxDelay: Duration
         public var shutdownGrace: Duration
+        /// Tests only: fewer inotify watches than the kernel allows.
+        public var watchLimit: Int?
 
         public init(
             push: PushConfiguration, pollInterval: Duration? = nil, quietPeriod: Duration = .milliseconds(10),
-            maxDelay: Duration = .milliseconds(200), shutdownGrace: Duration = .seconds(10)
+            maxDelay: Duration = .milliseconds(200), shutdownGrace: Duration = .seconds(10), watchLimit: Int? = nil
         ) {
             self.push = push
             self.pollInterval = pollInterval
             self.quietPeriod = quietPeriod
             self.maxDelay = maxDelay
             self.shutdownGrace = shutdownGrace
+            self.watchLimit = watchLimit
         }
     }
 
@@ -66,7 +69,9 @@ public final class WatchSession: Service, Sendable {
             watcher = PollingWatcher(interval: interval)
         } else {
             #if os(Linux)
-            watcher = try InotifyWatcher(root: configuration.push.root, ignore: engine.ignore, logger: logger)
+            watcher = try InotifyWatcher(
+                root: configuration.push.root, ignore: engine.ignore, logger: logger, watchLimit: configuration.watchLimit
+            )
             #else
             watcher = PollingWatcher(interval: .seconds(2))
             #endif

@@ -234,7 +234,7 @@ public final class SQLiteStorage: DeltaStorage {
     public func holdsContent(workspace: String, sha256: String) async throws -> Bool {
         try await pool.read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT EXISTS(SELECT 1 FROM file WHERE workspace = ? AND sha256 = ?)",
+                db, sql: "SELECT EXISTS(SELECT 1 FROM file INDEXED BY file_by_sha256 WHERE workspace = ? AND sha256 = ?)",
                 arguments: [workspace, sha256]
             ) ?? false
         }
@@ -329,8 +329,10 @@ struct SQLiteFileTable: FileTableReader {
 
     func file(withHash hash: ContentHash) throws -> FileRecord? {
         let column = hash.algorithm == .sha1 ? "sha1" : "sha256"
+        // Without statistics SQLite prefers the primary key's `workspace` prefix and scans the
+        // whole workspace; the hash index turns each lookup into one seek.
         let statement = try db.cachedStatement(
-            sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? AND \(column) = ? LIMIT 1"
+            sql: "SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_\(column) WHERE workspace = ? AND \(column) = ? LIMIT 1"
         )
         return try Row.fetchOne(statement, arguments: [workspace, hash.hex]).map(SQLiteStorage.file(row:))
     }
