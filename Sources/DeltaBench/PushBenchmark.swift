@@ -12,30 +12,16 @@ struct PushBenchmark: AsyncParsableCommand {
         commandName: "push", abstract: "Push throughput and incremental cost on the bench workloads."
     )
 
-    @Option(help: "Workload under $BENCH/work: linux or synthetic-100k") var workload = "synthetic-100k"
-    @Option(help: "Benchmark data directory (make_workloads.sh)") var bench = ProcessInfo.processInfo.environment["BENCH"] ?? "/tmp/bench"
+    @OptionGroup var options: WorkloadOptions
     @Option(help: "Path of mutate.py") var mutate = "../shared/bench/mutate.py"
     @Flag(help: "Also time `git status` on the same tree (makes it a git repository first, once)") var gitBaseline = false
     @Flag(help: "Skip the mutations") var noMutations = false
-    @Flag(help: "Sync every top-level entry even if the root .gitignore ignores it (Debian's linux-source ignores '/*'): writes a .deltasyncignore with '!/*'")
-    var includeTopLevel = false
 
     func run() async throws {
-        let tree = bench + "/work/" + workload
-        guard FileManager.default.fileExists(atPath: tree) else {
-            throw BenchError("\(tree) is missing: run bash ../shared/bench/make_workloads.sh")
-        }
-        if includeTopLevel { try FileSystem.writeAtomically(tree + "/.deltasyncignore", Array("!/*\n".utf8)) }
-        let scratch = NSTemporaryDirectory() + "deltasync-bench-push-" + UUID().uuidString.prefix(8)
-        try FileSystem.createDirectory(scratch)
-        defer { FileSystem.removeTree(scratch) }
-        let server = try ServerUnderTest(workDirectory: scratch + "/server")
-        defer { server.stop() }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let configuration = PushConfiguration(
-            root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state"
-        )
+        let environment = try options.prepare(label: "push")
+        defer { environment.close() }
+        let (tree, server, logger, configuration) = (environment.tree, environment.server, environment.logger, environment.push)
+        let workload = options.workload
         let phases = PhaseClock()
         func push() async throws -> (PushReport, Double) {
             let started = ContinuousClock.now

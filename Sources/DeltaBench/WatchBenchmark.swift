@@ -11,29 +11,16 @@ struct WatchBenchmark: AsyncParsableCommand {
         commandName: "watch", abstract: "Latency from a file write to the server having applied it (p50/p95/p99)."
     )
 
-    @Option(help: "Workload under $BENCH/work: linux or synthetic-100k") var workload = "synthetic-100k"
-    @Option(help: "Benchmark data directory (make_workloads.sh)") var bench = ProcessInfo.processInfo.environment["BENCH"] ?? "/tmp/bench"
+    @OptionGroup var options: WorkloadOptions
     @Option(help: "Edits one at a time") var edits = 200
     @Option(help: "Bursts of --burst-size edits") var bursts = 20
     @Option(help: "Files per burst") var burstSize = 10
     @Option(help: "Seconds of idle CPU measurement") var idleSeconds = 60
-    @Flag(help: "Sync every top-level entry even if the root .gitignore ignores it (see push --include-top-level)")
-    var includeTopLevel = false
 
     func run() async throws {
-        let tree = bench + "/work/" + workload
-        guard FileManager.default.fileExists(atPath: tree) else {
-            throw BenchError("\(tree) is missing: run bash ../shared/bench/make_workloads.sh")
-        }
-        if includeTopLevel { try FileSystem.writeAtomically(tree + "/.deltasyncignore", Array("!/*\n".utf8)) }
-        let scratch = NSTemporaryDirectory() + "deltasync-bench-watch-" + UUID().uuidString.prefix(8)
-        try FileSystem.createDirectory(scratch)
-        defer { FileSystem.removeTree(scratch) }
-        let server = try ServerUnderTest(workDirectory: scratch + "/server")
-        defer { server.stop() }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let push = PushConfiguration(root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state")
+        let environment = try options.prepare(label: "watch")
+        defer { environment.close() }
+        let (tree, logger, push, workload) = (environment.tree, environment.logger, environment.push, options.workload)
         _ = try await PushSession(configuration: push, logger: logger).run()  // the initial sync is the push benchmark's
 
         let acknowledged = Acknowledgements()
