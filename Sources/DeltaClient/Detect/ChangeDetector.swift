@@ -25,15 +25,17 @@ public struct ChangeDetector: Sendable {
     ) -> ChangeSet {
         var result = ChangeSet()
         var toHash: [ScannedFile] = []
-        var present = Set<String>()
-        present.reserveCapacity(scanned.count)
+        // Every base path seen on disk: when all are, nothing was deleted and the (costly) set of
+        // present paths is never built — the no-change case stays one hash lookup per file.
+        var matched = 0
         for file in scanned {
-            present.insert(file.path)
+            let known = base[file.path]
+            if known != nil { matched += 1 }
             if file.size > maxFileBytes {
                 result.skipped.append((file.path, "larger than the server's per-file limit of \(maxFileBytes) bytes"))
                 continue
             }
-            if let known = base[file.path], Self.sameStat(known, file) { continue }
+            if let known, Self.sameStat(known, file) { continue }
             toHash.append(file)
         }
         let digests = ContentHasher.hash(toHash.map { root + "/" + $0.path }, progress: hashProgress)
@@ -58,10 +60,13 @@ public struct ChangeDetector: Sendable {
         // Deleted paths, by content, to pair with created paths one to one.
         var deletedByHash: [String: [String]] = [:]
         var deleted: [String] = []
-        for (path, known) in base where !present.contains(path) {
+        if matched < base.count {
             // Skipped files (too large, unreadable) are in `present`: they are never deleted here.
-            deleted.append(path)
-            deletedByHash[known.sha256, default: []].append(path)
+            let present = Set(scanned.lazy.map(\.path))
+            for (path, known) in base where !present.contains(path) {
+                deleted.append(path)
+                deletedByHash[known.sha256, default: []].append(path)
+            }
         }
         for key in deletedByHash.keys { deletedByHash[key]?.sort() }
         var movedSources = Set<String>()
