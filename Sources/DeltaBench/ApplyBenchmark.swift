@@ -38,18 +38,21 @@ struct ApplyBenchmark: AsyncParsableCommand {
                 let elapsed = started.duration(to: .now)
                 guard status == 200 else { throw BenchError("upload answered \(status)") }
                 sequence += 1
-                timings.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                timings.append(
+                    Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
             }
             let median = timings.sorted()[timings.count / 2]
             let megabytes = Double(count * size) / 1_048_576
             print(
                 label.padding(toLength: 20, withPad: " ", startingAt: 0)
-                    + String(format: "%7d %11.2f %11.1f %12.0f %10.1f", count, Double(compressed) / 1_048_576, median,
-                             Double(count) / (median / 1000), megabytes / (median / 1000))
+                    + String(
+                        format: "%7d %11.2f %11.1f %12.0f %10.1f", count, Double(compressed) / 1_048_576, median,
+                        Double(count) / (median / 1000), megabytes / (median / 1000))
             )
         }
         let memory = server.memory()
-        print(String(format: "server RSS %.1f MiB (peak %.1f MiB) after %lld bundles", memory.rss, memory.peak, sequence))
+        print(
+            String(format: "server RSS %.1f MiB (peak %.1f MiB) after %lld bundles", memory.rss, memory.peak, sequence))
     }
 
     /// A bundle of `files` files of `size` bytes of text-like content, unique per `salt`.
@@ -66,13 +69,15 @@ struct ApplyBenchmark: AsyncParsableCommand {
             var hasher = SHA256Hasher()
             bytes.withUnsafeBytes { hasher.update($0) }
             let path = "src/dir\(index % 100)/file\(index).swift"
-            entries.append(.init(
-                operation: BundleOperation(
-                    operation: .created, path: path, contentHash: ContentHash(algorithm: .sha256, hex: hasher.finalize()),
-                    sizeBytes: Int64(size)
-                ),
-                content: .bytes(bytes)
-            ))
+            entries.append(
+                .init(
+                    operation: BundleOperation(
+                        operation: .created, path: path,
+                        contentHash: ContentHash(algorithm: .sha256, hex: hasher.finalize()),
+                        sizeBytes: Int64(size)
+                    ),
+                    content: .bytes(bytes)
+                ))
         }
         return try BundleWriter().write(
             to: path, bundleID: UUID().uuidString.lowercased(), workspacePath: "/bench/workspace", sequenceNumber: nil,
@@ -84,8 +89,10 @@ struct ApplyBenchmark: AsyncParsableCommand {
         let bundle = try FileSystem.readAll(path)
         let boundary = "bench-\(UUID().uuidString)"
         var body = ByteBuffer()
-        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace_path\"\r\n\r\n/bench/workspace\r\n")
-        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n")
+        body.writeString(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace_path\"\r\n\r\n/bench/workspace\r\n")
+        body.writeString(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n")
         body.writeBytes(bundle)
         body.writeString("\r\n--\(boundary)--\r\n")
         var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/upload")

@@ -14,37 +14,53 @@ struct PushBenchmark: AsyncParsableCommand {
 
     @OptionGroup var options: WorkloadOptions
     @Option(help: "Path of mutate.py") var mutate = "../shared/bench/mutate.py"
-    @Flag(help: "Also time `git status` on the same tree (makes it a git repository first, once)") var gitBaseline = false
+    @Flag(help: "Also time `git status` on the same tree (makes it a git repository first, once)") var gitBaseline =
+        false
     @Flag(help: "Skip the mutations") var noMutations = false
 
     func run() async throws {
         let environment = try options.prepare(label: "push")
         defer { environment.close() }
-        let (tree, server, logger, configuration) = (environment.tree, environment.server, environment.logger, environment.push)
+        let (tree, server, logger, configuration) = (
+            environment.tree, environment.server, environment.logger, environment.push
+        )
         let workload = options.workload
         let phases = PhaseClock()
         func push() async throws -> (PushReport, Double) {
             let started = ContinuousClock.now
             phases.reset()
-            let report = try await PushSession(configuration: configuration, logger: logger) { phases.saw($0.phase.rawValue) }.run()
-            return (report, Double(started.duration(to: .now).components.attoseconds) / 1e15
-                + Double(started.duration(to: .now).components.seconds) * 1000)
+            let report = try await PushSession(configuration: configuration, logger: logger) {
+                phases.saw($0.phase.rawValue)
+            }.run()
+            return (
+                report,
+                Double(started.duration(to: .now).components.attoseconds) / 1e15
+                    + Double(started.duration(to: .now).components.seconds) * 1000
+            )
         }
         let (initial, initialMs) = try await push()
         let megabytes = Double(try Self.treeBytes(tree)) / 1_048_576
-        print(String(
-            format: "initial push of %@: %d files, %.1f MiB in %.2f s — %.0f files/s, %.1f MB/s, %d bundles, %.1f MiB sent",
-            workload, initial.created, megabytes, initialMs / 1000, Double(initial.created) / (initialMs / 1000),
-            megabytes / (initialMs / 1000), initial.bundles, Double(initial.bytesSent) / 1_048_576
-        ))
+        print(
+            String(
+                format:
+                    "initial push of %@: %d files, %.1f MiB in %.2f s — %.0f files/s, %.1f MB/s, %d bundles, %.1f MiB sent",
+                workload, initial.created, megabytes, initialMs / 1000, Double(initial.created) / (initialMs / 1000),
+                megabytes / (initialMs / 1000), initial.bundles, Double(initial.bytesSent) / 1_048_576
+            ))
         print("  phases (s from start): " + phases.summary())
         var rePush: [Double] = []
         for _ in 0..<5 { rePush.append(try await push().1) }
         let rePushMedian = rePush.sorted()[2]
-        print(String(format: "no-change re-push: median %.0f ms (%@)", rePushMedian, rePush.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
+        print(
+            String(
+                format: "no-change re-push: median %.0f ms (%@)", rePushMedian,
+                rePush.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
         if gitBaseline {
             let git = try Self.gitStatusMedian(tree)
-            print(String(format: "git status on the same tree: median %.0f ms — re-push / git status = %.2f", git, rePushMedian / git))
+            print(
+                String(
+                    format: "git status on the same tree: median %.0f ms — re-push / git status = %.2f", git,
+                    rePushMedian / git))
         }
         let memory = server.memory()
         print(String(format: "server RSS %.1f MiB (peak %.1f MiB)", memory.rss, memory.peak))
@@ -54,7 +70,9 @@ struct PushBenchmark: AsyncParsableCommand {
             let applied = try Self.python([mutate, "apply", workload, mutation, "--seed", "1"])
             let (report, ms) = try await push()
             let changed = report.created + report.updated + report.deleted + report.moved
-            print(mutation.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%13d %12lld %9.0f", changed, report.bytesSent, ms))
+            print(
+                mutation.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + String(format: "%13d %12lld %9.0f", changed, report.bytesSent, ms))
             _ = applied
             _ = try Self.python([mutate, "reset", workload])
             _ = try await push()
@@ -82,7 +100,9 @@ struct PushBenchmark: AsyncParsableCommand {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -117,7 +137,8 @@ final class PhaseClock: Sendable {
         state.withLock { state in
             guard !state.seen.contains(where: { $0.0 == phase }) else { return }
             let elapsed = state.start.duration(to: .now)
-            state.seen.append((phase, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            state.seen.append(
+                (phase, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
         }
     }
 

@@ -9,9 +9,11 @@ final class ServerUnderTest {
 
     init(workDirectory: String, extraArguments: [String] = []) throws {
         self.workDirectory = workDirectory
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltasync")
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "deltasync")
         process.executableURL = binary
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
+        process.arguments =
+            ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
             + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -22,11 +24,15 @@ final class ServerUnderTest {
             let data = pipe.fileHandleForReading.availableData
             if data.isEmpty { break }
             text += String(decoding: data, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }), let colon = line.lastIndex(of: ":") {
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }),
+                let colon = line.lastIndex(of: ":")
+            {
                 found = Int(line[line.index(after: colon)...])
             }
         }
-        guard let found else { throw BenchError("could not start \(binary.path); build it with swift build -c release") }
+        guard let found else {
+            throw BenchError("could not start \(binary.path); build it with swift build -c release")
+        }
         port = found
     }
 
@@ -34,7 +40,8 @@ final class ServerUnderTest {
 
     /// Resident set size now and at its peak, in MiB, from /proc.
     func memory() -> (rss: Double, peak: Double) {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        else {
             return (0, 0)
         }
         func field(_ name: String) -> Double {

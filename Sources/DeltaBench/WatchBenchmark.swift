@@ -21,7 +21,8 @@ struct WatchBenchmark: AsyncParsableCommand {
         let environment = try options.prepare(label: "watch")
         defer { environment.close() }
         let (tree, logger, push, workload) = (environment.tree, environment.logger, environment.push, options.workload)
-        _ = try await PushSession(configuration: push, logger: logger).run()  // the initial sync is the push benchmark's
+        // The initial sync is what the push benchmark measures.
+        _ = try await PushSession(configuration: push, logger: logger).run()
 
         let acknowledged = Acknowledgements()
         let started = ContinuousClock.now
@@ -33,10 +34,14 @@ struct WatchBenchmark: AsyncParsableCommand {
         _ = await session.quiescentStatus(timeout: .seconds(60))
         let setup = started.duration(to: .now)
         let watches = (session.watcher as? InotifyWatcher)?.watchCount ?? 0
-        print(String(format: "watch set-up on %@: %.2f s, %d directories watched, RSS %.1f MiB", workload,
-                     Self.seconds(setup), watches, Self.rss()))
+        print(
+            String(
+                format: "watch set-up on %@: %.2f s, %d directories watched, RSS %.1f MiB", workload,
+                Self.seconds(setup), watches, Self.rss()))
 
-        let files = try TreeScanner(root: tree, ignore: IgnoreRules(root: tree)).scan().files.filter { $0.size < 1 << 20 }
+        let files = try TreeScanner(root: tree, ignore: IgnoreRules(root: tree)).scan().files.filter {
+            $0.size < 1 << 20
+        }
         var generator = SplitMix(seed: 1)
         var single: [Double] = []
         for index in 0..<edits {
@@ -63,7 +68,10 @@ struct WatchBenchmark: AsyncParsableCommand {
         let cpuBefore = Self.cpuSeconds()
         try await Task.sleep(for: .seconds(idleSeconds))
         let cpu = Self.cpuSeconds() - cpuBefore
-        print(String(format: "idle %d s: CPU %.3f s (%.2f %%), RSS %.1f MiB", idleSeconds, cpu, cpu / Double(idleSeconds) * 100, Self.rss()))
+        print(
+            String(
+                format: "idle %d s: CPU %.3f s (%.2f %%), RSS %.1f MiB", idleSeconds, cpu,
+                cpu / Double(idleSeconds) * 100, Self.rss()))
         session.stop()
         try await running.value
         _ = try? PushBenchmark.python(["../shared/bench/mutate.py", "reset", workload, "--full"])
@@ -72,8 +80,10 @@ struct WatchBenchmark: AsyncParsableCommand {
     static func report(_ label: String, _ samples: [Double]) {
         let sorted = samples.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        print(String(format: "%@ (%d): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms", label, sorted.count,
-                     percentile(0.5), percentile(0.95), percentile(0.99), sorted.last ?? 0))
+        print(
+            String(
+                format: "%@ (%d): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms", label, sorted.count,
+                percentile(0.5), percentile(0.95), percentile(0.99), sorted.last ?? 0))
     }
 
     static func append(_ path: String, _ text: String) throws {
@@ -100,7 +110,8 @@ struct WatchBenchmark: AsyncParsableCommand {
     static func cpuSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }
 

@@ -8,8 +8,12 @@ import Logging
 /// workload's working tree, a scratch directory, and the release server on loopback.
 struct WorkloadOptions: ParsableArguments {
     @Option(help: "Workload under $BENCH/work: linux or synthetic-100k") var workload = "synthetic-100k"
-    @Option(help: "Benchmark data directory (make_workloads.sh)") var bench = ProcessInfo.processInfo.environment["BENCH"] ?? "/tmp/bench"
-    @Flag(help: "Sync every top-level entry even if the root .gitignore ignores it (Debian's linux-source ignores '/*'): writes a .deltasyncignore with '!/*'")
+    @Option(help: "Benchmark data directory (make_workloads.sh)") var bench =
+        ProcessInfo.processInfo.environment["BENCH"] ?? "/tmp/bench"
+    @Flag(
+        help:
+            "Sync every top-level entry even if the root .gitignore ignores it (Debian's linux-source ignores '/*'): writes a .deltasyncignore with '!/*'"
+    )
     var includeTopLevel = false
 
     /// Where one benchmark runs; `close()` stops the server and removes the scratch directory.
@@ -21,7 +25,8 @@ struct WorkloadOptions: ParsableArguments {
 
         /// A push configuration for the tree, with its state outside the workload.
         var push: PushConfiguration {
-            PushConfiguration(root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state")
+            PushConfiguration(
+                root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state")
         }
 
         func close() {
@@ -40,6 +45,8 @@ struct WorkloadOptions: ParsableArguments {
         try FileSystem.createDirectory(scratch)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        return Environment(tree: tree, scratch: scratch, server: try ServerUnderTest(workDirectory: scratch + "/server"), logger: logger)
+        return Environment(
+            tree: tree, scratch: scratch, server: try ServerUnderTest(workDirectory: scratch + "/server"),
+            logger: logger)
     }
 }

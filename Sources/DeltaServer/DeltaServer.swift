@@ -87,7 +87,8 @@ public enum DeltaServer {
         }
         let application = Application(
             router: router, server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "deltasync"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "deltasync"),
             onServerRunning: onServerRunning, logger: logger
         )
         return Prepared(application: application, storage: storage, counters: counters)
@@ -101,7 +102,8 @@ public enum DeltaServer {
         if FileSystem.exists(work + "/tmp/caseprobe-" + probe.suffix(36).lowercased())
             || FileSystem.exists(probe.lowercased())
         {
-            throw DeltaError(.configuration, "WORK_DIR \(work) is on a case-insensitive filesystem; use a case-sensitive one")
+            throw DeltaError(
+                .configuration, "WORK_DIR \(work) is on a case-insensitive filesystem; use a case-sensitive one")
         }
     }
 }

@@ -18,7 +18,9 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Runs `deltasync <arguments>` to completion and returns its exit status and output.
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -31,14 +33,18 @@ public final class ServerProcess: @unchecked Sendable {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     /// Starts `deltasync serve --port 0 …` and waits for its "listening on" line.
     public init(workDirectory: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"] + arguments
+        process.arguments =
+            ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
+            + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DELTASYNC_FAILPOINT")
         process.environment = env.merging(environment) { $1 }

@@ -24,7 +24,9 @@ public struct TemporaryDirectory: Sendable {
 }
 
 /// Runs `body` with a fresh temporary directory and removes it afterwards.
-public func withTemporaryDirectory<T>(_ label: String = "test", _ body: (TemporaryDirectory) async throws -> T) async throws -> T {
+public func withTemporaryDirectory<T>(_ label: String = "test", _ body: (TemporaryDirectory) async throws -> T)
+    async throws -> T
+{
     let directory = try TemporaryDirectory(label)
     defer { directory.remove() }
     return try await body(directory)

@@ -16,19 +16,26 @@ public struct TestBundle: Sendable {
     public init() {}
 
     public mutating func add(_ name: String, _ bytes: [UInt8], type: Character = "0", mode: UInt32 = 0o644) {
-        entries.append(Entry(name: Array(name.utf8), type: UInt8(ascii: type.unicodeScalars.first ?? "0"), bytes: bytes, mode: mode))
+        entries.append(
+            Entry(
+                name: Array(name.utf8), type: UInt8(ascii: type.unicodeScalars.first ?? "0"), bytes: bytes, mode: mode))
     }
 
     public mutating func add(_ name: String, _ text: String) { add(name, Array(text.utf8)) }
 
     public mutating func addRaw(name: [UInt8], type: Character = "0", bytes: [UInt8] = []) {
-        entries.append(Entry(name: name, type: UInt8(ascii: type.unicodeScalars.first ?? "0"), bytes: bytes, mode: 0o644))
+        entries.append(
+            Entry(name: name, type: UInt8(ascii: type.unicodeScalars.first ?? "0"), bytes: bytes, mode: 0o644))
     }
 
     /// `manifest.json` with the given id and version.
-    public mutating func addManifest(bundleID: String, version: String = "1.0", sequence: Int64? = nil, prefix: String = "") {
+    public mutating func addManifest(
+        bundleID: String, version: String = "1.0", sequence: Int64? = nil, prefix: String = ""
+    ) {
         let sequenceText = sequence.map(String.init) ?? "null"
-        add(prefix + "manifest.json", "{\"version\":\"\(version)\",\"bundle_id\":\"\(bundleID)\",\"sequence_number\":\(sequenceText)}")
+        add(
+            prefix + "manifest.json",
+            "{\"version\":\"\(version)\",\"bundle_id\":\"\(bundleID)\",\"sequence_number\":\(sequenceText)}")
     }
 
     /// `metadata/operations.json` from operations.
@@ -53,18 +60,23 @@ public struct TestBundle: Sendable {
 
     /// A valid bundle creating (or updating) `files` and deleting `deletes`, with sha256 hashes.
     public static func simple(
-        bundleID: String = UUID().uuidString.lowercased(), files: [String: String] = [:], updates: [String: String] = [:],
+        bundleID: String = UUID().uuidString.lowercased(), files: [String: String] = [:],
+        updates: [String: String] = [:],
         deletes: [String] = [], moves: [(from: String, to: String)] = [], sequence: Int64? = nil
     ) throws -> [UInt8] {
         var bundle = TestBundle()
         var operations: [BundleOperation] = []
         for (path, text) in files.sorted(by: { $0.key < $1.key }) {
             bundle.add("files/created/" + path, text)
-            operations.append(BundleOperation(operation: .created, path: path, contentHash: sha256(text), sizeBytes: Int64(text.utf8.count)))
+            operations.append(
+                BundleOperation(
+                    operation: .created, path: path, contentHash: sha256(text), sizeBytes: Int64(text.utf8.count)))
         }
         for (path, text) in updates.sorted(by: { $0.key < $1.key }) {
             bundle.add("files/updated/" + path, text)
-            operations.append(BundleOperation(operation: .updated, path: path, contentHash: sha256(text), sizeBytes: Int64(text.utf8.count)))
+            operations.append(
+                BundleOperation(
+                    operation: .updated, path: path, contentHash: sha256(text), sizeBytes: Int64(text.utf8.count)))
         }
         for move in moves {
             operations.append(BundleOperation(operation: .moved, path: move.to, sourcePath: move.from))

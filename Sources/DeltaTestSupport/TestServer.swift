@@ -97,7 +97,8 @@ public enum HTTP {
             body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
         }
         body += Array(
-            "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"bundle.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n".utf8
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"bundle.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n"
+                .utf8
         )
         body += bundle
         body += Array("\r\n--\(boundary)--\r\n".utf8)

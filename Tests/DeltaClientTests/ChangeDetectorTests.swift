@@ -53,7 +53,8 @@ import Testing
             let result = ChangeDetector(root: tree.root).detect(scanned: try scan(tree), base: base)
             let moves = result.changes.filter { $0.operation.operation == .moved }
             #expect(Set(moves.map { "\($0.operation.sourcePath ?? "")>\($0.operation.path)" }) == ["x1>y1", "x2>y2"])
-            #expect(Set(result.changes.filter { $0.operation.operation == .updated }.map(\.operation.path)) == ["p", "q"])
+            #expect(
+                Set(result.changes.filter { $0.operation.operation == .updated }.map(\.operation.path)) == ["p", "q"])
             #expect(result.count(.created) == 0 && result.count(.deleted) == 0)
         }
     }

@@ -12,7 +12,9 @@ import Testing
         try await withTemporaryDirectory("fresh") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
-                for index in 0..<200 { try tree.write("f\(index).txt", String(repeating: "line \(index)\n", count: 100)) }
+                for index in 0..<200 {
+                    try tree.write("f\(index).txt", String(repeating: "line \(index)\n", count: 100))
+                }
                 try await PushTest.push(tree, server)
                 // The state is lost (new machine, wiped directory) and one file changed meanwhile.
                 tree.remove(".deltasync")
@@ -35,7 +37,8 @@ import Testing
                 try await PushTest.push(tree, server)
                 // Someone else uploads to the same workspace.
                 let other = try await HTTP.upload(
-                    server.baseURL, bundle: TestBundle.simple(files: ["intruder.txt": "x"], updates: ["a.txt": "changed elsewhere"]),
+                    server.baseURL,
+                    bundle: TestBundle.simple(files: ["intruder.txt": "x"], updates: ["a.txt": "changed elsewhere"]),
                     fields: [("workspace", "ws")]
                 )
                 #expect(other.status == 200)
@@ -104,7 +107,8 @@ import Testing
             let work = directory.sub("server")
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")
-            let crashing = try ServerProcess(workDirectory: work, environment: ["DELTASYNC_FAILPOINT": "after-validate"])
+            let crashing = try ServerProcess(
+                workDirectory: work, environment: ["DELTASYNC_FAILPOINT": "after-validate"])
             let port = crashing.port
             let retried = RetrySignal()
             let configuration = PushConfiguration(
@@ -139,19 +143,28 @@ import Testing
                 environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"]
             )
             #expect(killed.status == 137)
-            let pending = try ServerProcess.run(["status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json"])
+            let pending = try ServerProcess.run([
+                "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+            ])
             let status = try JSONDecoder().decode(ClientStatus.self, from: Data(pending.stdout.utf8))
             #expect(status.pendingBundles == 1 && !status.idle && status.serverSequence == 0)
 
             try tree.write("d.txt", "written while the client was down")
-            let again = try ServerProcess.run(["push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json"])
+            let again = try ServerProcess.run([
+                "push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+            ])
             #expect(again.status == 0, "\(again.stderr)")
             let report = try JSONDecoder().decode(PushReport.self, from: Data(again.stdout.utf8))
             #expect(report.sequence == 2)  // the replayed bundle and the new one, each applied once
-            let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws").decode(ChangesResponse.self)
+            let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws").decode(
+                ChangesResponse.self)
             #expect(log.changes.count == 2)
-            #expect(try WorkspaceTree.snapshot(work + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
-            let idle = try ServerProcess.run(["status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json"])
+            #expect(
+                try WorkspaceTree.snapshot(work + "/workspaces/ws")
+                    == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+            let idle = try ServerProcess.run([
+                "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+            ])
             #expect(try JSONDecoder().decode(ClientStatus.self, from: Data(idle.stdout.utf8)).idle)
         }
     }

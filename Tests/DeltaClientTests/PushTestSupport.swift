@@ -13,7 +13,9 @@ enum PushTest {
         return logger
     }
 
-    static func configuration(_ tree: WorkspaceTree, _ server: TestServer, workspace: String? = "ws") -> PushConfiguration {
+    static func configuration(_ tree: WorkspaceTree, _ server: TestServer, workspace: String? = "ws")
+        -> PushConfiguration
+    {
         PushConfiguration(
             root: tree.root, serverURL: server.baseURL, workspaceName: workspace,
             retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200))
@@ -21,7 +23,8 @@ enum PushTest {
     }
 
     @discardableResult
-    static func push(_ tree: WorkspaceTree, _ server: TestServer, workspace: String? = "ws") async throws -> PushReport {
+    static func push(_ tree: WorkspaceTree, _ server: TestServer, workspace: String? = "ws") async throws -> PushReport
+    {
         try await PushSession(configuration: configuration(tree, server, workspace: workspace), logger: logger).run()
     }
 
@@ -30,8 +33,13 @@ enum PushTest {
         _ tree: WorkspaceTree, _ server: TestServer, workspace: String = "ws", ignoring: Set<String> = [],
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
-        let local = try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync", ".git"]).filter { !ignoring.contains($0.key) }
+        let local = try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync", ".git"]).filter {
+            !ignoring.contains($0.key)
+        }
         let remote = try WorkspaceTree.snapshot(server.configuration.workDirectory + "/workspaces/" + workspace)
-        #expect(local == remote, "only local: \(local.keys.filter { remote[$0] != local[$0] }.sorted()), only remote: \(remote.keys.filter { local[$0] != remote[$0] }.sorted())", sourceLocation: sourceLocation)
+        #expect(
+            local == remote,
+            "only local: \(local.keys.filter { remote[$0] != local[$0] }.sorted()), only remote: \(remote.keys.filter { local[$0] != remote[$0] }.sorted())",
+            sourceLocation: sourceLocation)
     }
 }

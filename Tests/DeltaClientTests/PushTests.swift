@@ -26,7 +26,8 @@ import Testing
                 let first = try await PushTest.push(tree, server)
                 #expect(first.created == 8)
                 #expect(first.sequence == 1)
-                try PushTest.expectInSync(tree, server, ignoring: ["debug.log", "build/out.o", "node_modules/pkg/index.js"])
+                try PushTest.expectInSync(
+                    tree, server, ignoring: ["debug.log", "build/out.o", "node_modules/pkg/index.js"])
 
                 // Nothing changed: nothing sent.
                 let idle = try await PushTest.push(tree, server)
@@ -38,7 +39,8 @@ import Testing
                 chmod(tree.root + "/src/main.swift", 0o755)  // mode change rides along with the edit
                 let second = try await PushTest.push(tree, server)
                 #expect(second.updated == 1 && second.deleted == 1 && second.moved == 1 && second.created == 0)
-                try PushTest.expectInSync(tree, server, ignoring: ["debug.log", "build/out.o", "node_modules/pkg/index.js"])
+                try PushTest.expectInSync(
+                    tree, server, ignoring: ["debug.log", "build/out.o", "node_modules/pkg/index.js"])
 
                 // Mode-only change is an update.
                 chmod(tree.root + "/bin/tool.sh", 0o644)
@@ -60,7 +62,10 @@ import Testing
         try await withTemporaryDirectory("rename") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
-                for index in 0..<500 { try tree.write("old/dir/file\(index).txt", "content of file \(index) " + String(repeating: "x", count: 2000)) }
+                for index in 0..<500 {
+                    try tree.write(
+                        "old/dir/file\(index).txt", "content of file \(index) " + String(repeating: "x", count: 2000))
+                }
                 let first = try await PushTest.push(tree, server)
                 #expect(first.created == 500)
                 try tree.move("old/dir", "new/place")
@@ -68,7 +73,8 @@ import Testing
                 #expect(moved.moved == 500 && moved.created == 0 && moved.deleted == 0)
                 #expect(moved.bytesSent < 64 * 1024, "a rename sends no content: \(moved.bytesSent) bytes")
                 try PushTest.expectInSync(tree, server)
-                let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=1").decode(ChangesResponse.self)
+                let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=1").decode(
+                    ChangesResponse.self)
                 #expect(log.changes.first?.operations.allSatisfy { $0.operation == .moved } == true)
             }
         }
@@ -102,7 +108,8 @@ import Testing
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
                 var generator = SystemRandomNumberGenerator()
                 for index in 0..<12 {
-                    try tree.write("chunk\(index).bin", (0..<400_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                    try tree.write(
+                        "chunk\(index).bin", (0..<400_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
                 }
                 let report = try await PushTest.push(tree, server)
                 #expect(report.bundles >= 3)
@@ -116,7 +123,10 @@ import Testing
 /// Reads the server's manifest as `{path: sha256}`.
 enum ServerTestTree {
     static func manifest(_ server: TestServer, workspace: String = "ws") async throws -> (Int64, [String: String]) {
-        let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)").decode(ManifestResponse.self)
-        return (manifest.sequence, Dictionary(uniqueKeysWithValues: manifest.files.map { ($0.path, $0.contentHash.hex) }))
+        let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)").decode(
+            ManifestResponse.self)
+        return (
+            manifest.sequence, Dictionary(uniqueKeysWithValues: manifest.files.map { ($0.path, $0.contentHash.hex) })
+        )
     }
 }

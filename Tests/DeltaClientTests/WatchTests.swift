@@ -174,14 +174,18 @@ import Testing
             try tree.write("a.txt", "a")
             let watcher = Process()
             watcher.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-            watcher.arguments = ["watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error"]
+            watcher.arguments = [
+                "watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error",
+            ]
             try watcher.run()
             defer {
                 if watcher.isRunning { watcher.terminate() }
                 watcher.waitUntilExit()
             }
             func status() throws -> ClientStatus? {
-                let result = try ServerProcess.run(["status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json"])
+                let result = try ServerProcess.run([
+                    "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+                ])
                 return try? JSONDecoder().decode(ClientStatus.self, from: Data(result.stdout.utf8))
             }
             var live: ClientStatus?
@@ -196,13 +200,17 @@ import Testing
                 if live?.idle == true { break }
             }
             #expect(live?.idle == true && live?.ackedSequence == live?.serverSequence)
-            #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+            #expect(
+                try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws")
+                    == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
             // SIGTERM: flushes and exits cleanly.
             try tree.write("c.txt", "written just before stopping")
             watcher.terminate()
             watcher.waitUntilExit()
             #expect(watcher.terminationStatus == 0)
-            #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+            #expect(
+                try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws")
+                    == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
         }
     }
 }
@@ -237,7 +245,8 @@ final class CapturedLogs: Sendable {
                 for index in 0..<6 { try tree.write("dir\(index)/file.txt", "\(index)") }
                 let logs = CapturedLogs()
                 let configuration = WatchSession.Configuration(
-                    push: PushTest.configuration(tree, server), quietPeriod: .milliseconds(5), maxDelay: .milliseconds(100),
+                    push: PushTest.configuration(tree, server), quietPeriod: .milliseconds(5),
+                    maxDelay: .milliseconds(100),
                     watchLimit: 3
                 )
                 let session = try WatchSession(configuration: configuration, logger: logs.logger)

@@ -4,7 +4,9 @@ import Foundation
 import Testing
 
 @Suite struct BundleReaderTests {
-    func read(_ bytes: [UInt8], limits: BundleLimits = BundleLimits(), in directory: TemporaryDirectory) throws -> ValidatedBundle {
+    func read(_ bytes: [UInt8], limits: BundleLimits = BundleLimits(), in directory: TemporaryDirectory) throws
+        -> ValidatedBundle
+    {
         let path = try directory.write("bundle.tar.gz", bytes)
         try FileSystem.createDirectory(directory.sub("tmp"))
         return try BundleReader(limits: limits, temporaryDirectory: directory.sub("tmp")).read(path: path)
@@ -34,7 +36,10 @@ import Testing
         let first = try read(FileSystem.readAll(Fixtures.path("bundle1_initial.tar.gz")), in: directory)
         defer { first.discard() }
         #expect(first.manifest.bundleID == "d845ce86-c71e-4ffb-9cdf-5a9908d12dab")
-        #expect(first.operations.map(\.operation.path) == ["README.md", "Dockerfile", ".gitignore", "src/main.py", "src/pkg/hello.py"])
+        #expect(
+            first.operations.map(\.operation.path) == [
+                "README.md", "Dockerfile", ".gitignore", "src/main.py", "src/pkg/hello.py",
+            ])
         #expect(first.operations.allSatisfy { $0.content != nil })
         let readme = try #require(first.operations.first?.content)
         #expect(try FileSystem.readAll(readme.path).count == 7)
@@ -42,7 +47,8 @@ import Testing
 
         let second = try read(FileSystem.readAll(Fixtures.path("bundle2_delta.tar.gz")), in: directory)
         defer { second.discard() }
-        #expect(second.operations.map(\.operation.operation) == [.created, .created, .updated, .moved, .deleted, .deleted])
+        #expect(
+            second.operations.map(\.operation.operation) == [.created, .created, .updated, .moved, .deleted, .deleted])
         let moved = second.operations[3]
         #expect(moved.operation.sourcePath == "src/pkg/hello.py")
         #expect(moved.content?.digest.sha256 == "229840439be6796dbd256ad01d4c15b2c58bd42a26d7ed675dd2b18f88270596")
@@ -61,14 +67,16 @@ import Testing
             .init(operation: op(.created, mediumName, "medium"), content: .bytes(Array("medium".utf8))),
             .init(operation: op(.created, "empty", ""), content: .bytes([])),
             .init(
-                operation: BundleOperation(operation: .updated, path: "bin/tool", contentHash: TestBundle.sha256(binary), mode: 0o755),
+                operation: BundleOperation(
+                    operation: .updated, path: "bin/tool", contentHash: TestBundle.sha256(binary), mode: 0o755),
                 content: .file(path: sourceFile, size: Int64(binary.count))
             ),
             .init(operation: BundleOperation(operation: .moved, path: "b.txt", sourcePath: "a.txt"), content: nil),
             .init(operation: BundleOperation(operation: .deleted, path: "gone.txt"), content: nil),
         ]
         let path = directory.sub("out.tar.gz")
-        try BundleWriter().write(to: path, bundleID: "round-trip-1", workspacePath: "/work/app", sequenceNumber: 3, entries: entries)
+        try BundleWriter().write(
+            to: path, bundleID: "round-trip-1", workspacePath: "/work/app", sequenceNumber: 3, entries: entries)
         try FileSystem.createDirectory(directory.sub("tmp"))
         let bundle = try BundleReader(temporaryDirectory: directory.sub("tmp")).read(path: path)
         defer { bundle.discard() }
@@ -145,6 +153,7 @@ import Testing
     }
 
     func op(_ kind: OperationKind, _ path: String, _ text: String) -> BundleOperation {
-        BundleOperation(operation: kind, path: path, contentHash: TestBundle.sha256(text), sizeBytes: Int64(text.utf8.count))
+        BundleOperation(
+            operation: kind, path: path, contentHash: TestBundle.sha256(text), sizeBytes: Int64(text.utf8.count))
     }
 }

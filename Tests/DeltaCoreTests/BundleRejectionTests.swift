@@ -52,9 +52,12 @@ import Testing
 
     @Test func invalidManifest() throws {
         try checker.expectRejected(try Self.bundle { $0.add("manifest.json", "{not json") }, .invalidManifest)
-        try checker.expectRejected(try Self.bundle { $0.add("manifest.json", "{\"version\":\"1.0\"}") }, .invalidManifest)
         try checker.expectRejected(
-            try Self.bundle { $0.addManifest(bundleID: "../../etc") ; $0.addOperations([]) }, .invalidManifest
+            try Self.bundle { $0.add("manifest.json", "{\"version\":\"1.0\"}") }, .invalidManifest)
+        try checker.expectRejected(
+            try Self.bundle {
+                $0.addManifest(bundleID: "../../etc"); $0.addOperations([])
+            }, .invalidManifest
         )
         // manifest present but operations.json missing
         try checker.expectRejected(try Self.bundle { $0.addManifest(bundleID: "x") }, .invalidManifest)
@@ -62,13 +65,16 @@ import Testing
 
     @Test func unsupportedVersion() throws {
         try checker.expectRejected(
-            try Self.bundle { $0.addManifest(bundleID: "x", version: "2.0"); $0.addOperations([]) }, .unsupportedVersion
+            try Self.bundle {
+                $0.addManifest(bundleID: "x", version: "2.0"); $0.addOperations([])
+            }, .unsupportedVersion
         )
     }
 
     @Test func compressedSizeOverLimit() throws {
         let good = try Self.bundle { Self.valid(&$0) }
-        try checker.expectRejected(good, .bundleTooLarge, limits: BundleLimits(maxCompressedBytes: Int64(good.count - 1)))
+        try checker.expectRejected(
+            good, .bundleTooLarge, limits: BundleLimits(maxCompressedBytes: Int64(good.count - 1)))
     }
 
     @Test func uncompressedTotalOverLimitStopsAtTheCap() throws {
@@ -111,7 +117,10 @@ import Testing
         "files/created/" + String(repeating: "x", count: 256),
     ])
     func invalidEntryNames(_ name: String) throws {
-        try checker.expectRejected(try Self.bundle { $0.add(name, "x"); $0.addManifest(bundleID: "p") }, .invalidPath)
+        try checker.expectRejected(
+            try Self.bundle {
+                $0.add(name, "x"); $0.addManifest(bundleID: "p")
+            }, .invalidPath)
     }
 
     @Test func nonUTF8AndNULNames() throws {
@@ -119,7 +128,9 @@ import Testing
             try Self.bundle { $0.addRaw(name: Array("files/created/".utf8) + [0xff, 0xfe], bytes: [1]) }, .invalidPath
         )
         var pax = TestBundle()
-        pax.addRaw(name: Array("PaxHeaders/x".utf8), type: "x", bytes: TestPax.record("path", Array("files/created/a".utf8) + [0] + Array("b".utf8)))
+        pax.addRaw(
+            name: Array("PaxHeaders/x".utf8), type: "x",
+            bytes: TestPax.record("path", Array("files/created/a".utf8) + [0] + Array("b".utf8)))
         pax.add("placeholder", "x")
         try checker.expectRejected(try pax.gzip(), .invalidPath)
     }
@@ -164,7 +175,9 @@ import Testing
         try checker.expectRejected(
             try Self.bundle { bundle in
                 bundle.add("files/created/a.txt", "actual")
-                bundle.addOperations([BundleOperation(operation: .created, path: "a.txt", contentHash: TestBundle.sha1("claimed"))])
+                bundle.addOperations([
+                    BundleOperation(operation: .created, path: "a.txt", contentHash: TestBundle.sha1("claimed"))
+                ])
                 bundle.addManifest(bundleID: "h")
             },
             .hashMismatch
@@ -185,7 +198,9 @@ import Testing
         try checker.expectRejected(
             try Self.bundle { bundle in
                 bundle.add("files/created/a.txt", "A")
-                bundle.add("metadata/operations.json", "{\"operations\":[{\"operation\":\"created\",\"path\":\"a.txt\",\"content_hash\":\"md5:abc\"}]}")
+                bundle.add(
+                    "metadata/operations.json",
+                    "{\"operations\":[{\"operation\":\"created\",\"path\":\"a.txt\",\"content_hash\":\"md5:abc\"}]}")
                 bundle.addManifest(bundleID: "h")
             },
             .invalidHash

@@ -7,7 +7,9 @@ import Testing
 
 @Suite struct AuthTests {
     static func token(_ work: String, workspace: String, scope: String) throws -> String {
-        let result = try ServerProcess.run(["token", "create", "--work-dir", work, "--workspace", workspace, "--scope", scope])
+        let result = try ServerProcess.run([
+            "token", "create", "--work-dir", work, "--workspace", workspace, "--scope", scope,
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -29,26 +31,37 @@ import Testing
                 let anonymous = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]))
                 #expect(anonymous.status == 401)
                 #expect(anonymous.errorCode == "UNAUTHORIZED")
-                let wrong = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer dsk_nope")])
+                let wrong = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer dsk_nope")])
                 #expect(wrong.status == 401)
-                let readOnly = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(reader)")])
+                let readOnly = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(reader)")])
                 #expect(readOnly.status == 403)
-                let elsewhere = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(otherWriter)")])
+                let elsewhere = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(otherWriter)")])
                 #expect(elsewhere.status == 403)
                 #expect(elsewhere.errorCode == "FORBIDDEN")
 
-                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws", headers: [("Authorization", "Bearer \(reader)")])
+                let status = try await HTTP.get(
+                    server.baseURL + "/api/v1/delta/status?workspace=ws",
+                    headers: [("Authorization", "Bearer \(reader)")])
                 #expect(status.json["last_sequence"]?.intValue == 1)  // refused uploads changed nothing
 
-                let allowed = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(writer)")])
+                let allowed = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["b": "b"]), headers: [("Authorization", "Bearer \(writer)")])
                 #expect(allowed.status == 200)
                 // Existing clients send the token as the `session` form field.
-                let session = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "c"]), extra: [("session", writer)])
+                let session = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["c": "c"]), extra: [("session", writer)])
                 #expect(session.status == 200)
 
                 #expect(try await HTTP.get(server.baseURL + "/health").status == 200)
-                #expect(try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(writer)")]).status == 403)
-                #expect(try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(admin)")]).status == 200)
+                #expect(
+                    try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(writer)")])
+                        .status == 403)
+                #expect(
+                    try await HTTP.get(server.baseURL + "/metrics", headers: [("Authorization", "Bearer \(admin)")])
+                        .status == 200)
             }
         }
     }
@@ -56,10 +69,13 @@ import Testing
     @Test func tokensAreStoredHashed() async throws {
         try await withTemporaryDirectory("hashed") { directory in
             let secret = try Self.token(directory.path, workspace: "*", scope: "admin")
-            let database = try FileSystem.readAll(directory.path + "/deltasync.sqlite")
+            let database =
+                try FileSystem.readAll(directory.path + "/deltasync.sqlite")
                 + ((try? FileSystem.readAll(directory.path + "/deltasync.sqlite-wal")) ?? [])
             #expect(!String(decoding: database, as: UTF8.self).contains(secret))
-            let bad = try ServerProcess.run(["token", "create", "--work-dir", directory.path, "--workspace", "ws", "--scope", "root"])
+            let bad = try ServerProcess.run([
+                "token", "create", "--work-dir", directory.path, "--workspace", "ws", "--scope", "root",
+            ])
             #expect(bad.status != 0)
         }
     }
@@ -84,13 +100,15 @@ import Testing
             let openssl = Process()
             openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
             openssl.arguments = [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj",
+                "/CN=127.0.0.1",
             ]
             openssl.standardError = FileHandle.nullDevice
             try openssl.run()
             openssl.waitUntilExit()
             try #require(openssl.terminationStatus == 0)
-            let server = try ServerProcess(workDirectory: directory.sub("work"), arguments: ["--tls-cert", cert, "--tls-key", key])
+            let server = try ServerProcess(
+                workDirectory: directory.sub("work"), arguments: ["--tls-cert", cert, "--tls-key", key])
             defer { server.stop() }
             let curl = try TLSProbe.fetch("https://127.0.0.1:\(server.port)/health", cacert: cert)
             #expect(curl.contains("\"status\":\"healthy\""))

@@ -9,11 +9,13 @@ import Testing
         try await withTemporaryDirectory("fixtures") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
                 let fields = [("workspace_path", ServerTest.demoPath), ("collection_name", "demo-repo-8498378f")]
-                let first = try await HTTP.upload(server.baseURL, bundle: ServerTest.fixture("bundle1_initial.tar.gz"), fields: fields)
+                let first = try await HTTP.upload(
+                    server.baseURL, bundle: ServerTest.fixture("bundle1_initial.tar.gz"), fields: fields)
                 #expect(first.status == 200)
                 #expect(first.json["sequence_number"]?.intValue == 1)
                 #expect(first.json["success"] == .bool(true))
-                let second = try await HTTP.upload(server.baseURL, bundle: ServerTest.fixture("bundle2_delta.tar.gz"), fields: fields)
+                let second = try await HTTP.upload(
+                    server.baseURL, bundle: ServerTest.fixture("bundle2_delta.tar.gz"), fields: fields)
                 #expect(second.status == 200)
                 let counts = try second.decode(UploadResponse.self).processedOperations
                 #expect(counts == OperationCounts(created: 2, updated: 1, deleted: 1, moved: 1, skipped: 1, failed: 0))
@@ -28,7 +30,8 @@ import Testing
                 #expect(tree == expected)
                 #expect(try ServerTest.materialised(directory.path, workspace: workspace) == expected)
 
-                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace_path=\(ServerTest.demoPath)")
+                let status = try await HTTP.get(
+                    server.baseURL + "/api/v1/delta/status?workspace_path=\(ServerTest.demoPath)")
                 #expect(status.status == 200)
                 #expect(status.json["last_sequence"]?.intValue == 2)
                 #expect(status.json["status"]?.stringValue == "ready")
@@ -36,10 +39,15 @@ import Testing
                 #expect(status.json["last_upload"]?.stringValue?.hasSuffix("Z") == true)
                 #expect(status.json["index_status"]?.stringValue == "none")
 
-                let changes = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=\(workspace)&since=1")
-                    .decode(ChangesResponse.self)
+                let changes = try await HTTP.get(
+                    server.baseURL + "/api/v1/delta/changes?workspace=\(workspace)&since=1"
+                )
+                .decode(ChangesResponse.self)
                 #expect(changes.changes.map(\.sequence) == [2])
-                #expect(changes.changes.first?.operations.map(\.operation) == [.created, .created, .updated, .moved, .deleted])
+                #expect(
+                    changes.changes.first?.operations.map(\.operation) == [
+                        .created, .created, .updated, .moved, .deleted,
+                    ])
                 #expect(changes.lastSequence == 2)
                 #expect(!changes.hasMore)
             }
@@ -79,10 +87,14 @@ import Testing
                 #expect(status.json["last_sequence"]?.intValue == 0)
                 #expect(status.json["status"]?.stringValue == "ready")
                 #expect(status.json["last_upload"] == .null)
-                #expect(status.json["collection_name"]?.stringValue == WorkspaceIdentity.collectionName(forPath: "/srv/never/seen"))
-                let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=nobody").decode(ManifestResponse.self)
+                #expect(
+                    status.json["collection_name"]?.stringValue
+                        == WorkspaceIdentity.collectionName(forPath: "/srv/never/seen"))
+                let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=nobody").decode(
+                    ManifestResponse.self)
                 #expect(manifest.sequence == 0 && manifest.files.isEmpty)
-                let changes = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=nobody").decode(ChangesResponse.self)
+                let changes = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=nobody").decode(
+                    ChangesResponse.self)
                 #expect(changes.changes.isEmpty)
                 #expect(try await server.prepared.storage.workspaces().isEmpty)
                 let relative = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace_path=relative/dir")
@@ -96,14 +108,16 @@ import Testing
         try await withTemporaryDirectory("changes") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
                 for index in 1...5 {
-                    let reply = try await ServerTest.upload(server, TestBundle.simple(files: ["f\(index).txt": "v\(index)"]))
+                    let reply = try await ServerTest.upload(
+                        server, TestBundle.simple(files: ["f\(index).txt": "v\(index)"]))
                     #expect(reply.status == 200)
                 }
                 let page = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=1&limit=2")
                     .decode(ChangesResponse.self)
                 #expect(page.changes.map(\.sequence) == [2, 3])
                 #expect(page.hasMore)
-                let beyond = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=99").decode(ChangesResponse.self)
+                let beyond = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=99").decode(
+                    ChangesResponse.self)
                 #expect(beyond.changes.isEmpty && !beyond.hasMore && beyond.lastSequence == 5)
                 let bad = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&limit=10001")
                 #expect(bad.status == 400)

@@ -26,34 +26,53 @@ import Testing
         Case(name: "trailing data", status: 400, code: "TRAILING_DATA") {
             try TestBundle.simple(files: ["x": "x"]) + [1, 2, 3]
         },
-        Case(name: "missing manifest", status: 400, code: "MISSING_MANIFEST") { try tar { $0.add("files/created/x", "x") } },
-        Case(name: "invalid manifest", status: 400, code: "INVALID_MANIFEST") { try tar { $0.add("manifest.json", "[") } },
+        Case(name: "missing manifest", status: 400, code: "MISSING_MANIFEST") {
+            try tar { $0.add("files/created/x", "x") }
+        },
+        Case(name: "invalid manifest", status: 400, code: "INVALID_MANIFEST") {
+            try tar { $0.add("manifest.json", "[") }
+        },
         Case(name: "unsupported version", status: 400, code: "UNSUPPORTED_VERSION") {
-            try tar { $0.addManifest(bundleID: "v", version: "9"); $0.addOperations([]) }
+            try tar {
+                $0.addManifest(bundleID: "v", version: "9"); $0.addOperations([])
+            }
         },
         Case(name: "absolute path", status: 400, code: "INVALID_PATH") {
-            try tar { $0.addManifest(bundleID: "a"); $0.addOperations([BundleOperation(operation: .deleted, path: "/etc/x")]) }
+            try tar {
+                $0.addManifest(bundleID: "a"); $0.addOperations([BundleOperation(operation: .deleted, path: "/etc/x")])
+            }
         },
         Case(name: "dot-dot path", status: 400, code: "INVALID_PATH") { try tar { $0.add("files/created/../x", "x") } },
-        Case(name: "control character", status: 400, code: "INVALID_PATH") { try tar { $0.add("files/created/a\u{1b}", "x") } },
+        Case(name: "control character", status: 400, code: "INVALID_PATH") {
+            try tar { $0.add("files/created/a\u{1b}", "x") }
+        },
         Case(name: "backslash", status: 400, code: "INVALID_PATH") { try tar { $0.add("files/created/a\\b", "x") } },
         Case(name: "non-UTF-8 name", status: 400, code: "INVALID_PATH") {
             try tar { $0.addRaw(name: Array("files/created/".utf8) + [0xc3, 0x28], bytes: [1]) }
         },
-        Case(name: "symlink entry", status: 400, code: "UNSUPPORTED_ENTRY") { try tar { $0.add("files/created/l", [], type: "2") } },
-        Case(name: "hardlink entry", status: 400, code: "UNSUPPORTED_ENTRY") { try tar { $0.add("files/created/l", [], type: "1") } },
+        Case(name: "symlink entry", status: 400, code: "UNSUPPORTED_ENTRY") {
+            try tar { $0.add("files/created/l", [], type: "2") }
+        },
+        Case(name: "hardlink entry", status: 400, code: "UNSUPPORTED_ENTRY") {
+            try tar { $0.add("files/created/l", [], type: "1") }
+        },
         Case(name: "device entry", status: 400, code: "UNSUPPORTED_ENTRY") { try tar { $0.add("dev", [], type: "3") } },
         Case(name: "duplicate entry", status: 400, code: "DUPLICATE_ENTRY") {
-            try tar { $0.add("files/created/x", "1"); $0.add("files/created/x", "2") }
+            try tar {
+                $0.add("files/created/x", "1"); $0.add("files/created/x", "2")
+            }
         },
         Case(name: "content missing", status: 422, code: "CONTENT_MISSING") {
-            try tar { $0.addManifest(bundleID: "c"); $0.addOperations([BundleOperation(operation: .created, path: "nope")]) }
+            try tar {
+                $0.addManifest(bundleID: "c"); $0.addOperations([BundleOperation(operation: .created, path: "nope")])
+            }
         },
         Case(name: "hash mismatch", status: 422, code: "HASH_MISMATCH") {
             try tar { bundle in
                 bundle.add("files/updated/existing.txt", "tampered")
                 bundle.addOperations([
-                    BundleOperation(operation: .updated, path: "existing.txt", contentHash: TestBundle.sha256("original"))
+                    BundleOperation(
+                        operation: .updated, path: "existing.txt", contentHash: TestBundle.sha256("original"))
                 ])
                 bundle.addManifest(bundleID: "h")
             }
@@ -61,7 +80,8 @@ import Testing
         Case(name: "moved with unknown content", status: 422, code: "CONTENT_MISSING") {
             try tar { bundle in
                 bundle.addOperations([
-                    BundleOperation(operation: .moved, path: "n", sourcePath: "missing", contentHash: TestBundle.sha256("zz"))
+                    BundleOperation(
+                        operation: .moved, path: "n", sourcePath: "missing", contentHash: TestBundle.sha256("zz"))
                 ])
                 bundle.addManifest(bundleID: "mv")
             }
@@ -82,7 +102,9 @@ import Testing
             try tar { $0.add("files/created/big", [UInt8](repeating: 1, count: 300_000)) }
         },
         Case(name: "uncompressed over limit", status: 413, code: "UNCOMPRESSED_TOO_LARGE") {
-            try tar { bundle in for index in 0..<6 { bundle.add("files/created/z\(index)", [UInt8](repeating: 0, count: 200_000)) } }
+            try tar { bundle in
+                for index in 0..<6 { bundle.add("files/created/z\(index)", [UInt8](repeating: 0, count: 200_000)) }
+            }
         },
     ]
 
@@ -132,7 +154,8 @@ import Testing
                 #expect(missingField.status == 400)
                 #expect(missingField.errorCode == "INVALID_WORKSPACE")
 
-                let relative = try await HTTP.upload(server.baseURL, bundle: bundle, fields: [("workspace_path", "rel/ws")])
+                let relative = try await HTTP.upload(
+                    server.baseURL, bundle: bundle, fields: [("workspace_path", "rel/ws")])
                 #expect(relative.errorCode == "INVALID_WORKSPACE")
                 let badName = try await HTTP.upload(server.baseURL, bundle: bundle, fields: [("workspace", "Bad/Name")])
                 #expect(badName.errorCode == "INVALID_WORKSPACE")
@@ -149,13 +172,17 @@ import Testing
     @Test func existingClientsRenameAsCreatedMovedDeleted() async throws {
         try await withTemporaryDirectory("rename") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
-                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["old/a.py": "code", "dir/x": "x"])).status == 200)
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["old/a.py": "code", "dir/x": "x"]))
+                        .status == 200)
                 // A directory replaced by a file, created before deleted, as existing clients order it.
                 var bundle = TestBundle()
                 bundle.add("files/created/dir", "now a file")
                 bundle.addOperations([
                     BundleOperation(operation: .created, path: "dir", contentHash: TestBundle.sha256("now a file")),
-                    BundleOperation(operation: .moved, path: "new/a.py", sourcePath: "old/a.py", contentHash: TestBundle.sha1("code")),
+                    BundleOperation(
+                        operation: .moved, path: "new/a.py", sourcePath: "old/a.py",
+                        contentHash: TestBundle.sha1("code")),
                     BundleOperation(operation: .deleted, path: "old/a.py"),
                     BundleOperation(operation: .deleted, path: "dir/x"),
                 ])

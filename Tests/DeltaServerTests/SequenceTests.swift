@@ -35,8 +35,12 @@ import Testing
     @Test func gapStaleAndForcedSequences() async throws {
         try await withTemporaryDirectory("seq") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
-                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["a": "1"]), sequence: 1).status == 200)
-                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["b": "2"]), sequence: 2).status == 200)
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["a": "1"]), sequence: 1).status == 200
+                )
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["b": "2"]), sequence: 2).status == 200
+                )
                 let before = try await ServerTest.snapshot(server, workspace: "ws")
 
                 let gap = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "3"]), sequence: 5)
@@ -51,10 +55,12 @@ import Testing
                 #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
 
                 // The manifest's own sequence_number counts when the form has none.
-                let fromManifest = try await ServerTest.upload(server, TestBundle.simple(files: ["m": "m"], sequence: 9))
+                let fromManifest = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["m": "m"], sequence: 9))
                 #expect(fromManifest.status == 409)
 
-                let forced = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "3"]), sequence: 42, force: "True")
+                let forced = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["c": "3"]), sequence: 42, force: "True")
                 #expect(forced.status == 200)
                 #expect(forced.json["sequence_number"]?.intValue == 3)  // last+1, never the number sent
                 let assigned = try await ServerTest.upload(server, TestBundle.simple(files: ["d": "4"]))
@@ -82,7 +88,8 @@ import Testing
             try await TestServer.with(workDirectory: directory.path) { server in
                 for (index, spelling) in ["true", "1", "True", "false", "0", "False"].enumerated() {
                     let reply = try await ServerTest.upload(
-                        server, TestBundle.simple(files: ["f\(index)": "x"]), sequence: Int64(index + 1), force: spelling
+                        server, TestBundle.simple(files: ["f\(index)": "x"]), sequence: Int64(index + 1),
+                        force: spelling
                     )
                     #expect(reply.status == 200, "force=\(spelling)")
                 }
@@ -100,7 +107,8 @@ import Testing
                     for index in 0..<count {
                         group.addTask {
                             let id = "bundle-\(index)"
-                            let bundle = try TestBundle.simple(bundleID: id, files: ["file\(index).txt": "content \(index)"])
+                            let bundle = try TestBundle.simple(
+                                bundleID: id, files: ["file\(index).txt": "content \(index)"])
                             return (id, try await ServerTest.upload(server, bundle))
                         }
                     }
@@ -111,7 +119,8 @@ import Testing
                 #expect(replies.allSatisfy { $0.1.status == 200 })
                 let sequences = replies.compactMap { $0.1.json["sequence_number"]?.intValue }.sorted()
                 #expect(sequences == Array(1...Int64(count)))
-                let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws").decode(ChangesResponse.self)
+                let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws").decode(
+                    ChangesResponse.self)
                 #expect(log.changes.map(\.sequence) == Array(1...Int64(count)))
                 for (id, reply) in replies {
                     let sequence = reply.json["sequence_number"]?.intValue
@@ -136,7 +145,8 @@ import Testing
                 async let parked = ServerTest.upload(server, TestBundle.simple(files: ["p": "p"]), workspace: "parked")
                 await gate.waitUntilParked()
                 // While "parked" sits inside its apply, another workspace completes.
-                let other = try await ServerTest.upload(server, TestBundle.simple(files: ["o": "o"]), workspace: "other")
+                let other = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["o": "o"]), workspace: "other")
                 #expect(other.status == 200)
                 #expect(try await ServerTest.snapshot(server, workspace: "parked").lastSequence == 0)
                 await gate.release()

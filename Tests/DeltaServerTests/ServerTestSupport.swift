@@ -50,7 +50,8 @@ enum ServerTest {
         guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [:] }
         while let relative = enumerator.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue
+            guard FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory),
+                !isDirectory.boolValue
             else { continue }
             result[relative] = SHA256.hash(data: try FileSystem.readAll(root + "/" + relative)).hexString
         }
@@ -58,10 +59,14 @@ enum ServerTest {
     }
 
     /// The manifest as `{path: sha256 hex}`.
-    static func manifestTree(_ server: TestServer, workspace: String) async throws -> (sequence: Int64, tree: [String: String]) {
+    static func manifestTree(_ server: TestServer, workspace: String) async throws -> (
+        sequence: Int64, tree: [String: String]
+    ) {
         let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)")
             .decode(ManifestResponse.self)
-        return (manifest.sequence, Dictionary(uniqueKeysWithValues: manifest.files.map { ($0.path, $0.contentHash.hex) }))
+        return (
+            manifest.sequence, Dictionary(uniqueKeysWithValues: manifest.files.map { ($0.path, $0.contentHash.hex) })
+        )
     }
 
     static func upload(

@@ -32,7 +32,8 @@ import Testing
         }
 
         func makeAsyncIterator() -> AsyncIterator {
-            let head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n"
+            let head =
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n"
                 + "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n"
             return AsyncIterator(head: ByteBuffer(string: head), remaining: total)
         }
@@ -44,7 +45,8 @@ import Testing
         var request = HTTPClientRequest(url: server.baseURL + "/api/v1/delta/upload")
         request.method = .POST
         request.headers.add(name: "content-type", value: "multipart/form-data; boundary=\(boundary)")
-        request.body = .stream(GeneratedBody(boundary: boundary, total: total), length: declaredLength ? .known(total + 200) : .unknown)
+        request.body = .stream(
+            GeneratedBody(boundary: boundary, total: total), length: declaredLength ? .known(total + 200) : .unknown)
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
             return Int(response.status.code)
@@ -97,10 +99,13 @@ struct SlowBody: AsyncSequence, Sendable {
             step += 1
             switch step {
             case 1:
-                return ByteBuffer(string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n")
+                return ByteBuffer(
+                    string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n")
             case 2...4:
-                try await Task.sleep(for: .milliseconds(900))  // each gap well under the idle timeout, together over the deadline
-                return ByteBuffer(string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"pad\(step)\"\r\n\r\nx\r\n")
+                // Each gap well under the idle timeout, together over the deadline.
+                try await Task.sleep(for: .milliseconds(900))
+                return ByteBuffer(
+                    string: "--\(boundary)\r\nContent-Disposition: form-data; name=\"pad\(step)\"\r\n\r\nx\r\n")
             default:
                 return nil
             }
@@ -113,7 +118,8 @@ struct SlowBody: AsyncSequence, Sendable {
 @Suite struct UploadDeadlineTests {
     @Test func anUploadSlowerThanTheDeadlineIsRefused() async throws {
         try await withTemporaryDirectory("deadline") { directory in
-            try await TestServer.with(workDirectory: directory.path, configure: { $0.uploadTimeoutSeconds = 2 }) { server in
+            try await TestServer.with(workDirectory: directory.path, configure: { $0.uploadTimeoutSeconds = 2 }) {
+                server in
                 var request = HTTPClientRequest(url: server.baseURL + "/api/v1/delta/upload")
                 request.method = .POST
                 request.headers.add(name: "content-type", value: "multipart/form-data; boundary=slow")

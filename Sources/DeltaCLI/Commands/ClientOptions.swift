@@ -17,7 +17,10 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Bearer token. Visible to other users in the process list: prefer DELTASYNC_TOKEN or --token-file")
     var token: String?
 
-    @Option(help: "File holding the bearer token; must not be readable by group or others (default ~/.config/deltasync/token)")
+    @Option(
+        help:
+            "File holding the bearer token; must not be readable by group or others (default ~/.config/deltasync/token)"
+    )
     var tokenFile: String?
 
     @Option(help: "Where the client keeps its state and outbox (default DIR/.deltasync)")
@@ -28,9 +31,11 @@ struct ClientOptions: ParsableArguments {
 
     var root: String {
         get throws {
-            let absolute = directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
+            let absolute =
+                directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw ValidationError("\(directory) is not a directory")
             }
             return try WorkspaceIdentity.normalise(path: absolute)
@@ -44,12 +49,14 @@ struct ClientOptions: ParsableArguments {
     /// The token from the flag (with a warning), `DELTASYNC_TOKEN`, or a 0600 credentials file.
     func resolvedToken() throws -> String? {
         if let token {
-            FileHandle.standardError.write(Data("warning: --token is visible in the process list; prefer DELTASYNC_TOKEN or --token-file\n".utf8))
+            FileHandle.standardError.write(
+                Data("warning: --token is visible in the process list; prefer DELTASYNC_TOKEN or --token-file\n".utf8))
             return token
         }
         if let token = Environment.value("DELTASYNC_TOKEN") { return token }
         let explicit = tokenFile != nil
-        let path = tokenFile ?? (ProcessInfo.processInfo.environment["HOME"].map { $0 + "/.config/deltasync/token" } ?? "")
+        let path =
+            tokenFile ?? (ProcessInfo.processInfo.environment["HOME"].map { $0 + "/.config/deltasync/token" } ?? "")
         guard !path.isEmpty, FileManager.default.fileExists(atPath: path) else {
             if explicit { throw ValidationError("token file \(path) does not exist") }
             return nil

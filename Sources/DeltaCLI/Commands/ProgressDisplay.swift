@@ -34,8 +34,11 @@ final class ProgressDisplay: Sendable {
             state.lastDraw = now
             state.lastPhase = progress.phase
             state.drewLine = true
-            let elapsed = Double((now - state.started).components.seconds) + Double((now - state.started).components.attoseconds) / 1e18
-            var line = "\(progress.phase.rawValue): \(progress.filesScanned) files scanned, \(ByteCount.format(progress.bytesHashed)) hashed"
+            let elapsed =
+                Double((now - state.started).components.seconds) + Double((now - state.started).components.attoseconds)
+                / 1e18
+            var line =
+                "\(progress.phase.rawValue): \(progress.filesScanned) files scanned, \(ByteCount.format(progress.bytesHashed)) hashed"
             if progress.bytesToSend > 0 {
                 let rate = elapsed > 0 ? Double(progress.bytesSent) / elapsed : 0
                 let remaining = rate > 0 ? Double(progress.bytesToSend - progress.bytesSent) / rate : 0

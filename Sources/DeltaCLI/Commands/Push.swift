@@ -34,7 +34,8 @@ struct Push: AsyncParsableCommand {
         let retries = try maxRetries ?? Environment.integer("REMOTE_UPLOAD_MAX_RETRIES").map(Int.init) ?? 5
         let seconds = try timeout.map(Int64.init) ?? Environment.integer("REMOTE_UPLOAD_TIMEOUT") ?? 120
         let configuration = PushConfiguration(
-            root: root, serverURL: options.serverURL, workspaceName: options.workspace, token: try options.resolvedToken(),
+            root: root, serverURL: options.serverURL, workspaceName: options.workspace,
+            token: try options.resolvedToken(),
             stateDirectory: options.stateDirectory(root: root), retry: RetryPolicy(maxRetries: retries),
             requestTimeout: .seconds(seconds)
         )

@@ -59,7 +59,8 @@ struct Serve: AsyncParsableCommand {
             prepared = try await DeltaServer.prepare(configuration: configuration, logger: logger) { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
-                FileHandle.standardOutput.write(Data("deltasync listening on \(scheme)://\(configuration.host):\(port)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("deltasync listening on \(scheme)://\(configuration.host):\(port)\n".utf8))
             }
         } catch let error as DeltaError {
             throw ValidationError(error.message)
@@ -69,7 +70,8 @@ struct Serve: AsyncParsableCommand {
 
     func makeConfiguration() throws -> ServerConfiguration {
         var limits = BundleLimits()
-        if let value = try maxBundleSizeMb ?? Environment.integer("DELTASYNC_MAX_BUNDLE_SIZE_MB", "MAX_BUNDLE_SIZE_MB") {
+        if let value = try maxBundleSizeMb ?? Environment.integer("DELTASYNC_MAX_BUNDLE_SIZE_MB", "MAX_BUNDLE_SIZE_MB")
+        {
             limits.maxCompressedBytes = value << 20
         }
         if let value = try maxUncompressedMb ?? Environment.integer("DELTASYNC_MAX_UNCOMPRESSED_MB") {
@@ -85,7 +87,8 @@ struct Serve: AsyncParsableCommand {
         guard let resolvedPort = port ?? (portText.map { Int($0) } ?? 8002), (0...65535).contains(resolvedPort) else {
             throw ValidationError("port must be 0...65535")
         }
-        let levelText = (logLevel ?? Environment.value("DELTASYNC_LOG_LEVEL", "UPLOAD_SERVICE_LOG_LEVEL") ?? "info").lowercased()
+        let levelText = (logLevel ?? Environment.value("DELTASYNC_LOG_LEVEL", "UPLOAD_SERVICE_LOG_LEVEL") ?? "info")
+            .lowercased()
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError("unknown log level '\(levelText)'")
         }
@@ -103,7 +106,9 @@ struct Serve: AsyncParsableCommand {
             port: resolvedPort,
             workDirectory: work.resolved,
             limits: limits,
-            uploadTimeoutSeconds: Int(try uploadTimeout.map(Int64.init) ?? Environment.integer("DELTASYNC_UPLOAD_TIMEOUT_SECS", "UPLOAD_TIMEOUT_SECS") ?? 300),
+            uploadTimeoutSeconds: Int(
+                try uploadTimeout.map(Int64.init) ?? Environment.integer(
+                    "DELTASYNC_UPLOAD_TIMEOUT_SECS", "UPLOAD_TIMEOUT_SECS") ?? 300),
             tlsCertificatePath: tlsCertificate ?? Environment.value("DELTASYNC_TLS_CERT"),
             tlsKeyPath: tlsKey ?? Environment.value("DELTASYNC_TLS_KEY"),
             insecureNoAuth: insecureNoAuth,

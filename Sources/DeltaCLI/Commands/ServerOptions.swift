@@ -6,7 +6,9 @@ import Logging
 
 /// Where the server keeps its data; shared by `serve` and `token`.
 struct WorkDirectoryOption: ParsableArguments {
-    @Option(name: .customLong("work-dir"), help: "Data directory (env: DELTASYNC_WORK_DIR, WORK_DIR). Default ./deltasync-data")
+    @Option(
+        name: .customLong("work-dir"),
+        help: "Data directory (env: DELTASYNC_WORK_DIR, WORK_DIR). Default ./deltasync-data")
     var workDirectory: String?
 
     var resolved: String {

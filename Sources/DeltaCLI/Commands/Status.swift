@@ -28,7 +28,9 @@ struct Status: AsyncParsableCommand {
         print("workspace:          \(report.workspace ?? "(never pushed)")")
         print("server:             \(report.server)")
         print("acknowledged:       \(report.ackedSequence)")
-        print("server sequence:    \(report.serverSequence.map(String.init) ?? "unreachable: \(report.serverError ?? "")")")
+        print(
+            "server sequence:    \(report.serverSequence.map(String.init) ?? "unreachable: \(report.serverError ?? "")")"
+        )
         print("pending bundles:    \(report.pendingBundles) (\(ByteCount.format(report.pendingBytes)))")
         print("in sync:            \(report.idle ? "yes" : "no")")
         if let last = report.lastPushAt { print("last push:          \(last)") }

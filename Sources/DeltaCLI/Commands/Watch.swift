@@ -31,7 +31,9 @@ struct Watch: AsyncParsableCommand {
 
     func validate() throws {
         try options.validateWorkspace()
-        guard quietMs >= 0, maxDelayMs >= quietMs else { throw ValidationError("need 0 <= --quiet-ms <= --max-delay-ms") }
+        guard quietMs >= 0, maxDelayMs >= quietMs else {
+            throw ValidationError("need 0 <= --quiet-ms <= --max-delay-ms")
+        }
         if let poll, poll < 10 { throw ValidationError("--poll must be at least 10 ms") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
     }
@@ -48,7 +50,8 @@ struct Watch: AsyncParsableCommand {
         }
         let logger = Logger(label: "deltasync.watch")
         let push = PushConfiguration(
-            root: root, serverURL: options.serverURL, workspaceName: options.workspace, token: try options.resolvedToken(),
+            root: root, serverURL: options.serverURL, workspaceName: options.workspace,
+            token: try options.resolvedToken(),
             stateDirectory: options.stateDirectory(root: root),
             retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
         )
@@ -87,7 +90,9 @@ struct JSONLogHandler: LogHandler {
             "ts": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue, "label": label,
             "message": event.message.description,
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = "\(value)"
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         if let data = try? encoder.encode(object) {

@@ -83,7 +83,8 @@ public struct ChangeDetector: Sendable {
             }
         }
         for path in deleted.sorted() where !movedSources.contains(path) {
-            result.changes.append(ChangeSet.Change(operation: BundleOperation(operation: .deleted, path: path), state: nil))
+            result.changes.append(
+                ChangeSet.Change(operation: BundleOperation(operation: .deleted, path: path), state: nil))
         }
         return result
     }
@@ -97,7 +98,8 @@ public struct ChangeDetector: Sendable {
 
     static func state(_ file: ScannedFile, sha256: String) -> ClientState.FileState {
         ClientState.FileState(
-            path: file.path, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds, ctimeNanoseconds: file.ctimeNanoseconds,
+            path: file.path, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds,
+            ctimeNanoseconds: file.ctimeNanoseconds,
             inode: file.inode, mode: file.mode, sha256: sha256
         )
     }

@@ -23,11 +23,15 @@ public enum ContentHasher {
     }
 
     /// SHA-256 of one file.
-    public static func hashFile(_ path: String, buffer: inout [UInt8], progress: (@Sendable (Int64) -> Void)? = nil) -> String? {
+    public static func hashFile(_ path: String, buffer: inout [UInt8], progress: (@Sendable (Int64) -> Void)? = nil)
+        -> String?
+    {
         guard let file = try? RawFile.open(reading: path) else { return nil }
         var hasher = SHA256Hasher()
         while true {
-            guard let count = try? buffer.withUnsafeMutableBytes({ raw in try file.read(into: raw) }) else { return nil }
+            guard let count = try? buffer.withUnsafeMutableBytes({ raw in try file.read(into: raw) }) else {
+                return nil
+            }
             if count == 0 { break }
             buffer.withUnsafeBytes { raw in hasher.update(UnsafeRawBufferPointer(rebasing: raw[0..<count])) }
             progress?(Int64(count))
@@ -39,13 +43,13 @@ public enum ContentHasher {
 enum System {
     static var coreCount: Int {
         #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         #else
-        return 2
+            return 2
         #endif
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

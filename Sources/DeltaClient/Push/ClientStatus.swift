@@ -36,7 +36,8 @@ public struct ClientStatus: Sendable, Codable {
         root: String, stateDirectory: String, serverURL: String, workspaceName: String?, token: String?
     ) async throws -> ClientStatus {
         var status = ClientStatus(
-            workspace: nil, server: serverURL, ackedSequence: 0, serverSequence: nil, serverError: nil, pendingBundles: 0,
+            workspace: nil, server: serverURL, ackedSequence: 0, serverSequence: nil, serverError: nil,
+            pendingBundles: 0,
             pendingBytes: 0, lastError: nil, lastPushAt: nil, idle: false
         )
         // A running watcher answers with its live state after a quiescence barrier.

@@ -9,7 +9,10 @@ public final class PushSession: Sendable {
     let logger: Logger
     let progress: @Sendable (PushProgress) -> Void
 
-    public init(configuration: PushConfiguration, logger: Logger, progress: @escaping @Sendable (PushProgress) -> Void = { _ in }) {
+    public init(
+        configuration: PushConfiguration, logger: Logger,
+        progress: @escaping @Sendable (PushProgress) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.progress = progress

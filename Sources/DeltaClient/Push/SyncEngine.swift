@@ -21,7 +21,10 @@ public final class SyncEngine: Sendable {
     private let progressHandler: @Sendable (PushProgress) -> Void
     private let serverInfo = Mutex<ServerInfo?>(nil)
 
-    public init(configuration: PushConfiguration, logger: Logger, progress: @escaping @Sendable (PushProgress) -> Void = { _ in }) throws {
+    public init(
+        configuration: PushConfiguration, logger: Logger,
+        progress: @escaping @Sendable (PushProgress) -> Void = { _ in }
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         self.progressHandler = progress
@@ -30,7 +33,9 @@ public final class SyncEngine: Sendable {
         ignore = IgnoreRules(root: configuration.root, stateDirectoryName: configuration.stateDirectoryNameInsideRoot)
     }
 
-    var api: DeltaAPI { DeltaAPI(baseURL: configuration.serverURL, token: configuration.token, timeout: configuration.requestTimeout) }
+    var api: DeltaAPI {
+        DeltaAPI(baseURL: configuration.serverURL, token: configuration.token, timeout: configuration.requestTimeout)
+    }
 
     // MARK: - Server state
 
@@ -73,7 +78,9 @@ public final class SyncEngine: Sendable {
         let known = try state.files()
         var base: [ClientState.FileState] = []
         for file in manifest.files where file.contentHash.algorithm == .sha256 {
-            if let local = known[file.path], local.sha256 == file.contentHash.hex, local.mode & 0o111 == file.mode & 0o111 {
+            if let local = known[file.path], local.sha256 == file.contentHash.hex,
+                local.mode & 0o111 == file.mode & 0o111
+            {
                 base.append(local)
             } else {
                 base.append(
@@ -88,7 +95,9 @@ public final class SyncEngine: Sendable {
         try state.replaceFiles(base)
         try state.setAckedSequence(manifest.sequence)
         try state.setMeta("needs_resync", nil)
-        logger.info("reconciled with the server's manifest", metadata: ["sequence": "\(manifest.sequence)", "files": "\(base.count)"])
+        logger.info(
+            "reconciled with the server's manifest",
+            metadata: ["sequence": "\(manifest.sequence)", "files": "\(base.count)"])
     }
 
     // MARK: - Detection
@@ -125,7 +134,8 @@ public final class SyncEngine: Sendable {
                 continue
             }
             for (known, entry) in try state.files(at: path, andBelow: true) { base[known] = entry }
-            if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, !ignore.isIgnored(path, isDirectory: false) {
+            if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, !ignore.isIgnored(path, isDirectory: false)
+            {
                 scanned[path] = ScannedFile(stat: info, path: path)
             }
         }
@@ -140,11 +150,15 @@ public final class SyncEngine: Sendable {
         return detect(scanned: Array(scanned.values), base: base, report: &report)
     }
 
-    private func detect(scanned: [ScannedFile], base: [String: ClientState.FileState], report: inout PushReport) -> ChangeSet {
+    private func detect(scanned: [ScannedFile], base: [String: ClientState.FileState], report: inout PushReport)
+        -> ChangeSet
+    {
         let info = serverInfo.withLock { $0 } ?? ServerInfo(version: "?", limits: BundleLimits())
         let maxFile = min(info.maxFileBytes, (info.maxBundleSizeMB << 20) - (1 << 20))
         let hashed = Mutex<Int64>(0)
-        let changes = ChangeDetector(root: configuration.root, maxFileBytes: maxFile).detect(scanned: scanned, base: base) {
+        let changes = ChangeDetector(root: configuration.root, maxFileBytes: maxFile).detect(
+            scanned: scanned, base: base
+        ) {
             bytes in
             let total = hashed.withLock { value in
                 value += bytes
@@ -190,7 +204,8 @@ public final class SyncEngine: Sendable {
                 bundleID: id, file: file, size: size, operations: bundle.entries.count, upserts: bundle.upserts,
                 deletes: bundle.deletes
             )
-            logger.debug("bundle queued", metadata: ["bundle.id": "\(id)", "bundle.operations": "\(bundle.entries.count)"])
+            logger.debug(
+                "bundle queued", metadata: ["bundle.id": "\(id)", "bundle.operations": "\(bundle.entries.count)"])
         }
         if ProcessInfo.processInfo.environment["DELTASYNC_CLIENT_FAILPOINT"] == "after-outbox" {
             cdeltasys_exit_now(137)
@@ -235,7 +250,8 @@ public final class SyncEngine: Sendable {
         let path = state.outboxPath(entry.file)
         do {
             let outcome = try await withRetry {
-                try await self.api.upload(bundleAt: path, workspace: self.configuration.workspace, sequence: sequence) { sent in
+                try await self.api.upload(bundleAt: path, workspace: self.configuration.workspace, sequence: sequence) {
+                    sent in
                     self.update { $0.bytesSent += sent }
                 }
             }
@@ -264,7 +280,8 @@ public final class SyncEngine: Sendable {
         guard expected <= acked else { return false }
         let retained = try state.retained().filter { ($0.ackedSequence ?? 0) >= expected }
         guard retained.map({ $0.ackedSequence ?? 0 }) == Array(expected...acked) else { return false }
-        logger.notice("replaying bundles the server lost", metadata: ["sequence.from": "\(expected)", "sequence.to": "\(acked)"])
+        logger.notice(
+            "replaying bundles the server lost", metadata: ["sequence.from": "\(expected)", "sequence.to": "\(acked)"])
         for entry in retained {
             guard case .applied = try await upload(entry, sequence: entry.ackedSequence ?? 0) else { return false }
         }
@@ -273,10 +290,14 @@ public final class SyncEngine: Sendable {
 
     /// What could not be read (an unreadable directory, a listing that failed) is not gone:
     /// leave its files out of the comparison so they are not deleted on the server.
-    static func excluding(_ skipped: [SkippedPath], from base: [String: ClientState.FileState]) -> [String: ClientState.FileState] {
+    static func excluding(_ skipped: [SkippedPath], from base: [String: ClientState.FileState]) -> [String: ClientState
+        .FileState]
+    {
         // Symlinks and special files are not in the synced set: a file replaced by one is deleted.
-        let unreadable = skipped.filter { ![SkippedPath.symlinkReason, SkippedPath.specialFileReason].contains($0.reason) }
-            .map(\.path)
+        let unreadable = skipped.filter {
+            ![SkippedPath.symlinkReason, SkippedPath.specialFileReason].contains($0.reason)
+        }
+        .map(\.path)
         guard !unreadable.isEmpty else { return base }
         return base.filter { path, _ in
             !unreadable.contains { $0 == path || PathRules.isAncestor($0, of: path) }
@@ -288,7 +309,8 @@ public final class SyncEngine: Sendable {
     func withRetry<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
         try await configuration.retry.run(
             onRetry: { error, attempt, wait in
-                self.logger.warning("retrying", metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "wait": "\(wait)"])
+                self.logger.warning(
+                    "retrying", metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "wait": "\(wait)"])
                 self.update { $0.retryMessage = "retry \(attempt): \(error.message)" }
             },
             operation

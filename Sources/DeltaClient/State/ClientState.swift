@@ -84,7 +84,8 @@ public final class ClientState: Sendable {
     static func setMeta(_ db: Database, _ key: String, _ value: String?) throws {
         if let value {
             try db.execute(
-                sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [key, value]
             )
         } else {
@@ -105,7 +106,8 @@ public final class ClientState: Sendable {
         try queue.read { db in
             var result: [String: FileState] = [:]
             result.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file") ?? 0)
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file")
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file")
             while let row = try rows.next() {
                 let state = Self.state(row)
                 result[state.path] = state
@@ -136,7 +138,8 @@ public final class ClientState: Sendable {
     static func state(_ row: Row) -> FileState {
         FileState(
             path: row[0], size: row[1], mtimeNanoseconds: row[2], ctimeNanoseconds: row[3],
-            inode: UInt64(bitPattern: row[4] as Int64), mode: UInt32(truncatingIfNeeded: row[5] as Int64), sha256: row[6]
+            inode: UInt64(bitPattern: row[4] as Int64), mode: UInt32(truncatingIfNeeded: row[5] as Int64),
+            sha256: row[6]
         )
     }
 
@@ -165,7 +168,9 @@ public final class ClientState: Sendable {
     // MARK: - Outbox
 
     /// Records a written (and fsynced) bundle and the file-table changes it carries, atomically.
-    public func enqueue(bundleID: String, file: String, size: Int64, operations: Int, upserts: [FileState], deletes: [String]) throws {
+    public func enqueue(
+        bundleID: String, file: String, size: Int64, operations: Int, upserts: [FileState], deletes: [String]
+    ) throws {
         try queue.write { db in
             try db.execute(
                 sql: "INSERT INTO outbox (bundle_id, file, size, operations, created_at) VALUES (?, ?, ?, ?, ?)",

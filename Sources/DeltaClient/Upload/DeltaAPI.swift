@@ -35,7 +35,8 @@ public struct DeltaAPI: Sendable {
 
     /// Streams the bundle at `path` as `multipart/form-data`.
     public func upload(
-        bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?, progress: (@Sendable (Int64) -> Void)? = nil
+        bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?,
+        progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> UploadOutcome {
         let size = try RawFile.open(reading: path).size()
         let boundary = "deltasync-" + UUID().uuidString
@@ -96,7 +97,8 @@ public struct DeltaAPI: Sendable {
         }
         guard (200..<300).contains(status) else {
             let code: DeltaError.Code = status == 429 ? .rateLimited : status >= 500 ? .internalError : .invalidRequest
-            var error = DeltaError(code, "server answered HTTP \(status)", details: ["http_status": .int(Int64(status))])
+            var error = DeltaError(
+                code, "server answered HTTP \(status)", details: ["http_status": .int(Int64(status))])
             if let retryAfter = response.headers.first(name: "retry-after").flatMap({ Int64($0) }) {
                 error.details["retry_after"] = .int(retryAfter)
             }
@@ -105,7 +107,9 @@ public struct DeltaAPI: Sendable {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
-            throw DeltaError(.invalidRequest, "unexpected reply from \(baseURL): \(String(decoding: data.prefix(200), as: UTF8.self))")
+            throw DeltaError(
+                .invalidRequest,
+                "unexpected reply from \(baseURL): \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
     }
 }

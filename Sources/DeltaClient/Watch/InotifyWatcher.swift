@@ -32,7 +32,8 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
         var limitReached = false
     }
 
-    static let directoryMask: UInt32 = Mask.create | Mask.delete | Mask.modify | Mask.closeWrite | Mask.movedFrom
+    static let directoryMask: UInt32 =
+        Mask.create | Mask.delete | Mask.modify | Mask.closeWrite | Mask.movedFrom
         | Mask.movedTo | Mask.attrib | Mask.deleteSelf | Mask.moveSelf | Mask.onlyDirectory | Mask.dontFollow
         | Mask.excludeUnlinked
 
@@ -144,7 +145,10 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
                 if first {
                     logger.warning(
                         "inotify watch limit reached; changes in unwatched directories are found by periodic rescans. Raise it: sysctl fs.inotify.max_user_watches=524288",
-                        metadata: ["fs.inotify.max_user_watches": "\(Self.sysctl("max_user_watches"))", "watches": "\(watchCount)"]
+                        metadata: [
+                            "fs.inotify.max_user_watches": "\(Self.sysctl("max_user_watches"))",
+                            "watches": "\(watchCount)",
+                        ]
                     )
                     startDegradedRescans()
                 }
@@ -186,7 +190,9 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
 
     private func readLoop() {
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        var descriptors = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var descriptors = [
+            pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             let ready = poll(&descriptors, 2, -1)
             if ready < 0 {

@@ -69,11 +69,12 @@ public final class WatchSession: Service, Sendable {
             watcher = PollingWatcher(interval: interval)
         } else {
             #if os(Linux)
-            watcher = try InotifyWatcher(
-                root: configuration.push.root, ignore: engine.ignore, logger: logger, watchLimit: configuration.watchLimit
-            )
+                watcher = try InotifyWatcher(
+                    root: configuration.push.root, ignore: engine.ignore, logger: logger,
+                    watchLimit: configuration.watchLimit
+                )
             #else
-            watcher = PollingWatcher(interval: .seconds(2))
+                watcher = PollingWatcher(interval: .seconds(2))
             #endif
         }
         (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -98,7 +99,11 @@ public final class WatchSession: Service, Sendable {
         try detectAndQueue { try self.engine.detectAll(report: &report) }
         setPhase("watching")
         ready.yield()
-        logger.info("watching", metadata: ["root": "\(configuration.push.root)", "workspace": "\(configuration.push.workspace.name ?? "-")"])
+        logger.info(
+            "watching",
+            metadata: [
+                "root": "\(configuration.push.root)", "workspace": "\(configuration.push.workspace.name ?? "-")",
+            ])
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.uploadLoop() }
@@ -136,7 +141,8 @@ public final class WatchSession: Service, Sendable {
             if let reason = batch.rescan {
                 logger.info("rescanning", metadata: ["reason": "\(reason)"])
                 try detectAndQueue { try self.engine.detectAll(report: &report) }
-            } else if batch.paths.contains(where: Self.isRuleFile) || batch.directories.contains(where: Self.isRuleFile) {
+            } else if batch.paths.contains(where: Self.isRuleFile) || batch.directories.contains(where: Self.isRuleFile)
+            {
                 // An ignore file changed: what is synced may change anywhere below it.
                 try detectAndQueue { try self.engine.detectAll(report: &report) }
             } else {
@@ -206,7 +212,8 @@ public final class WatchSession: Service, Sendable {
                     $0.serverError = "\(error)"
                     $0.needsPrepare = true
                 }
-                let wait = RetryPolicy(baseDelay: .milliseconds(200), maxDelay: .seconds(5)).delay(attempt: failures, retryAfter: nil)
+                let wait = RetryPolicy(baseDelay: .milliseconds(200), maxDelay: .seconds(5)).delay(
+                    attempt: failures, retryAfter: nil)
                 logger.warning("upload failed; will retry", metadata: ["error": "\(error)", "wait": "\(wait)"])
                 try? await Task.sleep(for: wait)
             }
@@ -221,7 +228,8 @@ public final class WatchSession: Service, Sendable {
                 $0.serverSequence = prepared.status.lastSequence
             }
         } catch {
-            logger.warning("server not reachable at start; changes queue in the outbox", metadata: ["error": "\(error)"])
+            logger.warning(
+                "server not reachable at start; changes queue in the outbox", metadata: ["error": "\(error)"])
             live.withLock { $0.serverError = "\(error)" }
         }
     }
@@ -273,7 +281,8 @@ public final class WatchSession: Service, Sendable {
         let pending = (try? engine.state.pending()) ?? []
         let acked = (try? engine.state.ackedSequence) ?? 0
         var status = ClientStatus(
-            workspace: try? engine.state.meta("workspace_key"), server: configuration.push.serverURL, ackedSequence: acked,
+            workspace: try? engine.state.meta("workspace_key"), server: configuration.push.serverURL,
+            ackedSequence: acked,
             serverSequence: snapshot.serverSequence, serverError: snapshot.serverError, pendingBundles: pending.count,
             pendingBytes: pending.reduce(0) { $0 + $1.size }, lastError: try? engine.state.meta("last_error"),
             lastPushAt: try? engine.state.meta("last_push_at"), idle: false

@@ -77,7 +77,8 @@ struct BundleContentMatcher {
         for (path, hash) in hashes {
             for kind in [OperationKind.created, .updated, .moved] {
                 if let content = contents[ContentKey(kind: kind, path: path)], !content.digest.matches(hash) {
-                    throw Self.mismatch(path: path, expected: hash, actual: content.digest, source: "metadata/hashes.json")
+                    throw Self.mismatch(
+                        path: path, expected: hash, actual: content.digest, source: "metadata/hashes.json")
                 }
             }
         }
@@ -106,7 +107,8 @@ struct BundleContentMatcher {
         case .moved:
             guard let source = operation.sourcePath else {
                 throw DeltaError(
-                    .invalidOperation, "operation \(index) (moved '\(PathRules.printable(operation.path))') has no source_path"
+                    .invalidOperation,
+                    "operation \(index) (moved '\(PathRules.printable(operation.path))') has no source_path"
                 )
             }
             try PathRules.validate(source)
@@ -136,12 +138,14 @@ struct BundleContentMatcher {
 
     private static func setOnce(_ slot: inout SpooledContent?, _ value: SpooledContent, _ name: Substring) throws {
         guard slot == nil else {
-            throw DeltaError(.duplicateEntry, "bundle contains '\(name)' twice", details: ["path": .string(String(name))])
+            throw DeltaError(
+                .duplicateEntry, "bundle contains '\(name)' twice", details: ["path": .string(String(name))])
         }
         slot = value
     }
 
-    private static func decode<T: Decodable>(_ content: SpooledContent, what: String, code: DeltaError.Code) throws -> T {
+    private static func decode<T: Decodable>(_ content: SpooledContent, what: String, code: DeltaError.Code) throws -> T
+    {
         let bytes = try FileSystem.readAll(content.path, limit: maxMetadataBytes)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
@@ -165,22 +169,28 @@ struct BundleContentMatcher {
 
     static func validateBundleID(_ id: String) throws {
         let bytes = Array(id.utf8)
-        let ok = (1...128).contains(bytes.count)
+        let ok =
+            (1...128).contains(bytes.count)
             && bytes.allSatisfy { byte in
                 (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
                     || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
             }
         guard ok else {
-            throw DeltaError(.invalidManifest, "bundle_id '\(PathRules.printable(id))' must be 1-128 characters of [A-Za-z0-9._-]")
+            throw DeltaError(
+                .invalidManifest, "bundle_id '\(PathRules.printable(id))' must be 1-128 characters of [A-Za-z0-9._-]")
         }
     }
 
-    private static func mismatch(path: String, expected: ContentHash, actual: ContentDigest, source: String) -> DeltaError {
+    private static func mismatch(path: String, expected: ContentHash, actual: ContentDigest, source: String)
+        -> DeltaError
+    {
         let got = expected.algorithm == .sha1 ? "sha1:\(actual.sha1)" : "sha256:\(actual.sha256)"
         return DeltaError(
             .hashMismatch,
             "content of '\(PathRules.printable(path))' hashes to \(got), but \(source) says \(expected)",
-            details: ["path": .string(path), "expected_hash": .string(expected.description), "actual_hash": .string(got)]
+            details: [
+                "path": .string(path), "expected_hash": .string(expected.description), "actual_hash": .string(got),
+            ]
         )
     }
 }

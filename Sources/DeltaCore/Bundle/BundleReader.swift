@@ -129,7 +129,8 @@ struct EntryCollector {
             isDirectory = true
             while name.last == UInt8(ascii: "/") { name.removeLast() }
         case .symlink, .hardlink:
-            throw DeltaError(.unsupportedEntry, "bundle contains a link entry '\(printable(name))'; links are not accepted")
+            throw DeltaError(
+                .unsupportedEntry, "bundle contains a link entry '\(printable(name))'; links are not accepted")
         case .device, .fifo:
             throw DeltaError(.unsupportedEntry, "bundle contains a device or FIFO entry '\(printable(name))'")
         default:

@@ -54,7 +54,8 @@ public struct BundleWriter: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let manifestJSON = try encoder.encode(manifest)
-        let hashesJSON = try encoder.encode(HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes))
+        let hashesJSON = try encoder.encode(
+            HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes))
         let operationsJSON = try encoder.encode(OperationsDocument(operations: entries.map(\.operation)))
 
         let output = try RawFile.create(path, mode: 0o600)
@@ -92,10 +93,13 @@ public struct BundleWriter: Sendable {
                 var remaining = size
                 while remaining > 0 {
                     let count = try buffer.withUnsafeMutableBytes { raw in
-                        try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
+                        try input.read(
+                            into: UnsafeMutableRawBufferPointer(
+                                rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
                     }
                     if count == 0 {
-                        throw DeltaError(.io, "\(sourcePath) shrank while it was being bundled", details: ["changed": .bool(true)])
+                        throw DeltaError(
+                            .io, "\(sourcePath) shrank while it was being bundled", details: ["changed": .bool(true)])
                     }
                     try buffer.withUnsafeBytes { raw in
                         let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
@@ -106,11 +110,15 @@ public struct BundleWriter: Sendable {
                 }
                 // A file edited between hashing and bundling would be rejected by the server as a
                 // hash mismatch: report it so the caller rescans instead.
-                if let expected = entry.operation.contentHash, expected.algorithm == .sha256, expected.hex != hasher.finalize() {
-                    throw DeltaError(.io, "\(sourcePath) changed while it was being bundled", details: ["changed": .bool(true)])
+                if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
+                    expected.hex != hasher.finalize()
+                {
+                    throw DeltaError(
+                        .io, "\(sourcePath) changed while it was being bundled", details: ["changed": .bool(true)])
                 }
                 if try input.size() != size {
-                    throw DeltaError(.io, "\(sourcePath) changed size while it was being bundled", details: ["changed": .bool(true)])
+                    throw DeltaError(
+                        .io, "\(sourcePath) changed size while it was being bundled", details: ["changed": .bool(true)])
                 }
                 try tar.finishEntry(size: size)
             }

@@ -133,7 +133,8 @@ public struct TarReader {
             pendingSize = nil
             // Links, devices and directories carry no data whatever their size field says.
             if case .regular = entry.kind {} else { entry.size = 0 }
-            let entryPadding = Int((TarHeader.blockSize - Int(entry.size % Int64(TarHeader.blockSize))) % TarHeader.blockSize)
+            let entryPadding = Int(
+                (TarHeader.blockSize - Int(entry.size % Int64(TarHeader.blockSize))) % TarHeader.blockSize)
             try handler(.begin(entry))
             if entry.size == 0 {
                 try handler(.end)

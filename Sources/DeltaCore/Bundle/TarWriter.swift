@@ -25,7 +25,9 @@ public struct TarWriter {
     /// Pads the entry's data to a block boundary.
     public func finishEntry(size: Int64) throws {
         let padding = Int((Int64(TarHeader.blockSize) - size % Int64(TarHeader.blockSize)) % Int64(TarHeader.blockSize))
-        if padding > 0 { try Self.zeros.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) } }
+        if padding > 0 {
+            try Self.zeros.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) }
+        }
     }
 
     /// A whole small file in one call.
@@ -69,7 +71,8 @@ public struct TarWriter {
         try emitBlock(name: short, prefix: prefix, size: octalSizeFits ? size : 0, mode: mode, mtime: mtime, type: type)
     }
 
-    private func emitBlock(name: [UInt8], prefix: [UInt8], size: Int64, mode: UInt32, mtime: Int64, type: UInt8) throws {
+    private func emitBlock(name: [UInt8], prefix: [UInt8], size: Int64, mode: UInt32, mtime: Int64, type: UInt8) throws
+    {
         var block = [UInt8](repeating: 0, count: TarHeader.blockSize)
         func put(_ bytes: [UInt8], _ offset: Int) {
             for (index, byte) in bytes.enumerated() { block[offset + index] = byte }

@@ -78,7 +78,9 @@ public struct OperationCounts: Sendable, Hashable, Codable {
     public var skipped: Int?
     public var failed: Int?
 
-    public init(created: Int = 0, updated: Int = 0, deleted: Int = 0, moved: Int = 0, skipped: Int? = nil, failed: Int? = nil) {
+    public init(
+        created: Int = 0, updated: Int = 0, deleted: Int = 0, moved: Int = 0, skipped: Int? = nil, failed: Int? = nil
+    ) {
         self.created = created
         self.updated = updated
         self.deleted = deleted

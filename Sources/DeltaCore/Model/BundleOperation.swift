@@ -63,7 +63,9 @@ public struct BundleOperation: Sendable, Hashable, Codable {
         self.operation = operation
         path = try container.decode(String.self, forKey: .path)
         sourcePath = try container.decodeIfPresent(String.self, forKey: .sourcePath)
-        contentHash = try container.decodeIfPresent(String.self, forKey: .contentHash).map { try ContentHash(parsing: $0) }
+        contentHash = try container.decodeIfPresent(String.self, forKey: .contentHash).map {
+            try ContentHash(parsing: $0)
+        }
         previousHash = (try? container.decodeIfPresent(String.self, forKey: .previousHash)) ?? nil
         sizeBytes = (try? container.decodeIfPresent(JSONValue.self, forKey: .sizeBytes))??.intValue
         switch try? container.decodeIfPresent(JSONValue.self, forKey: .mode) {

@@ -23,7 +23,8 @@ public enum WorkspaceIdentity {
     /// Throws `INVALID_WORKSPACE` for a relative or empty path.
     public static func normalise(path: String) throws -> String {
         guard path.hasPrefix("/") else {
-            throw DeltaError(.invalidWorkspace, "workspace_path must be an absolute path, got '\(PathRules.printable(path))'")
+            throw DeltaError(
+                .invalidWorkspace, "workspace_path must be an absolute path, got '\(PathRules.printable(path))'")
         }
         if path.utf8.contains(0) {
             throw DeltaError(.invalidWorkspace, "workspace_path contains a NUL character")
@@ -73,7 +74,8 @@ public enum WorkspaceIdentity {
     static func slug(_ text: String) -> String {
         var out = [UInt8]()
         for byte in text.lowercased().utf8 {
-            let keep = (0x30...0x39).contains(byte) || (0x61...0x7a).contains(byte) || byte == UInt8(ascii: ".")
+            let keep =
+                (0x30...0x39).contains(byte) || (0x61...0x7a).contains(byte) || byte == UInt8(ascii: ".")
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
             let next = keep ? byte : UInt8(ascii: "-")
             if next == UInt8(ascii: "-"), out.last == UInt8(ascii: "-") { continue }

@@ -46,7 +46,8 @@ public enum PathRules {
     /// Validates `path` and throws `INVALID_PATH` naming it.
     public static func validate(_ path: String) throws {
         if let reason = violation(in: Array(path.utf8)) {
-            throw DeltaError(.invalidPath, "invalid path '\(printable(path))': \(reason)", details: ["path": .string(path)])
+            throw DeltaError(
+                .invalidPath, "invalid path '\(printable(path))': \(reason)", details: ["path": .string(path)])
         }
     }
 

@@ -6,7 +6,9 @@ public struct ChangeOperation: Sendable, Hashable, Codable {
     public var contentHash: ContentHash?
     public var sizeBytes: Int64?
 
-    public init(operation: OperationKind, path: String, sourcePath: String?, contentHash: ContentHash?, sizeBytes: Int64?) {
+    public init(
+        operation: OperationKind, path: String, sourcePath: String?, contentHash: ContentHash?, sizeBytes: Int64?
+    ) {
         self.operation = operation
         self.path = path
         self.sourcePath = sourcePath

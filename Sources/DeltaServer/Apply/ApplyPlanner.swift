@@ -47,7 +47,9 @@ struct ApplyPlanner {
                     overlay[operation.path] = .some(nil)
                     plan.counts.count(.deleted)
                     plan.changeOperations.append(
-                        ChangeOperation(operation: .deleted, path: operation.path, sourcePath: nil, contentHash: nil, sizeBytes: nil)
+                        ChangeOperation(
+                            operation: .deleted, path: operation.path, sourcePath: nil, contentHash: nil, sizeBytes: nil
+                        )
                     )
                 } else {
                     plan.counts.skipped = (plan.counts.skipped ?? 0) + 1

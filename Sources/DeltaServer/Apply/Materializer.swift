@@ -70,7 +70,8 @@ struct Materializer: Sendable {
     /// Brings every workspace's copy up to its `last_sequence` (start-up repair).
     func repair(storage: any DeltaStorage) async throws -> Int {
         var repaired = 0
-        for workspace in try await storage.workspaces() where workspace.materializedSequence < workspace.lastSequence
+        for workspace in try await storage.workspaces()
+        where workspace.materializedSequence < workspace.lastSequence
             || !FileSystem.exists(directory(for: workspace.key))
         {
             let changes: [FileChange]

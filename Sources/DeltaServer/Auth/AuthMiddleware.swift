@@ -8,7 +8,9 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = DeltaRequestContext
     let authority: TokenAuthority
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if request.uri.path == "/health" { return try await next(request, context) }
         var context = context
         context.authRequired = try await authority.isRequired()

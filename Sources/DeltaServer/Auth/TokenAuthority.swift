@@ -26,7 +26,8 @@ public struct TokenAuthority: Sendable {
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         let secret = "dsk_" + bytes.map { String(format: "%02x", $0) }.joined()
         let record = TokenRecord(
-            id: UUID().uuidString.lowercased(), hash: Self.hash(secret), workspace: workspace, scope: scope, label: label,
+            id: UUID().uuidString.lowercased(), hash: Self.hash(secret), workspace: workspace, scope: scope,
+            label: label,
             createdAt: Timestamp.now()
         )
         try await storage.insertToken(record)
@@ -56,7 +57,8 @@ public struct TokenAuthority: Sendable {
             throw DeltaError(.unauthorized, "this server requires a bearer token (Authorization: Bearer <token>)")
         }
         guard token.scope.allows(scope) else {
-            throw DeltaError(.forbidden, "the token's scope '\(token.scope.rawValue)' does not allow '\(scope.rawValue)'")
+            throw DeltaError(
+                .forbidden, "the token's scope '\(token.scope.rawValue)' does not allow '\(scope.rawValue)'")
         }
         if token.workspace != "*" && token.workspace != workspace {
             throw DeltaError(.forbidden, "the token is not valid for workspace '\(workspace ?? "")'")

@@ -46,6 +46,7 @@ enum JSONReply {
         if closeConnection { headers[.connection] = "close" }
         if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         let data = (try? encoder.encode(ErrorEnvelope(error))) ?? Data("{\"success\":false}".utf8)
-        return Response(status: error.code.httpStatus, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: error.code.httpStatus, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -43,7 +43,8 @@ struct DeltaRoutes: Sendable {
             database = "error: \(error)"
         }
         var info = statvfs()
-        let freeBytes: Int64 = statvfs(configuration.workDirectory, &info) == 0 ? Int64(info.f_bavail) * Int64(info.f_frsize) : -1
+        let freeBytes: Int64 =
+            statvfs(configuration.workDirectory, &info) == 0 ? Int64(info.f_bavail) * Int64(info.f_frsize) : -1
         if freeBytes >= 0 && freeBytes < 64 << 20 { healthy = false }
         let body: [String: JSONValue] = [
             "status": .string(healthy ? "healthy" : "unhealthy"),
@@ -82,11 +83,14 @@ struct DeltaRoutes: Sendable {
         }
         let key = try WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
         try TokenAuthority.authorize(token, required: context.authRequired, workspace: key, scope: .write)
-        let workspacePath = try fields["workspace_path"].flatMap { $0.isEmpty ? nil : try WorkspaceIdentity.normalise(path: $0) }
+        let workspacePath = try fields["workspace_path"].flatMap {
+            $0.isEmpty ? nil : try WorkspaceIdentity.normalise(path: $0)
+        }
         let upload = UploadRequest(
             workspace: key, workspacePath: workspacePath,
             collectionName: fields["collection_name"].flatMap { $0.isEmpty ? nil : $0 },
-            sequenceNumber: try Self.sequenceField(fields["sequence_number"]), force: try Self.boolField(fields["force"]),
+            sequenceNumber: try Self.sequenceField(fields["sequence_number"]),
+            force: try Self.boolField(fields["force"]),
             bundlePath: received.bundlePath, bundleSHA256: received.bundleSHA256, bundleSize: received.bundleSize
         )
         return try JSONReply.make(try await applier.apply(upload))
@@ -98,7 +102,8 @@ struct DeltaRoutes: Sendable {
         do {
             input = try JSONDecoder().decode(RecoverRequest.self, from: Data(body.readableBytesView))
         } catch {
-            throw DeltaError(.invalidRequest, "recover needs a JSON body {\"workspace_path\", \"from_sequence\", \"to_sequence\"}")
+            throw DeltaError(
+                .invalidRequest, "recover needs a JSON body {\"workspace_path\", \"from_sequence\", \"to_sequence\"}")
         }
         let key = try WorkspaceIdentity.resolve(name: input.workspace, path: input.workspacePath)
         try TokenAuthority.authorize(context.token, required: context.authRequired, workspace: key, scope: .read)
@@ -142,10 +147,13 @@ struct DeltaRoutes: Sendable {
         let page = try await storage.changes(workspace: key, since: since, limit: Int(limit) + 1)
         let last = try await storage.workspace(key)?.lastSequence ?? 0
         let entries = page.prefix(Int(limit)).map { change in
-            ChangeEntry(sequence: change.sequence, bundleID: change.bundleID, appliedAt: change.appliedAt, operations: change.operations)
+            ChangeEntry(
+                sequence: change.sequence, bundleID: change.bundleID, appliedAt: change.appliedAt,
+                operations: change.operations)
         }
         return try JSONReply.make(
-            ChangesResponse(workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit))
+            ChangesResponse(
+                workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit))
         )
     }
 
@@ -213,7 +221,8 @@ struct DeltaRoutes: Sendable {
     }
 
     static func sequenceField(_ text: String?) throws -> Int64? {
-        guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty, text != "null", text != "None" else {
+        guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty, text != "null", text != "None"
+        else {
             return nil
         }
         guard let value = Int64(text), value > 0 else {
@@ -232,7 +241,8 @@ struct DeltaRoutes: Sendable {
         }
     }
 
-    static func integer(_ text: String?, name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+    static func integer(_ text: String?, name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64
+    {
         guard let text, !text.isEmpty else { return value }
         guard let parsed = Int64(text), range.contains(parsed) else {
             throw DeltaError(.invalidRequest, "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")

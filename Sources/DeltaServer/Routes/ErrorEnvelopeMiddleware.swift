@@ -10,7 +10,9 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = DeltaRequestContext
     let counters: ServerCounters
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as UploadRejection {
@@ -32,7 +34,10 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             case .forbidden: code = .forbidden
             default: code = error.status.code >= 500 ? .internalError : .invalidRequest
             }
-            let message = error.body ?? (code == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            let message =
+                error.body
+                ?? (code == .notFound
+                    ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
             return JSONReply.error(DeltaError(code, message))
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
@@ -43,7 +48,9 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
     private func log(_ error: DeltaError, request: Request, context: Context) {
         context.logger.info(
             "request rejected",
-            metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)", "path": "\(request.uri.path)"]
+            metadata: [
+                "error.code": "\(error.code)", "error.message": "\(error.message)", "path": "\(request.uri.path)",
+            ]
         )
     }
 }

@@ -31,7 +31,8 @@ struct UploadReceiver {
         guard let contentType = request.headers[.contentType], let boundary = Self.boundary(contentType) else {
             throw UploadRejection(
                 error: DeltaError(
-                    .unsupportedMediaType, "upload must be multipart/form-data with a boundary (field 'bundle' holds the .tar.gz)"
+                    .unsupportedMediaType,
+                    "upload must be multipart/form-data with a boundary (field 'bundle' holds the .tar.gz)"
                 ),
                 bodyUnread: true
             )
@@ -66,7 +67,8 @@ struct UploadReceiver {
             if total > cap { throw UploadRejection(error: tooLarge(), bodyUnread: true) }
             if ContinuousClock.now - start > deadline {
                 throw UploadRejection(
-                    error: DeltaError(.requestTimeout, "upload did not finish within \(deadline) (UPLOAD_TIMEOUT_SECS)"),
+                    error: DeltaError(
+                        .requestTimeout, "upload did not finish within \(deadline) (UPLOAD_TIMEOUT_SECS)"),
                     bodyUnread: true
                 )
             }

@@ -137,9 +137,10 @@ public final class SQLiteStorage: DeltaStorage {
             ) {
                 return .duplicate(try Self.change(row: existing))
             }
-            let last = try Int64.fetchOne(
-                db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [commit.workspace]
-            ) ?? 0
+            let last =
+                try Int64.fetchOne(
+                    db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [commit.workspace]
+                ) ?? 0
             guard commit.sequence == last + 1 else { return .sequenceMoved(lastSequence: last) }
             let change = commit.change
             try db.execute(
@@ -169,7 +170,8 @@ public final class SQLiteStorage: DeltaStorage {
                 switch fileChange {
                 case .upsert(let file):
                     try upsert.execute(arguments: [
-                        commit.workspace, file.path, file.sha256, file.sha1, file.size, Int64(file.mode), commit.sequence,
+                        commit.workspace, file.path, file.sha256, file.sha1, file.size, Int64(file.mode),
+                        commit.sequence,
                     ])
                 case .delete(let path):
                     try delete.execute(arguments: [commit.workspace, path])
@@ -203,9 +205,10 @@ public final class SQLiteStorage: DeltaStorage {
 
     public func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord]) {
         try await pool.read { db in
-            let sequence = try Int64.fetchOne(
-                db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [workspace]
-            ) ?? 0
+            let sequence =
+                try Int64.fetchOne(
+                    db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [workspace]
+                ) ?? 0
             let files = try Row.fetchAll(
                 db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? ORDER BY path",
                 arguments: [workspace]
@@ -234,7 +237,8 @@ public final class SQLiteStorage: DeltaStorage {
     public func holdsContent(workspace: String, sha256: String) async throws -> Bool {
         try await pool.read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT EXISTS(SELECT 1 FROM file INDEXED BY file_by_sha256 WHERE workspace = ? AND sha256 = ?)",
+                db,
+                sql: "SELECT EXISTS(SELECT 1 FROM file INDEXED BY file_by_sha256 WHERE workspace = ? AND sha256 = ?)",
                 arguments: [workspace, sha256]
             ) ?? false
         }
@@ -323,7 +327,8 @@ struct SQLiteFileTable: FileTableReader {
 
     func filePaths(under directory: String) throws -> [String] {
         // '0' is the byte after '/', so this range is exactly the paths that start with "directory/".
-        let statement = try db.cachedStatement(sql: "SELECT path FROM file WHERE workspace = ? AND path >= ? AND path < ?")
+        let statement = try db.cachedStatement(
+            sql: "SELECT path FROM file WHERE workspace = ? AND path >= ? AND path < ?")
         return try String.fetchAll(statement, arguments: [workspace, directory + "/", directory + "0"])
     }
 
@@ -332,7 +337,8 @@ struct SQLiteFileTable: FileTableReader {
         // Without statistics SQLite prefers the primary key's `workspace` prefix and scans the
         // whole workspace; the hash index turns each lookup into one seek.
         let statement = try db.cachedStatement(
-            sql: "SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_\(column) WHERE workspace = ? AND \(column) = ? LIMIT 1"
+            sql:
+                "SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_\(column) WHERE workspace = ? AND \(column) = ? LIMIT 1"
         )
         return try Row.fetchOne(statement, arguments: [workspace, hash.hex]).map(SQLiteStorage.file(row:))
     }
