@@ -51,6 +51,7 @@ struct PushBenchmark: AsyncParsableCommand {
         var rePush: [Double] = []
         for _ in 0..<5 { rePush.append(try await push().1) }
         let rePushMedian = rePush.sorted()[2]
+        print("  phases of the last re-push (s from start): " + phases.summary())
         print(
             String(
                 format: "no-change re-push: median %.0f ms (%@)", rePushMedian,

@@ -1,5 +1,6 @@
 import CDeltaSys
 public import DeltaCore
+import Dispatch
 import Foundation
 public import Logging
 import Synchronization
@@ -106,7 +107,21 @@ public final class SyncEngine: Sendable {
     public func detectAll(report: inout PushReport) throws -> ChangeSet {
         update { $0.phase = .scanning }
         ignore.invalidateAll()
-        let scan = try TreeScanner(root: configuration.root, ignore: ignore).scan()
+        // Load the file table while the tree is walked: the two are independent.
+        let state = self.state
+        let loaded = Mutex<Result<[String: ClientState.FileState], any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let result = Result { try state.files() }
+            loaded.withLock { $0 = result }
+            done.signal()
+        }
+        let scanned: Result<ScanResult, any Error> = Result {
+            try TreeScanner(root: configuration.root, ignore: ignore).scan()
+        }
+        done.wait()
+        let scan = try scanned.get()
+        let known = try loaded.withLock { $0 }?.get() ?? [:]
         report.filesScanned += scan.files.count
         report.skipped += scan.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
         for skipped in scan.skipped {
@@ -116,7 +131,7 @@ public final class SyncEngine: Sendable {
             $0.phase = .hashing
             $0.filesScanned = scan.files.count
         }
-        return detect(scanned: scan.files, base: Self.excluding(scan.skipped, from: try state.files()), report: &report)
+        return detect(scanned: scan.files, base: Self.excluding(scan.skipped, from: known), report: &report)
     }
 
     /// Re-examines only `paths` (files or directories, changed) and `directories` (appeared:
