@@ -130,3 +130,19 @@ enum TLSProbe {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+@Suite struct StorageOpenTests {
+    /// `serve` and `token create` may open a new database at the same moment.
+    @Test func concurrentOpenersOfANewDatabaseAllSucceed() async throws {
+        try await withTemporaryDirectory("db") { directory in
+            let path = directory.sub("deltasync.sqlite")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { _ = try SQLiteStorage(path: path) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await SQLiteStorage(path: path).tokenCount() == 0)
+        }
+    }
+}

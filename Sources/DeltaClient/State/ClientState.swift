@@ -2,6 +2,10 @@ import DeltaCore
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What the client remembers about one workspace, in `DIR/.deltasync/state.sqlite`: the file
 /// table (the tree the server has or will have once the outbox drains), the last acknowledged
 /// sequence, and the outbox of bundles written before they are sent.
@@ -38,6 +42,13 @@ public final class ClientState: Sendable {
         try FileSystem.createDirectory(directory + "/outbox")
         if !FileSystem.exists(directory + "/.gitignore") {
             try FileSystem.writeAtomically(directory + "/.gitignore", Array("*\n".utf8))
+        }
+        // `watch`, `push` and `status` may open the state at the same moment: one migrates at a time.
+        let lock = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw DeltaError.posix("open", directory + "/.lock") }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw DeltaError.posix("flock", directory + "/.lock") }
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)

@@ -65,6 +65,15 @@ public struct DeltaAPI: Sendable {
 
     // MARK: - Plumbing
 
+    /// One client for the process. A refused connection fails at once instead of being retried
+    /// inside AsyncHTTPClient until the deadline: `RetryPolicy` decides when to try again, and
+    /// `status` answers promptly when the server is down.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     private func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         authorize(&request)
@@ -79,7 +88,7 @@ public struct DeltaAPI: Sendable {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
+            response = try await Self.client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             body = try await response.body.collect(upTo: 1 << 30)
         } catch {
             throw DeltaError(.network, "cannot reach \(baseURL): \(error)", cause: error)

@@ -2,6 +2,10 @@ import DeltaCore
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `DeltaStorage` on SQLite through GRDB: one `DatabasePool` in WAL mode, migrations by
 /// `DatabaseMigrator`, writes in `BEGIN IMMEDIATE` transactions.
 public final class SQLiteStorage: DeltaStorage {
@@ -14,6 +18,13 @@ public final class SQLiteStorage: DeltaStorage {
         configuration.prepareDatabase { db in
             // A success reply promises durability: in WAL mode FULL syncs the log at each commit.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        // `serve` and `token create` may open a new database at the same moment: one migrates at a time.
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw DeltaError.posix("open", path + ".lock") }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw DeltaError.posix("flock", path + ".lock") }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
