@@ -58,7 +58,13 @@ public struct ClientStatus: Sendable, Codable {
         }
         do {
             let api = DeltaAPI(baseURL: serverURL, token: token, timeout: .seconds(10))
-            let remote = try await api.status(WorkspaceReference(name: workspaceName, path: root))
+            // A couple of quick retries ride over a passing network error; a server that is down
+            // is still reported within a second.
+            let workspace = WorkspaceReference(name: workspaceName, path: root)
+            let remote = try await RetryPolicy(
+                maxRetries: 2, baseDelay: .milliseconds(100), maxDelay: .milliseconds(400)
+            )
+            .run { try await api.status(workspace) }
             status.serverSequence = remote.lastSequence
             status.workspace = status.workspace ?? remote.workspace
         } catch let error as DeltaError {
