@@ -1,4 +1,5 @@
 public import DeltaCore
+import Foundation
 public import Logging
 
 /// Everything `deltasync serve` can be told, from flags or the environment.
@@ -39,20 +40,11 @@ public struct ServerConfiguration: Sendable {
     public var isLoopback: Bool { Self.isLoopback(host) }
 
     public static func isLoopback(_ host: String) -> Bool {
-        let trimmed = host.trimmingCharacters(in: ["[", "]"])
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if trimmed == "localhost" || trimmed == "::1" { return true }
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     public var databasePath: String { workDirectory + "/deltasync.sqlite" }
-}
-
-extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        var result = Substring(self)
-        while let first = result.first, set.contains(first) { result.removeFirst() }
-        while let last = result.last, set.contains(last) { result.removeLast() }
-        return String(result)
-    }
 }

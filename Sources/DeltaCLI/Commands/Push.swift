@@ -26,11 +26,7 @@ struct Push: AsyncParsableCommand {
     func run() async throws {
         let root = try options.root
         let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CommandOutput.bootstrapLogging(level: level)
         let retries = try maxRetries ?? Environment.integer("REMOTE_UPLOAD_MAX_RETRIES").map(Int.init) ?? 5
         let seconds = try timeout.map(Int64.init) ?? Environment.integer("REMOTE_UPLOAD_TIMEOUT") ?? 120
         let configuration = PushConfiguration(
@@ -47,18 +43,14 @@ struct Push: AsyncParsableCommand {
             let report = try await session.run()
             display.finish()
             if options.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try CommandOutput.printJSON(report)
             } else {
                 print(Self.summary(report))
             }
         } catch let error as DeltaError {
             display.finish()
             if options.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(ErrorEnvelope(error)), as: UTF8.self))
+                try CommandOutput.printJSON(ErrorEnvelope(error))
             }
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode.failure

@@ -48,11 +48,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
+        CommandOutput.bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "deltasync.server")
         let prepared: DeltaServer.Prepared
         do {

@@ -20,9 +20,7 @@ struct Status: AsyncParsableCommand {
             workspaceName: options.workspace, token: try options.resolvedToken()
         )
         if options.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try CommandOutput.printJSON(report)
             return
         }
         print("workspace:          \(report.workspace ?? "(never pushed)")")

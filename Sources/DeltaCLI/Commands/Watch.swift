@@ -41,13 +41,7 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         let root = try options.root
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        let json = logFormat == "json"
-        LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, level: level) }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CommandOutput.bootstrapLogging(level: level, json: logFormat == "json")
         let logger = Logger(label: "deltasync.watch")
         let push = PushConfiguration(
             root: root, serverURL: options.serverURL, workspaceName: options.workspace,

@@ -1,5 +1,6 @@
 import DeltaCore
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Hashes files with SHA-256 in parallel, one worker per core, reading in chunks (a file is
@@ -9,7 +10,7 @@ public enum ContentHasher {
     public static func hash(_ paths: [String], progress: (@Sendable (Int64) -> Void)? = nil) -> [String?] {
         let results = Mutex([String?](repeating: nil, count: paths.count))
         let next = Atomic<Int>(0)
-        let workers = max(1, min(System.coreCount, paths.count))
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
             while true {
@@ -39,17 +40,3 @@ public enum ContentHasher {
         return hasher.finalize()
     }
 }
-
-enum System {
-    static var coreCount: Int {
-        #if canImport(Glibc)
-            return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-            return 2
-        #endif
-    }
-}
-
-#if canImport(Glibc)
-    import Glibc
-#endif

@@ -1,4 +1,5 @@
 import DeltaCore
+import Foundation
 import Hummingbird
 
 /// Resolves `Authorization: Bearer` into the context and decides whether this request needs a
@@ -19,7 +20,7 @@ struct AuthMiddleware: RouterMiddleware {
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 throw DeltaError(.unauthorized, "Authorization header must be 'Bearer <token>'")
             }
-            context.token = try await authority.resolve(String(parts[1]).trimmingCharacters(in: [" "]))
+            context.token = try await authority.resolve(String(parts[1]).trimmingCharacters(in: .whitespaces))
         }
         return try await next(request, context)
     }
