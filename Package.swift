@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "deltasync", targets: ["DeltaCLI"]),
         .executable(name: "deltasync-bench", targets: ["DeltaBench"]),
+        .executable(name: "deltasync-fuzz", targets: ["DeltaFuzz"]),
         .library(name: "DeltaCore", targets: ["DeltaCore"]),
         .library(name: "DeltaServer", targets: ["DeltaServer"]),
         .library(name: "DeltaClient", targets: ["DeltaClient"]),
@@ -60,6 +61,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -113,6 +116,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: settings
+        ),
+        // The bundle reader's fuzz target: a corpus replayer in a normal build, a libFuzzer
+        // target with `-DDELTASYNC_LIBFUZZER -sanitize=fuzzer` (see scripts/fuzz.sh).
+        .executableTarget(
+            name: "DeltaFuzz",
+            dependencies: ["DeltaCore"],
             swiftSettings: settings
         ),
         .target(

@@ -15,12 +15,24 @@ public enum DeltaServer {
         public let application: Application<RouterResponder<DeltaRequestContext>>
         public let storage: any DeltaStorage
         public let counters: ServerCounters
+        /// Workspaces served read-only because their materialised copy could not be repaired.
+        public let degraded: DegradedWorkspaces
+
+        let workDirectory: String
 
         /// Runs until SIGTERM or SIGINT, then shuts down gracefully (in-flight uploads finish).
-        public func run() async throws { try await application.runService() }
+        public func run() async throws {
+            let lock = try WorkDirectory.Lock(workDirectory, purpose: "two servers cannot share a WORK_DIR")
+            defer { withExtendedLifetime(lock) {} }
+            try await application.runService()
+        }
 
         /// Runs until the calling task is cancelled (tests and embedding).
-        public func runUntilCancelled() async throws { try await application.run() }
+        public func runUntilCancelled() async throws {
+            let lock = try WorkDirectory.Lock(workDirectory, purpose: "two servers cannot share a WORK_DIR")
+            defer { withExtendedLifetime(lock) {} }
+            try await application.run()
+        }
     }
 
     public static func prepare(
@@ -28,13 +40,13 @@ public enum DeltaServer {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> Prepared {
         let work = configuration.workDirectory
-        try FileSystem.createDirectory(work)
-        try FileSystem.createDirectory(work + "/tmp")
-        try FileSystem.createDirectory(work + "/workspaces")
+        try WorkDirectory.prepare(work, logger: logger)
+        try FileSystem.createDirectory(work + "/tmp", mode: 0o700)
+        try FileSystem.createDirectory(work + "/workspaces", mode: 0o700)
         try refuseCaseInsensitive(work)
         // Leftovers of uploads interrupted by a crash; never part of any committed state.
         FileSystem.removeTree(work + "/tmp")
-        try FileSystem.createDirectory(work + "/tmp")
+        try FileSystem.createDirectory(work + "/tmp", mode: 0o700)
 
         let storage = try SQLiteStorage(path: configuration.databasePath)
         let authority = TokenAuthority(storage: storage, loopback: configuration.isLoopback)
@@ -46,23 +58,38 @@ public enum DeltaServer {
             )
         }
         let blobs = try BlobStore(root: work + "/blobs")
-        let materializer = Materializer(root: work + "/workspaces", temporaryDirectory: work + "/tmp", blobs: blobs)
-        let repaired = try await materializer.repair(storage: storage)
-        if repaired > 0 {
-            logger.notice("repaired materialised workspaces", metadata: ["workspaces": "\(repaired)"])
+        let materializer = Materializer(
+            root: work + "/workspaces", temporaryDirectory: work + "/tmp", blobs: blobs,
+            failpoints: configuration.failpoints
+        )
+        // A copy that cannot be repaired must not keep the server down: the workspace is marked
+        // degraded (read-only from the database) and retried; every other workspace is served.
+        let degraded = DegradedWorkspaces()
+        let repair = try await materializer.repair(storage: storage)
+        if repair.repaired > 0 {
+            logger.notice("repaired materialised workspaces", metadata: ["workspaces": "\(repair.repaired)"])
         }
+        for (key, error) in repair.failed {
+            degraded.mark(key, reason: "start-up repair failed")
+            logger.error(
+                "start-up repair failed; the workspace is read-only until it is repaired",
+                metadata: ["workspace": "\(key)", "error": "\(error)"]
+            )
+        }
+        let space = SpaceGuard(directory: work, floorBytes: configuration.minFreeBytes)
         let applier = BundleApplier(
             storage: storage, blobs: blobs, materializer: materializer, configuration: configuration,
-            counters: counters, logger: logger
+            counters: counters, logger: logger, degraded: degraded, space: space
         )
         let routes = DeltaRoutes(
             storage: storage, applier: applier,
             receiver: UploadReceiver(
                 limits: configuration.limits, temporaryDirectory: work + "/tmp",
-                deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters
+                deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space
             ),
             blobs: blobs, configuration: configuration, counters: counters,
-            authority: configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
+            authority: configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority,
+            gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded
         )
         let router = Router(context: DeltaRequestContext.self)
         router.add(middleware: ErrorEnvelopeMiddleware(counters: counters))
@@ -70,7 +97,7 @@ public enum DeltaServer {
         routes.register(on: router)
 
         let http = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [CloseAfterResponseHandler()],
+            additionalChannelHandlers: [LingeringCloseHandler(counters: counters)],
             idleTimeout: .seconds(Int64(configuration.uploadTimeoutSeconds))
         )
         let server: HTTPServerBuilder
@@ -89,9 +116,35 @@ public enum DeltaServer {
             router: router, server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "deltasync"),
+            services: [RepairService(applier: applier, interval: .seconds(max(1, configuration.repairRetrySeconds)))],
             onServerRunning: onServerRunning, logger: logger
         )
-        return Prepared(application: application, storage: storage, counters: counters)
+        return Prepared(
+            application: application, storage: storage, counters: counters, degraded: degraded, workDirectory: work)
+    }
+
+    /// `deltasync repair`: rebuilds a workspace's materialised copy from the database, with no
+    /// server running on `workDirectory`. Returns the number of files written.
+    public static func repair(workDirectory work: String, workspace: String, logger: Logger) async throws -> Int {
+        guard FileSystem.exists(work + "/deltasync.sqlite") else {
+            throw DeltaError(.configuration, "no DeltaSync database in \(work) (is --work-dir right?)")
+        }
+        let lock = try WorkDirectory.Lock(
+            work,
+            purpose: "it retries degraded workspaces by itself every 30 s; stop it to repair by hand"
+        )
+        defer { withExtendedLifetime(lock) {} }
+        do {
+            let storage = try SQLiteStorage(path: work + "/deltasync.sqlite")
+            guard try await storage.workspace(workspace) != nil else {
+                throw DeltaError(.notFound, "workspace '\(workspace)' does not exist in \(work)")
+            }
+            try FileSystem.createDirectory(work + "/tmp", mode: 0o700)
+            let materializer = Materializer(
+                root: work + "/workspaces", temporaryDirectory: work + "/tmp",
+                blobs: try BlobStore(root: work + "/blobs"))
+            return try await materializer.rebuild(workspace: workspace, storage: storage)
+        }
     }
 
     /// A case-insensitive `WORK_DIR` would merge paths that differ only in case.

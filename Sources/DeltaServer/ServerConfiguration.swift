@@ -17,12 +17,19 @@ public struct ServerConfiguration: Sendable {
     public var insecureNoAuth: Bool
     public var logLevel: Logger.Level
     public var failpoints: Failpoints
+    /// Uploads received or applied at once, over all workspaces; more get `503` + `Retry-After`.
+    public var maxConcurrentUploads: Int
+    /// Free space `WORK_DIR` keeps: an upload that would go below it gets `507`.
+    public var minFreeBytes: Int64
+    /// How often degraded workspaces are retried in the background.
+    public var repairRetrySeconds: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8002, workDirectory: String = "./deltasync-data",
         limits: BundleLimits = BundleLimits(), uploadTimeoutSeconds: Int = 300, tlsCertificatePath: String? = nil,
         tlsKeyPath: String? = nil, insecureNoAuth: Bool = false, logLevel: Logger.Level = .info,
-        failpoints: Failpoints = Failpoints()
+        failpoints: Failpoints = Failpoints(), maxConcurrentUploads: Int = Self.defaultMaxConcurrentUploads,
+        minFreeBytes: Int64 = 256 << 20, repairRetrySeconds: Int = 30
     ) {
         self.host = host
         self.port = port
@@ -34,7 +41,13 @@ public struct ServerConfiguration: Sendable {
         self.insecureNoAuth = insecureNoAuth
         self.logLevel = logLevel
         self.failpoints = failpoints
+        self.maxConcurrentUploads = maxConcurrentUploads
+        self.minFreeBytes = minFreeBytes
+        self.repairRetrySeconds = repairRetrySeconds
     }
+
+    /// Two uploads per core.
+    public static var defaultMaxConcurrentUploads: Int { 2 * ProcessInfo.processInfo.activeProcessorCount }
 
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost) — not 0.0.0.0.
     public var isLoopback: Bool { Self.isLoopback(host) }

@@ -6,6 +6,7 @@ public final class ServerCounters: Sendable {
     let inflated = Atomic<Int64>(0)
     let applied = Atomic<Int64>(0)
     let rejected = Atomic<Int64>(0)
+    let discarded = Atomic<Int64>(0)
     let lastRejection = Mutex<String?>(nil)
 
     public init() {}
@@ -16,6 +17,9 @@ public final class ServerCounters: Sendable {
     public var inflatedBytes: Int64 { inflated.load(ordering: .relaxed) }
     public var bundlesApplied: Int64 { applied.load(ordering: .relaxed) }
     public var uploadsRejected: Int64 { rejected.load(ordering: .relaxed) }
+    /// Body bytes read and thrown away after an early reject (lingering close), never counted
+    /// in `uploadBytesRead`.
+    public var uploadBytesDiscarded: Int64 { discarded.load(ordering: .relaxed) }
     /// `error.code` of the most recent rejected upload.
     public var lastRejectionCode: String? { lastRejection.withLock { $0 } }
 

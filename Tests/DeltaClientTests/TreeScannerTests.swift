@@ -73,6 +73,24 @@ struct TreeScannerTests {
         #expect(reasons["dir/back\\slash"] == "backslash in path")
     }
 
+    @Test func deceptiveNamesAndNormalisationTwinsAreSkippedAndReported() throws {
+        try directory.write("u/plain.txt", "x")
+        try directory.createFile(inDirectory: "u", nameBytes: Array("\u{301}mark".utf8))
+        try directory.createFile(inDirectory: "u", nameBytes: Array("evil\u{202E}txt.exe".utf8))
+        try directory.createFile(inDirectory: "u", nameBytes: Array("caf\u{e9}".utf8))
+        try directory.createFile(inDirectory: "u", nameBytes: Array("cafe\u{301}".utf8))
+        let result = try scan()
+        let kept = result.files.map(\.path)
+        #expect(kept.contains("u/plain.txt"))
+        // Exactly one of the two canonically equivalent names is kept, the other reported.
+        #expect(kept.filter { $0.hasPrefix("u/caf") }.count == 1)
+        let reasons = result.skipped.map(\.reason)
+        #expect(reasons.contains { $0.hasPrefix("path component starts with a combining mark") })
+        #expect(reasons.contains { $0.hasPrefix("bidirectional control character") })
+        #expect(reasons.contains { $0.contains("Unicode normalisation") })
+        #expect(result.files.count == 2)
+    }
+
     @Test func pathsOverTheLengthLimitAreReported() throws {
         // 17 levels of 250-byte names: deeper than 4,096 bytes, built with *at calls because the
         // absolute path is also past PATH_MAX.

@@ -34,6 +34,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Deadline for one upload in seconds (env: UPLOAD_TIMEOUT_SECS). Default 300")
     var uploadTimeout: Int?
 
+    @Option(
+        help:
+            "Uploads handled at once over all workspaces; more get 503 + Retry-After (env: DELTASYNC_MAX_CONCURRENT_UPLOADS). Default 2 × cores"
+    )
+    var maxConcurrentUploads: Int?
+
+    @Option(
+        help:
+            "Free space WORK_DIR keeps; an upload that would go below it gets 507 (env: DELTASYNC_MIN_FREE_MB). Default 256"
+    )
+    var minFreeMb: Int64?
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; serves HTTPS with --tls-key")
     var tlsCertificate: String?
 
@@ -66,19 +78,24 @@ struct Serve: AsyncParsableCommand {
 
     func makeConfiguration() throws -> ServerConfiguration {
         var limits = BundleLimits()
+        // Every limit is range-checked before it is shifted into bytes (1 TiB at most).
+        let megabytes: ClosedRange<Int64> = 1...(1 << 20)
         if let value = try maxBundleSizeMb ?? Environment.integer("DELTASYNC_MAX_BUNDLE_SIZE_MB", "MAX_BUNDLE_SIZE_MB")
         {
-            limits.maxCompressedBytes = value << 20
+            limits.maxCompressedBytes = try Self.checked(value, in: megabytes, "--max-bundle-size-mb") << 20
         }
         if let value = try maxUncompressedMb ?? Environment.integer("DELTASYNC_MAX_UNCOMPRESSED_MB") {
-            limits.maxUncompressedBytes = value << 20
+            limits.maxUncompressedBytes = try Self.checked(value, in: megabytes, "--max-uncompressed-mb") << 20
         }
         if let value = try maxFileMb ?? Environment.integer("DELTASYNC_MAX_FILE_MB") {
-            limits.maxFileBytes = value << 20
+            limits.maxFileBytes = try Self.checked(value, in: megabytes, "--max-file-mb") << 20
         }
         if let value = try maxEntries.map(Int64.init) ?? Environment.integer("DELTASYNC_MAX_ENTRIES") {
-            limits.maxEntries = Int(value)
+            limits.maxEntries = Int(try Self.checked(value, in: 1...10_000_000, "--max-entries"))
         }
+        let concurrent =
+            try maxConcurrentUploads.map(Int64.init) ?? Environment.integer("DELTASYNC_MAX_CONCURRENT_UPLOADS")
+        let minFree = try minFreeMb ?? Environment.integer("DELTASYNC_MIN_FREE_MB")
         let portText = Environment.value("DELTASYNC_PORT", "UPLOAD_SERVICE_PORT")
         guard let resolvedPort = port ?? (portText.map { Int($0) } ?? 8002), (0...65535).contains(resolvedPort) else {
             throw ValidationError("port must be 0...65535")
@@ -90,12 +107,16 @@ struct Serve: AsyncParsableCommand {
         }
         var failpoints = Failpoints()
         if let name = Environment.value("DELTASYNC_FAILPOINT") {
-            guard let point = Failpoints.Point(rawValue: name) else {
+            if name == "materialise-error" {
+                failpoints.materialiseError = true
+            } else if let point = Failpoints.Point(rawValue: name) {
+                failpoints.exitAt = point
+            } else {
                 throw ValidationError(
-                    "DELTASYNC_FAILPOINT must be one of \(Failpoints.Point.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "DELTASYNC_FAILPOINT must be one of "
+                        + (Failpoints.Point.allCases.map(\.rawValue) + ["materialise-error"]).joined(separator: ", ")
                 )
             }
-            failpoints.exitAt = point
         }
         return ServerConfiguration(
             host: host ?? Environment.value("DELTASYNC_HOST", "UPLOAD_SERVICE_HOST") ?? "127.0.0.1",
@@ -109,7 +130,19 @@ struct Serve: AsyncParsableCommand {
             tlsKeyPath: tlsKey ?? Environment.value("DELTASYNC_TLS_KEY"),
             insecureNoAuth: insecureNoAuth,
             logLevel: level,
-            failpoints: failpoints
+            failpoints: failpoints,
+            maxConcurrentUploads: Int(
+                try concurrent.map { try Self.checked($0, in: 1...100_000, "--max-concurrent-uploads") }
+                    ?? Int64(ServerConfiguration.defaultMaxConcurrentUploads)),
+            minFreeBytes: try minFree.map { try Self.checked($0, in: 1...(1 << 30), "--min-free-mb") << 20 } ?? 256
+                << 20
         )
+    }
+
+    private static func checked(_ value: Int64, in range: ClosedRange<Int64>, _ name: String) throws -> Int64 {
+        guard range.contains(value) else {
+            throw ValidationError("\(name) must be in \(range.lowerBound)...\(range.upperBound), got \(value)")
+        }
+        return value
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaCore
 import DeltaServer
+import Logging
 
 /// `deltasync token create`: issues a bearer token, printed once.
 struct Token: AsyncParsableCommand {
@@ -32,7 +33,7 @@ struct Token: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try FileSystem.createDirectory(work.resolved)
+            try WorkDirectory.prepare(work.resolved, logger: Logger(label: "deltasync.token"))
             let storage = try SQLiteStorage(path: work.resolved + "/deltasync.sqlite")
             let authority = TokenAuthority(storage: storage, loopback: true)
             do {

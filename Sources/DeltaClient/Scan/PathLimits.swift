@@ -1,3 +1,5 @@
+import DeltaCore
+
 /// The bundle format's path rules, applied one name at a time while walking (the same rules and
 /// reasons as DeltaCore's `PathRules`, checked incrementally so a scan never re-validates the
 /// parent part of a path).
@@ -16,7 +18,11 @@ enum PathLimits {
         }
         if name.count > maxComponentBytes { return "path component longer than \(maxComponentBytes) bytes" }
         if pathLength > maxPathBytes { return "path longer than \(maxPathBytes) bytes" }
-        if !isASCII && String(validating: name, as: UTF8.self) == nil { return "path is not valid UTF-8" }
+        if !isASCII {
+            guard let text = String(validating: name, as: UTF8.self) else { return "path is not valid UTF-8" }
+            // The same rule the server enforces: no leading combining mark, no bidi controls.
+            return PathRules.unicodeViolation(in: text.unicodeScalars)
+        }
         return nil
     }
 }

@@ -61,10 +61,20 @@ struct TreeWalk {
         let inner = scope.appending(rules)
         let names = listing.names
         let deferring = deferred != nil && result.directoryCount == 1
+        // Names that differ only in Unicode normalisation (`é` and `e\u{301}`) are two files on
+        // disk but one key wherever Swift compares strings: keep the first, skip and report the rest.
+        var nonASCIINames: Set<String> = []
         names.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             for entry in listing.entries {
                 let name = UnsafeBufferPointer(start: base + entry.offset, count: entry.length)
+                if name.contains(where: { $0 >= 0x80 }),
+                    !nonASCIINames.insert(String(decoding: name, as: UTF8.self)).inserted
+                {
+                    reportSkipped(
+                        name, reason: "name differs from another name in its directory only in Unicode normalisation")
+                    continue
+                }
                 visit(entry, name: name, in: fd, scope: inner, deferring: deferring)
             }
         }
@@ -134,6 +144,14 @@ struct TreeWalk {
         default:
             report(reason: SkippedPath.specialFileReason)
         }
+    }
+
+    private mutating func reportSkipped(_ name: UnsafeBufferPointer<UInt8>, reason: String) {
+        let parentLength = path.count
+        if parentLength > 0 { path.append(UInt8(ascii: "/")) }
+        path.append(contentsOf: name)
+        report(reason: reason)
+        path.removeLast(path.count - parentLength)
     }
 
     private mutating func report(reason: String) {

@@ -5,9 +5,11 @@ import Foundation
 /// metadata, and checks every path, hash and piece of content the operations refer to.
 struct BundleContentMatcher {
     let entries: [CollectedEntry]
+    let limits: BundleLimits
 
-    /// Metadata documents are small; cap them well below the per-file limit.
-    static let maxMetadataBytes = 256 << 20
+    /// Metadata documents are small; cap them well below the per-file limit (100,000 operations
+    /// of our client take about 25 MiB).
+    static let maxMetadataBytes = 64 << 20
 
     func match() throws -> (manifest: BundleManifest, operations: [ValidatedOperation]) {
         let wrapper = Self.wrapperDirectory(entries.map(\.name))
@@ -20,11 +22,17 @@ struct BundleContentMatcher {
         for entry in entries {
             var name = Substring(entry.name)
             if let wrapper {
-                if name == wrapper { continue }
-                name = name.dropFirst(wrapper.count + 1)
+                // Byte offsets: `/` is one byte, and the wrapper is a byte prefix of every name.
+                if name.utf8.count == wrapper.utf8.count { continue }
+                let bytes = entry.name.utf8
+                name = Substring(
+                    String(
+                        decoding: bytes[bytes.index(bytes.startIndex, offsetBy: wrapper.utf8.count + 1)...],
+                        as: UTF8.self)
+                )
             }
             guard let content = entry.content else { continue }
-            switch name {
+            switch String(name) {
             case "manifest.json":
                 try Self.setOnce(&manifestEntry, content, name)
             case "metadata/hashes.json":
@@ -47,7 +55,7 @@ struct BundleContentMatcher {
         guard let manifestEntry else {
             throw DeltaError(.missingManifest, "bundle has no manifest.json at its root")
         }
-        let manifest: BundleManifest = try Self.decode(manifestEntry, what: "manifest.json", code: .invalidManifest)
+        let manifest = try BundleManifest(jsonBytes: try Self.read(manifestEntry, what: "manifest.json"))
         guard manifest.version == BundleManifest.currentVersion else {
             throw DeltaError(
                 .unsupportedVersion,
@@ -58,14 +66,19 @@ struct BundleContentMatcher {
         guard let operationsEntry else {
             throw DeltaError(.invalidManifest, "bundle has no metadata/operations.json")
         }
-        let document: OperationsDocument = try Self.decode(
-            operationsEntry, what: "metadata/operations.json", code: .invalidOperation
+        // Every operation is work for the server whether or not it brings an entry, so
+        // operations count against the same cap as entries.
+        let document = try OperationsDocument(
+            jsonBytes: try Self.read(operationsEntry, what: "metadata/operations.json"),
+            maxOperations: limits.maxEntries
         )
-        var hashes: [String: ContentHash] = [:]
+        var hashes: [(path: String, hash: ContentHash)] = []
         if let hashesEntry {
-            let doc: HashesDocument = try Self.decode(hashesEntry, what: "metadata/hashes.json", code: .invalidManifest)
-            for (path, text) in doc.fileHashes {
-                hashes[path] = try ContentHash(parsing: text)
+            let pairs = try HashesDocument.fileHashes(
+                jsonBytes: try Self.read(hashesEntry, what: "metadata/hashes.json"), maxEntries: limits.maxEntries
+            )
+            for (path, text) in pairs {
+                hashes.append((path, try ContentHash(parsing: text)))
             }
         }
 
@@ -126,14 +139,18 @@ struct BundleContentMatcher {
 
     /// A wrapper exists iff every entry shares a first component other than the layout's own names.
     static func wrapperDirectory(_ names: [String]) -> String? {
-        guard let first = names.first else { return nil }
-        let candidate = first.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard !["files", "metadata", "manifest.json"].contains(candidate) else { return nil }
-        for name in names {
-            let head = name.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]
-            if head != candidate { return nil }
+        func head(_ name: String) -> Substring.UTF8View {
+            name.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 1, omittingEmptySubsequences: false)[0]
         }
-        return String(candidate)
+        guard let first = names.first else { return nil }
+        let candidate = head(first)
+        guard !["files", "metadata", "manifest.json"].contains(where: { candidate.elementsEqual($0.utf8) }) else {
+            return nil
+        }
+        for name in names where !head(name).elementsEqual(candidate) {
+            return nil
+        }
+        return String(decoding: candidate, as: UTF8.self)
     }
 
     private static func setOnce(_ slot: inout SpooledContent?, _ value: SpooledContent, _ name: Substring) throws {
@@ -144,27 +161,15 @@ struct BundleContentMatcher {
         slot = value
     }
 
-    private static func decode<T: Decodable>(_ content: SpooledContent, what: String, code: DeltaError.Code) throws -> T
-    {
-        let bytes = try FileSystem.readAll(content.path, limit: maxMetadataBytes)
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch let error as DeltaError {
-            throw error
-        } catch let DecodingError.dataCorrupted(context) {
-            throw DeltaError(code, "\(what) is not valid: \(context.debugDescription) \(pathOf(context))")
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw DeltaError(code, "\(what) is missing '\(key.stringValue)' \(pathOf(context))")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw DeltaError(code, "\(what) has a field of the wrong type \(pathOf(context))")
-        } catch {
-            throw DeltaError(code, "\(what) is not valid JSON")
+    private static func read(_ content: SpooledContent, what: String) throws -> [UInt8] {
+        guard content.digest.size <= maxMetadataBytes else {
+            throw DeltaError(
+                .fileTooLarge,
+                "\(what) is \(content.digest.size) bytes; metadata is limited to \(maxMetadataBytes) bytes",
+                details: ["limit_bytes": .int(Int64(maxMetadataBytes))]
+            )
         }
-    }
-
-    private static func pathOf(_ context: DecodingError.Context) -> String {
-        let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-        return path.isEmpty ? "" : "(at \(path))"
+        return try FileSystem.readAll(content.path, limit: maxMetadataBytes)
     }
 
     static func validateBundleID(_ id: String) throws {
@@ -195,22 +200,22 @@ struct BundleContentMatcher {
     }
 }
 
-/// `files/<kind>/<path>` → (kind, path).
+/// `files/<kind>/<path>` → (kind, path), the path compared by bytes.
 struct ContentKey: Hashable {
     var kind: OperationKind
-    var path: String
+    var path: PathKey
 
     init(kind: OperationKind, path: String) {
         self.kind = kind
-        self.path = path
+        self.path = PathKey(path)
     }
 
     init?(_ name: Substring) {
-        let parts = name.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "files", let kind = OperationKind(rawValue: String(parts[1])),
-            kind != .deleted
+        let parts = name.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].elementsEqual("files".utf8),
+            let kind = OperationKind(rawValue: String(decoding: parts[1], as: UTF8.self)), kind != .deleted
         else { return nil }
         self.kind = kind
-        self.path = String(parts[2])
+        self.path = PathKey(String(decoding: parts[2], as: UTF8.self))
     }
 }

@@ -17,8 +17,9 @@ public struct BundleReader: Sendable {
     }
 
     /// Reads the bundle at `path`. On any error the spool directory is already removed.
-    /// - Parameter progress: receives the running count of uncompressed bytes (for tests and metrics).
-    public func read(path: String, progress: ((Int64) -> Void)? = nil) throws -> ValidatedBundle {
+    /// - Parameter progress: receives the running count of uncompressed bytes (for metrics and the
+    ///   free-space guard); an error it throws stops the read.
+    public func read(path: String, progress: ((Int64) throws -> Void)? = nil) throws -> ValidatedBundle {
         let spool = temporaryDirectory + "/spool-" + UUID().uuidString.lowercased()
         try FileSystem.createDirectory(spool)
         do {
@@ -44,7 +45,7 @@ public struct BundleReader: Sendable {
             }
             try inflater.finish()
             try collector.finish()
-            let operations = try BundleContentMatcher(entries: collector.entries).match()
+            let operations = try BundleContentMatcher(entries: collector.entries, limits: limits).match()
             return ValidatedBundle(
                 manifest: operations.manifest, operations: operations.operations, spoolDirectory: spool,
                 uncompressedBytes: collector.uncompressedBytes, entryCount: collector.entryCount
@@ -67,14 +68,14 @@ struct CollectedEntry {
 struct EntryCollector {
     let limits: BundleLimits
     let spool: String
-    let progress: ((Int64) -> Void)?
+    let progress: ((Int64) throws -> Void)?
     var tar = TarReader()
     var entries: [CollectedEntry] = []
     var uncompressedBytes: Int64 = 0
     var entryCount = 0
     private var current: (file: RawFile, hasher: DualHasher, index: Int)?
 
-    init(limits: BundleLimits, spool: String, progress: ((Int64) -> Void)?) {
+    init(limits: BundleLimits, spool: String, progress: ((Int64) throws -> Void)?) {
         self.limits = limits
         self.spool = spool
         self.progress = progress
@@ -82,7 +83,7 @@ struct EntryCollector {
 
     mutating func consume(_ chunk: UnsafeRawBufferPointer) throws {
         uncompressedBytes += Int64(chunk.count)
-        progress?(uncompressedBytes)
+        try progress?(uncompressedBytes)
         if uncompressedBytes > limits.maxUncompressedBytes {
             throw DeltaError(
                 .uncompressedTooLarge,

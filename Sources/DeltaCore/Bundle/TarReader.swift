@@ -163,9 +163,12 @@ public struct TarReader {
     private mutating func parsePax(_ bytes: [UInt8]) throws {
         var index = 0
         while index < bytes.count {
-            guard let space = bytes[index...].firstIndex(of: UInt8(ascii: " ")),
-                let length = Int(String(decoding: bytes[index..<space], as: UTF8.self)), length > 0,
-                index + length <= bytes.count, bytes[index + length - 1] == UInt8(ascii: "\n")
+            // `length` comes from the archive: compare it with what is left before adding it to
+            // `index`, so no value can overflow.
+            guard let space = bytes[index...].prefix(20).firstIndex(of: UInt8(ascii: " ")),
+                let length = Int(String(decoding: bytes[index..<space], as: UTF8.self)),
+                length > space - index + 1, length <= bytes.count - index,
+                bytes[index + length - 1] == UInt8(ascii: "\n")
             else {
                 throw DeltaError(.invalidTar, "bundle has a malformed PAX extended header")
             }

@@ -91,23 +91,79 @@ public enum FileSystem {
         throw DeltaError.posix("mkdir", path)
     }
 
-    /// Removes a file or a whole directory tree; missing is fine. Never follows symlinks.
+    /// Removes a file or a whole directory tree; missing is fine. Never follows symlinks, and
+    /// holds at most two descriptors open whatever the depth.
     public static func removeTree(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            if let dir = opendir(path) {
-                while let entry = readdir(dir) {
-                    let name = direntName(entry)
-                    if name == "." || name == ".." { continue }
-                    removeTree(path + "/" + name)
-                }
-                closedir(dir)
-            }
-            rmdir(path)
-        } else {
-            unlink(path)
+        let utf8 = path.utf8
+        guard let slash = utf8.lastIndex(of: UInt8(ascii: "/")) else {
+            removeTree(parent: AT_FDCWD, name: path)
+            return
         }
+        let parentPath = slash == utf8.startIndex ? "/" : String(decoding: utf8[..<slash], as: UTF8.self)
+        let name = String(decoding: utf8[utf8.index(after: slash)...], as: UTF8.self)
+        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        removeTree(parent: parent, name: name)
+    }
+
+    /// Removes `name` below `parent`, file or directory tree, without following links and with
+    /// at most two descriptors open at a time whatever the depth; errors leave what is left.
+    public static func removeTree(parent: Int32, name: String) {
+        if unlinkat(parent, name, 0) == 0 || errno != EISDIR { return }
+        var names: [String] = [name]
+        var fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        while true {
+            var subdirectory: String?
+            for entry in listing(fd) where unlinkat(fd, entry, 0) != 0 {
+                if errno == EISDIR {
+                    subdirectory = entry
+                    break
+                }
+            }
+            if let subdirectory {
+                let child = openat(fd, subdirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else {
+                    close(fd)
+                    return
+                }
+                close(fd)
+                fd = child
+                names.append(subdirectory)
+                continue
+            }
+            // Empty now: climb and remove it.
+            let finished = names.removeLast()
+            if names.isEmpty {
+                close(fd)
+                unlinkat(parent, finished, AT_REMOVEDIR)
+                return
+            }
+            let up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            guard up >= 0, unlinkat(up, finished, AT_REMOVEDIR) == 0 else {
+                if up >= 0 { close(up) }
+                return
+            }
+            fd = up
+        }
+    }
+
+    /// The names in directory `fd` (its own descriptor is left open).
+    private static func listing(_ fd: Int32) -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0, let directory = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            return []
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = direntName(entry)
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// The name of a `readdir` entry.

@@ -68,6 +68,12 @@ extension DeltaError.Code {
     public static let requestTimeout = Self(rawValue: "REQUEST_TIMEOUT")
     public static let rateLimited = Self(rawValue: "RATE_LIMITED")
     public static let notReady = Self(rawValue: "NOT_READY")
+    /// Too many uploads in flight; retry after `Retry-After` seconds.
+    public static let serverBusy = Self(rawValue: "SERVER_BUSY")
+    /// Accepting the upload would bring `WORK_DIR` under its free-space floor.
+    public static let insufficientStorage = Self(rawValue: "INSUFFICIENT_STORAGE")
+    /// The workspace's materialised copy could not be repaired; it is read-only until it is.
+    public static let workspaceDegraded = Self(rawValue: "WORKSPACE_DEGRADED")
     public static let internalError = Self(rawValue: "INTERNAL_ERROR")
     // Local (client / CLI)
     public static let io = Self(rawValue: "IO_ERROR")

@@ -39,8 +39,46 @@ public enum PathRules {
             componentLength += 1
         }
         if let reason = endComponent() { return reason }
-        if String(validating: bytes, as: UTF8.self) == nil { return "path is not valid UTF-8" }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return "path is not valid UTF-8" }
+        return unicodeViolation(in: text.unicodeScalars)
+    }
+
+    /// The rule for names that are valid UTF-8 but deceptive or unstable as text, shared by the
+    /// server (which refuses them) and the client (which skips and reports them): no component may
+    /// start with a combining mark (Swift would fuse it with the preceding `/` into one character,
+    /// and so would many tools that show paths), and no name may hold a bidirectional override or
+    /// isolate control (U+202A–U+202E, U+2066–U+2069), which make a name display as another.
+    public static func unicodeViolation<Scalars: Sequence>(in scalars: Scalars) -> String?
+    where Scalars.Element == Unicode.Scalar {
+        var atComponentStart = true
+        for scalar in scalars {
+            let value = scalar.value
+            if value < 0x80 {
+                atComponentStart = value == UInt32(UInt8(ascii: "/"))
+                continue
+            }
+            if (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value) {
+                return "bidirectional control character U+\(String(value, radix: 16, uppercase: true)) in path"
+            }
+            if atComponentStart && startsGraphemeExtension(scalar) {
+                return "path component starts with a combining mark "
+                    + "(U+\(String(value, radix: 16, uppercase: true)))"
+            }
+            atComponentStart = false
+        }
         return nil
+    }
+
+    /// Whether `scalar` would attach to the character before it (a combining or spacing mark, a
+    /// grapheme extender, or a zero-width joiner).
+    static func startsGraphemeExtension(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value == 0x200D { return true }
+        let properties = scalar.properties
+        if properties.isGraphemeExtend { return true }
+        switch properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
+        }
     }
 
     /// Validates `path` and throws `INVALID_PATH` naming it.
@@ -64,20 +102,45 @@ public enum PathRules {
         return out
     }
 
-    /// Whether `ancestor` is a proper directory prefix of `path` (`a/b` of `a/b/c`).
+    // MARK: - Byte-wise path arithmetic
+    //
+    // `String` operations work on `Character`s, and a `/` followed by a combining mark is one
+    // `Character`: splitting or prefix-matching paths as text can miss a separator. These work on
+    // the UTF-8 bytes, where `/` is always the single byte 0x2F.
+
+    /// Whether `ancestor` is a proper directory prefix of `path` (`a/b` of `a/b/c`), by bytes.
     public static func isAncestor(_ ancestor: String, of path: String) -> Bool {
-        path.utf8.count > ancestor.utf8.count && path.hasPrefix(ancestor)
-            && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: ancestor.utf8.count)] == UInt8(ascii: "/")
+        let count = ancestor.utf8.count
+        guard path.utf8.count > count, path.utf8.starts(with: ancestor.utf8) else { return false }
+        return path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: count)] == UInt8(ascii: "/")
     }
 
     /// The proper directory prefixes of `path`, shortest first (`a`, `a/b` for `a/b/c`).
     public static func parents(of path: String) -> [String] {
         var result: [String] = []
-        var index = path.startIndex
-        while let slash = path[index...].firstIndex(of: "/") {
-            result.append(String(path[..<slash]))
-            index = path.index(after: slash)
+        let utf8 = path.utf8
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "/") {
+                result.append(String(decoding: utf8[utf8.startIndex..<index], as: UTF8.self))
+            }
+            index = utf8.index(after: index)
         }
         return result
+    }
+
+    /// The components of `path` split at every `/` byte (empty components dropped).
+    public static func components(of path: String) -> [String] {
+        path.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `(parent, name)` of `path` split at its last `/` byte; the parent of a top-level name is "".
+    public static func split(_ path: String) -> (parent: String, name: String) {
+        let utf8 = path.utf8
+        guard let slash = utf8.lastIndex(of: UInt8(ascii: "/")) else { return ("", path) }
+        return (
+            String(decoding: utf8[utf8.startIndex..<slash], as: UTF8.self),
+            String(decoding: utf8[utf8.index(after: slash)...], as: UTF8.self)
+        )
     }
 }

@@ -40,6 +40,8 @@ public struct StatusResponse: Sendable, Hashable, Codable {
     public var status: String
     public var fileCount: Int
     public var serverInfo: ServerInfo
+    /// Why the workspace is read-only (`status` is then `"degraded"`); absent when healthy.
+    public var degradedReason: String?
 
     public init(
         workspace: String, workspacePath: String?, collectionName: String, lastSequence: Int64, lastUpload: String?,
@@ -73,6 +75,7 @@ public struct StatusResponse: Sendable, Hashable, Codable {
         case status
         case fileCount = "file_count"
         case serverInfo = "server_info"
+        case degradedReason = "degraded_reason"
     }
 
     /// Existing servers send `null` for absent fields; keep `last_upload` explicit.
@@ -90,5 +93,6 @@ public struct StatusResponse: Sendable, Hashable, Codable {
         try container.encode(status, forKey: .status)
         try container.encode(fileCount, forKey: .fileCount)
         try container.encode(serverInfo, forKey: .serverInfo)
+        try container.encodeIfPresent(degradedReason, forKey: .degradedReason)
     }
 }

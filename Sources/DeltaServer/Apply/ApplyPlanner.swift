@@ -16,7 +16,11 @@ struct ApplyPlan: Sendable {
 /// both a file and a directory), or nothing is applied.
 struct ApplyPlanner {
     let reader: any FileTableReader
-    private var overlay: [String: FileRecord?] = [:]
+    /// Paths written or deleted so far, keyed by bytes (never by canonical `String` equality).
+    private var overlay: [PathKey: FileRecord?] = [:]
+    /// Live overlay paths by content hash, so `held()` is a lookup rather than a scan.
+    private var heldBySHA256: [String: Set<PathKey>] = [:]
+    private var heldBySHA1: [String: Set<PathKey>] = [:]
 
     init(reader: any FileTableReader) { self.reader = reader }
 
@@ -38,13 +42,13 @@ struct ApplyPlanner {
                     path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
                     size: content.digest.size, mode: validated.isExecutable ? 0o755 : 0o644
                 )
-                overlay[operation.path] = record
+                setOverlay(operation.path, record)
                 plan.blobs[content.digest.sha256] = content.path
                 plan.counts.count(operation.operation)
                 plan.changeOperations.append(Self.logged(operation.operation, record, source: nil))
             case .deleted:
                 if try current(operation.path) != nil {
-                    overlay[operation.path] = .some(nil)
+                    setOverlay(operation.path, nil)
                     plan.counts.count(.deleted)
                     plan.changeOperations.append(
                         ChangeOperation(
@@ -91,9 +95,9 @@ struct ApplyPlanner {
                 } else if validated.content == nil, let sourceRecord {
                     record.mode = sourceRecord.mode
                 }
-                overlay[operation.path] = record
-                if sourceRecord != nil && source != operation.path {
-                    overlay[source] = .some(nil)
+                setOverlay(operation.path, record)
+                if sourceRecord != nil && !source.bytesEqual(operation.path) {
+                    setOverlay(source, nil)
                     plan.counts.count(.moved)
                 } else {
                     plan.counts.skipped = (plan.counts.skipped ?? 0) + 1
@@ -102,43 +106,54 @@ struct ApplyPlanner {
             }
         }
         try checkTree()
-        for (path, state) in overlay {
+        for (path, state) in overlay.sorted(by: { $0.key < $1.key }) {
             if let record = state {
                 plan.fileChanges.append(.upsert(record))
             } else {
-                plan.fileChanges.append(.delete(path: path))
+                plan.fileChanges.append(.delete(path: path.string))
             }
         }
-        plan.fileChanges.sort { $0.path < $1.path }
         return plan
     }
 
+    private mutating func setOverlay(_ path: String, _ record: FileRecord?) {
+        let key = PathKey(path)
+        if case .some(.some(let previous)) = overlay[key] {
+            heldBySHA256[previous.sha256]?.remove(key)
+            heldBySHA1[previous.sha1]?.remove(key)
+        }
+        overlay[key] = .some(record)
+        if let record {
+            heldBySHA256[record.sha256, default: []].insert(key)
+            heldBySHA1[record.sha1, default: []].insert(key)
+        }
+    }
+
     private func current(_ path: String) throws -> FileRecord? {
-        if let state = overlay[path] { return state }
+        if let state = overlay[PathKey(path)] { return state }
         return try reader.file(at: path)
     }
 
     /// Content the workspace holds: written earlier in this bundle, or a current file.
     private func held(_ hash: ContentHash) throws -> FileRecord? {
-        for case let record? in overlay.values {
-            if hash.algorithm == .sha256 ? record.sha256 == hash.hex : record.sha1 == hash.hex { return record }
-        }
+        let index = hash.algorithm == .sha256 ? heldBySHA256 : heldBySHA1
+        if let key = index[hash.hex]?.first, case .some(.some(let record)) = overlay[key] { return record }
         return try reader.file(withHash: hash)
     }
 
     /// No written path may have a file as an ancestor or files below it.
     private func checkTree() throws {
-        var directories: Set<String> = []
+        var directories: Set<PathKey> = []
         for (path, state) in overlay where state != nil {
-            for parent in PathRules.parents(of: path) where !directories.contains(parent) {
+            for parent in PathRules.parents(of: path.string) where !directories.contains(PathKey(parent)) {
                 if try current(parent) != nil {
-                    throw conflict(file: parent, directoryFor: path)
+                    throw conflict(file: parent, directoryFor: path.string)
                 }
-                directories.insert(parent)
+                directories.insert(PathKey(parent))
             }
-            for below in try reader.filePaths(under: path) {
+            for below in try reader.filePaths(under: path.string) {
                 if try current(below) != nil {
-                    throw conflict(file: path, directoryFor: below)
+                    throw conflict(file: path.string, directoryFor: below)
                 }
             }
         }

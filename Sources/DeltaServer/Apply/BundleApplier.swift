@@ -1,6 +1,7 @@
 import DeltaCore
 import Foundation
 import Logging
+import NIOPosix
 
 /// The upload pipeline after the body has arrived (DESIGN §4): validate while decompressing →
 /// under the workspace's lock: idempotency and sequence checks, plan against the file table,
@@ -12,11 +13,16 @@ final class BundleApplier: Sendable {
     let configuration: ServerConfiguration
     let counters: ServerCounters
     let logger: Logger
+    let degraded: DegradedWorkspaces
+    let space: SpaceGuard
     private let locks = WorkspaceLocks()
+
+    /// Free space is checked again every this many uncompressed bytes while a bundle unpacks.
+    static let spaceCheckInterval: Int64 = 16 << 20
 
     init(
         storage: any DeltaStorage, blobs: BlobStore, materializer: Materializer, configuration: ServerConfiguration,
-        counters: ServerCounters, logger: Logger
+        counters: ServerCounters, logger: Logger, degraded: DegradedWorkspaces, space: SpaceGuard
     ) {
         self.storage = storage
         self.blobs = blobs
@@ -24,6 +30,8 @@ final class BundleApplier: Sendable {
         self.configuration = configuration
         self.counters = counters
         self.logger = logger
+        self.degraded = degraded
+        self.space = space
     }
 
     var temporaryDirectory: String { configuration.workDirectory + "/tmp" }
@@ -34,7 +42,18 @@ final class BundleApplier: Sendable {
         await failpoints.reach(.afterReceive, workspace: upload.workspace)
         let reader = BundleReader(limits: configuration.limits, temporaryDirectory: temporaryDirectory)
         let counters = self.counters
-        let bundle = try reader.read(path: upload.bundlePath) { counters.inflated.set($0) }
+        let space = self.space
+        let bundlePath = upload.bundlePath
+        let bundle = try await Blocking.run {
+            var checkedAt: Int64 = 0
+            return try reader.read(path: bundlePath) { inflated in
+                counters.inflated.set(inflated)
+                if inflated - checkedAt >= Self.spaceCheckInterval {
+                    checkedAt = inflated
+                    try space.check(adding: 0)
+                }
+            }
+        }
         defer { bundle.discard() }
         await failpoints.reach(.afterValidate, workspace: upload.workspace)
         let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
@@ -59,17 +78,24 @@ final class BundleApplier: Sendable {
         if !upload.force, let requested, requested != last + 1 {
             throw Self.sequenceMismatch(expected: last + 1, received: requested)
         }
+        if degraded.reason(key) != nil {
+            // Try the repair once more now; while it fails, the workspace stays read-only.
+            try await repairDegradedLocked(key)
+        }
         let sequence = last + 1
         let operations = bundle.operations
         let plan = try await storage.withFileTable(workspace: key) { reader in
             try ApplyPlanner.plan(operations, reader: reader)
         }
 
-        for (sha256, path) in plan.blobs {
-            try blobs.adopt(path, sha256: sha256)
+        let blobs = self.blobs
+        try await Blocking.run {
+            for (sha256, path) in plan.blobs {
+                try blobs.adopt(path, sha256: sha256)
+            }
+            try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256)
+            try blobs.flush()
         }
-        try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256)
-        try blobs.flush()
         await configuration.failpoints.reach(.afterBlobs, workspace: key)
 
         let elapsed = started.duration(to: .now)
@@ -99,13 +125,16 @@ final class BundleApplier: Sendable {
         counters.applied.add(1)
 
         do {
-            try materializer.apply(workspace: key, changes: plan.fileChanges)
+            let materializer = self.materializer
+            try await Blocking.run { try materializer.apply(workspace: key, changes: plan.fileChanges) }
             try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
         } catch {
-            // The change is committed; the copy is repaired from the database at the next start.
+            // The change is committed and the reply says so; the copy is rebuilt from the
+            // database by the background retry, the next upload, or `deltasync repair`.
+            degraded.mark(key, reason: "materialising sequence \(sequence) failed")
             logger.error(
-                "materialising failed; the copy will be repaired at restart",
-                metadata: ["workspace": "\(key)", "sequence": "\(sequence)", "error": "\(error)"]
+                "materialising failed; the workspace is degraded until its copy is repaired",
+                metadata: ["workspace": "\(key)", "bundle.sequence": "\(sequence)", "error": "\(error)"]
             )
         }
         await configuration.failpoints.reach(.afterMaterialise, workspace: key)
@@ -120,6 +149,38 @@ final class BundleApplier: Sendable {
             bundleID: bundleID, workspace: key, sequenceNumber: sequence, nextSequence: sequence + 1,
             processedOperations: plan.counts, processingTimeMs: change.processingTimeMs, duplicate: false
         )
+    }
+
+    // MARK: - Degraded workspaces
+
+    /// Retries the repair of every degraded workspace (the background retry calls this).
+    func retryDegraded() async {
+        for (key, _) in degraded.all {
+            do {
+                try await locks.withLock(key) { try await self.repairDegradedLocked(key) }
+            } catch {
+                // Still degraded; logged by the attempt.
+            }
+        }
+    }
+
+    /// Rebuilds the copy of `key` from the database; on failure the workspace stays degraded and
+    /// the upload that asked is refused with `503 WORKSPACE_DEGRADED`.
+    private func repairDegradedLocked(_ key: String) async throws {
+        do {
+            let files = try await materializer.rebuild(workspace: key, storage: storage)
+            degraded.clear(key)
+            logger.notice("degraded workspace repaired", metadata: ["workspace": "\(key)", "files": "\(files)"])
+        } catch {
+            let reason = degraded.reason(key) ?? "repair failed"
+            logger.error("repair failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
+            throw DeltaError(
+                .workspaceDegraded,
+                "workspace '\(key)' is read-only: its materialised copy could not be repaired (\(reason)); "
+                    + "the server retries, or run 'deltasync repair --workspace \(key)'",
+                details: ["retry_after": .int(30)]
+            )
+        }
     }
 
     private func duplicate(_ existing: ChangeRecord, upload: UploadRequest, last: Int64) throws -> UploadResponse {

@@ -15,11 +15,17 @@ public struct Failpoints: Sendable {
 
     /// The point at which the process exits (from `DELTASYNC_FAILPOINT`).
     public var exitAt: Point?
+    /// Makes every write to a materialised copy fail (`DELTASYNC_FAILPOINT=materialise-error`),
+    /// to test degraded workspaces.
+    public var materialiseError = false
     /// Called at every point with the workspace key; may suspend to park that upload.
     public var hook: (@Sendable (Point, String) async -> Void)?
 
-    public init(exitAt: Point? = nil, hook: (@Sendable (Point, String) async -> Void)? = nil) {
+    public init(
+        exitAt: Point? = nil, materialiseError: Bool = false, hook: (@Sendable (Point, String) async -> Void)? = nil
+    ) {
         self.exitAt = exitAt
+        self.materialiseError = materialiseError
         self.hook = hook
     }
 

@@ -14,12 +14,19 @@ struct Materializer: Sendable {
     let root: String
     let temporaryDirectory: String
     let blobs: BlobStore
+    var failpoints = Failpoints()
 
     func directory(for workspace: String) -> String { root + "/" + workspace }
 
     /// Applies `changes` to the workspace's copy: deletions first, then writes.
     func apply(workspace: String, changes: [FileChange]) throws {
-        let base = directory(for: workspace)
+        try apply(changes, under: directory(for: workspace))
+    }
+
+    private func apply(_ changes: [FileChange], under base: String) throws {
+        if failpoints.materialiseError {
+            throw DeltaError(.io, "materialising failed (DELTASYNC_FAILPOINT=materialise-error)")
+        }
         try FileSystem.createDirectory(base)
         var walker = try DirectoryWalker(root: base)
         defer { walker.closeAll() }
@@ -35,9 +42,8 @@ struct Materializer: Sendable {
     }
 
     private func write(_ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32) throws {
-        let components = file.path.split(separator: "/")
-        guard let leaf = components.last else { return }
-        let parent = components.dropLast().joined(separator: "/")
+        let (parent, name) = PathRules.split(file.path)
+        guard !name.isEmpty else { return }
         let dirfd = try walker.open(parent, create: true)
         let temp = temporaryDirectory + "/m-" + UUID().uuidString
         do {
@@ -53,12 +59,11 @@ struct Materializer: Sendable {
             unlink(temp)
             throw error
         }
-        let name = String(leaf)
-        let tempName = String(temp[temp.index(after: temp.lastIndex(of: "/") ?? temp.startIndex)...])
+        let tempName = PathRules.split(temp).name
         if renameat(tempfd, tempName, dirfd, name) != 0 {
             if errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST {
                 // A stale directory where the file goes: the database says it is a file now.
-                FileSystem.removeTree(walker.path(parent) + "/" + name)
+                FileSystem.removeTree(parent: dirfd, name: name)
                 if renameat(tempfd, tempName, dirfd, name) == 0 { return }
             }
             let error = DeltaError.posix("rename", file.path)
@@ -67,103 +72,77 @@ struct Materializer: Sendable {
         }
     }
 
-    /// Brings every workspace's copy up to its `last_sequence` (start-up repair).
-    func repair(storage: any DeltaStorage) async throws -> Int {
+    /// Brings every workspace's copy up to its `last_sequence` (start-up repair). A workspace
+    /// whose repair fails is reported in `failed` and left for a later retry; it never stops the
+    /// others, nor the server.
+    func repair(storage: any DeltaStorage) async throws -> (repaired: Int, failed: [(String, any Error)]) {
         var repaired = 0
+        var failed: [(String, any Error)] = []
         for workspace in try await storage.workspaces()
         where workspace.materializedSequence < workspace.lastSequence
             || !FileSystem.exists(directory(for: workspace.key))
         {
+            do {
+                try await repair(workspace, storage: storage)
+                repaired += 1
+            } catch {
+                failed.append((workspace.key, error))
+            }
+        }
+        return (repaired, failed)
+    }
+
+    /// Replays the paths touched since the copy's `materialized_sequence`.
+    private func repair(_ workspace: WorkspaceRecord, storage: any DeltaStorage) async throws {
+        do {
             let changes: [FileChange]
             if !FileSystem.exists(directory(for: workspace.key)) || workspace.materializedSequence == 0 {
                 changes = try await storage.files(workspace: workspace.key).files.map { .upsert($0) }
             } else {
-                var touched: Set<String> = []
+                var touched: Set<PathKey> = []
                 var since = workspace.materializedSequence
                 while true {
                     let page = try await storage.changes(workspace: workspace.key, since: since, limit: 1000)
                     for change in page {
                         for operation in change.operations {
-                            touched.insert(operation.path)
-                            if let source = operation.sourcePath { touched.insert(source) }
+                            touched.insert(PathKey(operation.path))
+                            if let source = operation.sourcePath { touched.insert(PathKey(source)) }
                         }
                         since = change.sequence
                     }
                     if page.count < 1000 { break }
                 }
-                let current = try await storage.files(workspace: workspace.key, paths: Array(touched))
-                changes = touched.sorted().map { path in current[path].map { .upsert($0) } ?? .delete(path: path) }
+                let current = try await storage.files(workspace: workspace.key, paths: touched.map(\.string))
+                changes = touched.sorted().map { path in current[path].map { .upsert($0) } ?? .delete(path: path.string)
+                }
             }
-            try apply(workspace: workspace.key, changes: changes)
+            try await Blocking.run { try apply(workspace: workspace.key, changes: changes) }
             try await storage.setMaterializedSequence(workspace: workspace.key, sequence: workspace.lastSequence)
-            repaired += 1
         }
-        return repaired
-    }
-}
-
-/// Opens directories below a root one component at a time with `O_NOFOLLOW`, caching the
-/// descriptors for the duration of one bundle.
-struct DirectoryWalker {
-    let root: String
-    private var open: [String: Int32] = [:]
-
-    init(root: String) throws {
-        self.root = root
-        let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw DeltaError.posix("open", root) }
-        open[""] = fd
     }
 
-    func path(_ relative: String) -> String { relative.isEmpty ? root : root + "/" + relative }
-
-    /// The descriptor of directory `relative` ("" is the root); creates missing directories and
-    /// replaces a file or link standing where a directory must be when `create` is set.
-    mutating func open(_ relative: String, create: Bool) throws -> Int32 {
-        if let fd = open[relative] { return fd }
-        let slash = relative.lastIndex(of: "/")
-        let parentPath = slash.map { String(relative[..<$0]) } ?? ""
-        let name = slash.map { String(relative[relative.index(after: $0)...]) } ?? relative
-        let parent = try open(parentPath, create: create)
-        var fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 && create {
-            if errno == ENOTDIR || errno == ELOOP {
-                unlinkat(parent, name, 0)
+    /// Rebuilds a workspace's copy from the database alone: every current file is written into a
+    /// fresh directory, which then replaces the old copy in one rename. Used by
+    /// `deltasync repair` and by the server's retries for degraded workspaces.
+    func rebuild(workspace key: String, storage: any DeltaStorage) async throws -> Int {
+        let (sequence, files) = try await storage.files(workspace: key)
+        let target = directory(for: key)
+        try await Blocking.run {
+            // Names starting with '.' can never be workspace keys, so these cannot collide.
+            let fresh = root + "/.rebuild-" + UUID().uuidString.lowercased()
+            let trash = root + "/.trash-" + UUID().uuidString.lowercased()
+            try FileSystem.createDirectory(fresh)
+            do {
+                try apply(files.map { .upsert($0) }, under: fresh)
+                if FileSystem.exists(target), rename(target, trash) != 0 { throw DeltaError.posix("rename", target) }
+                guard rename(fresh, target) == 0 else { throw DeltaError.posix("rename", fresh) }
+            } catch {
+                FileSystem.removeTree(fresh)
+                throw error
             }
-            if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST {
-                throw DeltaError.posix("mkdir", path(relative))
-            }
-            fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            FileSystem.removeTree(trash)
         }
-        guard fd >= 0 else { throw DeltaError.posix("open", path(relative)) }
-        open[relative] = fd
-        return fd
-    }
-
-    /// Removes file `relative` if present and prunes directories it leaves empty.
-    mutating func remove(_ relative: String) throws {
-        let slash = relative.lastIndex(of: "/")
-        let parentPath = slash.map { String(relative[..<$0]) } ?? ""
-        let name = slash.map { String(relative[relative.index(after: $0)...]) } ?? relative
-        guard let parent = try? open(parentPath, create: false) else { return }
-        if unlinkat(parent, name, 0) != 0 {
-            if errno == EISDIR { FileSystem.removeTree(path(relative)) }
-            return
-        }
-        var directory = parentPath
-        while !directory.isEmpty {
-            let up = directory.lastIndex(of: "/")
-            let upPath = up.map { String(directory[..<$0]) } ?? ""
-            let upName = up.map { String(directory[directory.index(after: $0)...]) } ?? directory
-            guard let upFD = try? open(upPath, create: false) else { return }
-            guard unlinkat(upFD, upName, AT_REMOVEDIR) == 0 else { return }
-            if let fd = open.removeValue(forKey: directory) { close(fd) }
-            directory = upPath
-        }
-    }
-
-    mutating func closeAll() {
-        for fd in open.values { close(fd) }
-        open.removeAll()
+        try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
+        return files.count
     }
 }

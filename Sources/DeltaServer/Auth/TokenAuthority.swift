@@ -50,9 +50,9 @@ public struct TokenAuthority: Sendable {
         return token
     }
 
-    /// Checks `token` may act on `workspace` with `scope` (when auth is required at all).
-    static func authorize(_ token: TokenRecord?, required: Bool, workspace: String?, scope: TokenRecord.Scope) throws {
-        guard required else { return }
+    /// Checks only that a token is present and its scope allows `scope` (the workspace is not
+    /// known yet).
+    static func authorizeScope(_ token: TokenRecord?, scope: TokenRecord.Scope) throws {
         guard let token else {
             throw DeltaError(.unauthorized, "this server requires a bearer token (Authorization: Bearer <token>)")
         }
@@ -60,6 +60,13 @@ public struct TokenAuthority: Sendable {
             throw DeltaError(
                 .forbidden, "the token's scope '\(token.scope.rawValue)' does not allow '\(scope.rawValue)'")
         }
+    }
+
+    /// Checks `token` may act on `workspace` with `scope` (when auth is required at all).
+    static func authorize(_ token: TokenRecord?, required: Bool, workspace: String?, scope: TokenRecord.Scope) throws {
+        guard required else { return }
+        try authorizeScope(token, scope: scope)
+        guard let token else { return }
         if token.workspace != "*" && token.workspace != workspace {
             throw DeltaError(.forbidden, "the token is not valid for workspace '\(workspace ?? "")'")
         }

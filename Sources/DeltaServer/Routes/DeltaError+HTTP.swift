@@ -18,7 +18,8 @@ extension DeltaError.Code {
         case .unsupportedMediaType: return .unsupportedMediaType
         case .requestTimeout: return .requestTimeout
         case .rateLimited: return .tooManyRequests
-        case .notReady: return .serviceUnavailable
+        case .notReady, .serverBusy, .workspaceDegraded: return .serviceUnavailable
+        case .insufficientStorage: return .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internalError, .io: return .internalServerError
         default: return .badRequest
         }
@@ -45,6 +46,7 @@ enum JSONReply {
         var headers: HTTPFields = [.contentType: "application/json"]
         if closeConnection { headers[.connection] = "close" }
         if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if let seconds = error.details["retry_after"]?.intValue { headers[.retryAfter] = String(seconds) }
         let data = (try? encoder.encode(ErrorEnvelope(error))) ?? Data("{\"success\":false}".utf8)
         return Response(
             status: error.code.httpStatus, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

@@ -15,11 +15,13 @@ struct DeltaRoutes: Sendable {
     let configuration: ServerConfiguration
     let counters: ServerCounters
     let authority: TokenAuthority
+    let gate: UploadGate
+    let degraded: DegradedWorkspaces
 
     static let version = "0.1.0"
 
     func register(on router: Router<DeltaRequestContext>) {
-        router.get("/health") { _, _ in try await health() }
+        router.get("/health") { request, context in try await health(request, context) }
         router.get("/metrics") { _, context in try await metrics(context) }
         let api = router.group("/api/v1/delta")
         api.get("/status") { request, context in try await status(request, context) }
@@ -35,27 +37,44 @@ struct DeltaRoutes: Sendable {
 
     // MARK: - Compatible core
 
-    func health() async throws -> Response {
+    /// Anyone may ask whether the server is healthy; the details (paths, database errors,
+    /// degraded workspaces) need an admin token for every workspace, or a server without auth.
+    func health(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         var healthy = true
         var database = "ok"
         do { try await storage.healthCheck() } catch {
             healthy = false
             database = "error: \(error)"
         }
-        var info = statvfs()
-        let freeBytes: Int64 =
-            statvfs(configuration.workDirectory, &info) == 0 ? Int64(info.f_bavail) * Int64(info.f_frsize) : -1
+        let freeBytes = SpaceGuard(directory: configuration.workDirectory, floorBytes: 0).freeBytes() ?? -1
         if freeBytes >= 0 && freeBytes < 64 << 20 { healthy = false }
-        let body: [String: JSONValue] = [
+        var body: [String: JSONValue] = [
             "status": .string(healthy ? "healthy" : "unhealthy"),
             "version": .string(Self.version),
             "timestamp": .string(Timestamp.now()),
-            "storage": .object([
+        ]
+        if try await mayReadServerDetails(request, context) {
+            body["storage"] = .object([
                 "backend": .string("sqlite"), "database": .string(database), "free_bytes": .int(freeBytes),
                 "work_dir": .string(configuration.workDirectory),
-            ]),
-        ]
+            ])
+            body["degraded_workspaces"] = .array(
+                degraded.all.map { .object(["workspace": .string($0.workspace), "reason": .string($0.reason)]) })
+        }
         return try JSONReply.make(body, status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    /// Whether the caller may see server-wide details: no auth on this server, or an admin token
+    /// for every workspace. `/health` skips the auth middleware (load balancers probe it without
+    /// a token), so the bearer header is resolved here; a bad one only hides the details.
+    private func mayReadServerDetails(_ request: Request, _ context: DeltaRequestContext) async throws -> Bool {
+        guard try await authority.isRequired() else { return true }
+        guard let header = request.headers[.authorization] else { return false }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+            let token = try? await authority.resolve(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        else { return false }
+        return token.workspace == "*" && token.scope.allows(.admin)
     }
 
     func status(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
@@ -70,17 +89,36 @@ struct DeltaRoutes: Sendable {
             indexedSequence: record?.indexedSequence ?? 0, indexStatus: "none", status: "ready", fileCount: files,
             serverInfo: serverInfo
         )
-        return try JSONReply.make(response)
+        var reply = response
+        if let reason = degraded.reason(key) {
+            reply.status = "degraded"
+            reply.degradedReason = reason
+        }
+        return try JSONReply.make(reply)
     }
 
     func upload(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
-        let received = try await receiver.receive(request)
+        try await gate.withSlot { try await uploadAdmitted(request, context) }
+    }
+
+    private func uploadAdmitted(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
+        let authority = self.authority
+        // Checked when the bundle part begins, before a byte of it is spooled: the bearer token
+        // (already resolved by the middleware) or the `session` field among the capped fields
+        // that came before it.
+        let received = try await receiver.receive(request) { fields in
+            let token = try await Self.uploadToken(context.token, fields: fields, authority: authority)
+            let key = try? WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
+            if let key {
+                try TokenAuthority.authorize(token, required: context.authRequired, workspace: key, scope: .write)
+            } else if context.authRequired {
+                // The workspace fields may follow the bundle; the scope can be checked already.
+                try TokenAuthority.authorizeScope(token, scope: .write)
+            }
+        }
         defer { unlink(received.bundlePath) }
         let fields = received.fields
-        var token = context.token
-        if token == nil, let session = fields["session"], !session.isEmpty {
-            token = try await authority.resolve(session)
-        }
+        let token = try await Self.uploadToken(context.token, fields: fields, authority: authority)
         let key = try WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
         try TokenAuthority.authorize(token, required: context.authRequired, workspace: key, scope: .write)
         let workspacePath = try fields["workspace_path"].flatMap {
@@ -97,7 +135,13 @@ struct DeltaRoutes: Sendable {
     }
 
     func recover(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: 1 << 20)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 1 << 20)
+        } catch {
+            throw UploadRejection(
+                error: DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB"), bodyUnread: true)
+        }
         let input: RecoverRequest
         do {
             input = try JSONDecoder().decode(RecoverRequest.self, from: Data(body.readableBytesView))
@@ -108,18 +152,30 @@ struct DeltaRoutes: Sendable {
         let key = try WorkspaceIdentity.resolve(name: input.workspace, path: input.workspacePath)
         try TokenAuthority.authorize(context.token, required: context.authRequired, workspace: key, scope: .read)
         let last = try await storage.workspace(key)?.lastSequence ?? 0
+        // Both ends come from the client: clamp them into 1...last before any arithmetic, so
+        // no pair of values can overflow (`to - from` below has both sides in 1...last).
         let from = max(1, input.fromSequence)
         let to = min(input.toSequence ?? last, last)
-        if to - from + 1 > 1000 {
-            throw DeltaError(.invalidRequest, "recover returns at most 1000 bundles; narrow from_sequence..to_sequence")
-        }
         var bundles: [RecoverResponse.Bundle] = []
         if to >= from {
-            for change in try await storage.changes(workspace: key, since: from - 1, limit: Int(to - from + 1)) {
+            if to - from >= 1000 {
+                throw DeltaError(
+                    .invalidRequest, "recover returns at most 1000 bundles; narrow from_sequence..to_sequence")
+            }
+            for change in try await storage.changes(workspace: key, since: from - 1, limit: Int(to - from) + 1) {
                 bundles.append(.init(sequence: change.sequence, bundleID: change.bundleID, operations: change.counts))
             }
         }
         return try JSONReply.make(RecoverResponse(workspace: key, recoveredBundles: bundles, nextSequence: last + 1))
+    }
+
+    /// The bearer token, else the `session` form field existing clients send.
+    private static func uploadToken(
+        _ bearer: TokenRecord?, fields: [String: String], authority: TokenAuthority
+    ) async throws -> TokenRecord? {
+        if let bearer { return bearer }
+        guard let session = fields["session"], !session.isEmpty else { return nil }
+        return try await authority.resolve(session)
     }
 
     // MARK: - Extensions
@@ -181,7 +237,14 @@ struct DeltaRoutes: Sendable {
     }
 
     func metrics(_ context: DeltaRequestContext) async throws -> Response {
-        try TokenAuthority.authorize(context.token, required: context.authRequired, workspace: nil, scope: .admin)
+        if context.authRequired, let token = context.token, token.workspace != "*", token.scope.allows(.admin) {
+            throw DeltaError(
+                .forbidden,
+                "/metrics covers every workspace, so it needs an admin token for '*'; this admin token is scoped to "
+                    + "workspace '\(token.workspace)' (create one with 'deltasync token create --workspace \"*\" --scope admin')"
+            )
+        }
+        try TokenAuthority.authorize(context.token, required: context.authRequired, workspace: "*", scope: .admin)
         var lines = [
             "# TYPE deltasync_upload_bytes_read_total counter",
             "deltasync_upload_bytes_read_total \(counters.uploadBytesRead)",
@@ -189,9 +252,17 @@ struct DeltaRoutes: Sendable {
             "deltasync_bundles_applied_total \(counters.bundlesApplied)",
             "# TYPE deltasync_uploads_rejected_total counter",
             "deltasync_uploads_rejected_total \(counters.uploadsRejected)",
-            "# TYPE deltasync_workspace_last_sequence gauge",
+            "# TYPE deltasync_upload_bytes_discarded_total counter",
+            "deltasync_upload_bytes_discarded_total \(counters.uploadBytesDiscarded)",
+            "# TYPE deltasync_workspace_degraded gauge",
         ]
-        for workspace in try await storage.workspaces() {
+        let workspaces = try await storage.workspaces()
+        for workspace in workspaces {
+            let isDegraded = degraded.reason(workspace.key) != nil
+            lines.append("deltasync_workspace_degraded{workspace=\"\(workspace.key)\"} \(isDegraded ? 1 : 0)")
+        }
+        lines.append("# TYPE deltasync_workspace_last_sequence gauge")
+        for workspace in workspaces {
             lines.append("deltasync_workspace_last_sequence{workspace=\"\(workspace.key)\"} \(workspace.lastSequence)")
         }
         return Response(

@@ -15,10 +15,16 @@ struct UploadReceiver {
     let temporaryDirectory: String
     let deadline: Duration
     let counters: ServerCounters
+    let space: SpaceGuard
 
     /// Room for the form fields and multipart framing around the bundle.
     static let formOverhead: Int64 = 1 << 20
     static let maxFieldBytes = 64 * 1024
+    /// Form fields are a handful of short values; more, or more bytes, is not a client of ours.
+    static let maxFields = 64
+    static let maxTotalFieldBytes = 256 * 1024
+    /// How often (in bytes written) free space is checked again while the body streams in.
+    static let spaceCheckInterval: Int64 = 8 << 20
 
     struct Received {
         var fields: [String: String]
@@ -27,7 +33,11 @@ struct UploadReceiver {
         var bundleSize: Int64
     }
 
-    func receive(_ request: Request) async throws -> Received {
+    /// Streams the body to disk. `admit` is called once with the fields read so far, when the
+    /// `bundle` part begins and before any of its bytes are written (or at the end of a body
+    /// without one): the caller authenticates there, so an unauthorised upload costs at most the
+    /// capped form fields, never a spooled bundle.
+    func receive(_ request: Request, admit: ([String: String]) async throws -> Void) async throws -> Received {
         guard let contentType = request.headers[.contentType], let boundary = Self.boundary(contentType) else {
             throw UploadRejection(
                 error: DeltaError(
@@ -41,16 +51,20 @@ struct UploadReceiver {
         if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > cap {
             throw UploadRejection(error: tooLarge(), bodyUnread: true)
         }
+        try space.check(adding: request.headers[.contentLength].flatMap { Int64($0) } ?? 0)
         let path = temporaryDirectory + "/upload-" + UUID().uuidString.lowercased()
         do {
-            return try await stream(request, boundary: boundary, to: path, cap: cap)
+            return try await stream(request, boundary: boundary, to: path, cap: cap, admit: admit)
         } catch {
             unlink(path)
             throw error
         }
     }
 
-    private func stream(_ request: Request, boundary: String, to path: String, cap: Int64) async throws -> Received {
+    private func stream(
+        _ request: Request, boundary: String, to path: String, cap: Int64,
+        admit: ([String: String]) async throws -> Void
+    ) async throws -> Received {
         let file = try RawFile.create(path, mode: 0o600, exclusive: true)
         let state = MultipartState()
         let parser = MultipartParser(boundary: boundary)
@@ -61,6 +75,8 @@ struct UploadReceiver {
         var total: Int64 = 0
         var hasher = SHA256()
         var bundleSize: Int64 = 0
+        var admitted = false
+        var checkedAt: Int64 = 0
         for try await buffer in request.body {
             total += Int64(buffer.readableBytes)
             counters.uploadBytes.add(Int64(buffer.readableBytes))
@@ -78,6 +94,14 @@ struct UploadReceiver {
                 throw UploadRejection(error: DeltaError(.invalidRequest, "malformed multipart body"), bodyUnread: true)
             }
             if let failure = state.failure { throw UploadRejection(error: failure, bodyUnread: true) }
+            if state.sawBundle && !admitted {
+                try await runAdmit(admit, state.fields)
+                admitted = true
+            }
+            if total - checkedAt >= Self.spaceCheckInterval {
+                checkedAt = total
+                try space.check(adding: 0)
+            }
             if state.pending.readableBytes > 0 {
                 bundleSize += Int64(state.pending.readableBytes)
                 if bundleSize > limits.maxCompressedBytes { throw UploadRejection(error: tooLarge(), bodyUnread: true) }
@@ -88,6 +112,7 @@ struct UploadReceiver {
                 state.pending.clear()
             }
         }
+        if !admitted { try await runAdmit(admit, state.fields) }
         guard state.sawBundle else {
             throw DeltaError(.invalidRequest, "multipart field 'bundle' (the .tar.gz file) is missing")
         }
@@ -97,6 +122,15 @@ struct UploadReceiver {
         return Received(
             fields: state.fields, bundlePath: path, bundleSHA256: hasher.finalize().hexString, bundleSize: bundleSize
         )
+    }
+
+    /// Runs `admit`; its rejection leaves the rest of the body unread.
+    private func runAdmit(_ admit: ([String: String]) async throws -> Void, _ fields: [String: String]) async throws {
+        do {
+            try await admit(fields)
+        } catch let error as DeltaError {
+            throw UploadRejection(error: error, bodyUnread: true)
+        }
     }
 
     private func tooLarge() -> DeltaError {
@@ -131,11 +165,19 @@ private final class MultipartState {
     private var partName: String?
     private var isBundle = false
     private var fieldBytes: [UInt8] = []
+    private var fieldCount = 0
+    private var totalFieldBytes = 0
 
     func header(_ name: String, _ value: String) {
         guard name.lowercased() == "content-disposition" else { return }
         partName = Self.parameter("name", in: value)
         isBundle = partName == "bundle"
+        if !isBundle {
+            fieldCount += 1
+            if fieldCount > UploadReceiver.maxFields {
+                failure = DeltaError(.invalidRequest, "upload has more than \(UploadReceiver.maxFields) form fields")
+            }
+        }
         if isBundle {
             if sawBundle { failure = DeltaError(.invalidRequest, "multipart field 'bundle' appears twice") }
             sawBundle = true
@@ -146,9 +188,15 @@ private final class MultipartState {
         if isBundle {
             pending.writeBuffer(&buffer)
         } else if partName != nil {
+            guard failure == nil else { return }
             fieldBytes.append(contentsOf: buffer.readableBytesView)
+            totalFieldBytes += buffer.readableBytes
             if fieldBytes.count > UploadReceiver.maxFieldBytes {
-                failure = DeltaError(.invalidRequest, "form field '\(partName ?? "")' is larger than 64 KiB")
+                failure = DeltaError(
+                    .invalidRequest,
+                    "form field '\(PathRules.printable(String((partName ?? "").prefix(64))))' is larger than 64 KiB")
+            } else if totalFieldBytes > UploadReceiver.maxTotalFieldBytes {
+                failure = DeltaError(.invalidRequest, "upload form fields exceed 256 KiB in total")
             }
         }
     }

@@ -11,7 +11,7 @@ public struct BlobStore: Sendable {
 
     public init(root: String) throws {
         self.root = root
-        try FileSystem.createDirectory(root)
+        try FileSystem.createDirectory(root, mode: 0o700)
     }
 
     /// One level of 256 fan-out directories: a second level would cost a new directory inode
@@ -30,8 +30,8 @@ public struct BlobStore: Sendable {
             return
         }
         let directory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
-        try FileSystem.createDirectory(directory)
-        chmod(temporaryPath, 0o644)
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        chmod(temporaryPath, 0o600)
         guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
     }
 

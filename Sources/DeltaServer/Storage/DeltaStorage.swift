@@ -1,4 +1,4 @@
-import DeltaCore
+public import DeltaCore
 
 /// The server's database: workspaces, current file tables, the change log and tokens.
 ///
@@ -20,7 +20,8 @@ public protocol DeltaStorage: Sendable {
     func setMaterializedSequence(workspace: String, sequence: Int64) async throws
     /// The current files and the sequence they are at, from one snapshot.
     func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord])
-    func files(workspace: String, paths: [String]) async throws -> [String: FileRecord]
+    /// The current records of `paths`, keyed by bytes.
+    func files(workspace: String, paths: [String]) async throws -> [PathKey: FileRecord]
     func fileCount(workspace: String) async throws -> Int
     /// Whether a current file of the workspace has this SHA-256.
     func holdsContent(workspace: String, sha256: String) async throws -> Bool

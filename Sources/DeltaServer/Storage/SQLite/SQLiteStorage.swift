@@ -1,4 +1,4 @@
-import DeltaCore
+public import DeltaCore
 import Foundation
 import GRDB
 
@@ -26,6 +26,11 @@ public final class SQLiteStorage: DeltaStorage {
         while flock(lock, LOCK_EX) != 0 {
             guard errno == EINTR else { throw DeltaError.posix("flock", path + ".lock") }
         }
+        // Created 0600 whatever the umask; SQLite gives the -wal and -shm files the same mode.
+        let database = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard database >= 0 else { throw DeltaError.posix("open", path) }
+        fchmod(database, 0o600)
+        close(database)
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
@@ -228,12 +233,12 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func files(workspace: String, paths: [String]) async throws -> [String: FileRecord] {
+    public func files(workspace: String, paths: [String]) async throws -> [PathKey: FileRecord] {
         try await pool.read { db in
             let table = SQLiteFileTable(db: db, workspace: workspace)
-            var result: [String: FileRecord] = [:]
+            var result: [PathKey: FileRecord] = [:]
             for path in paths {
-                if let file = try table.file(at: path) { result[path] = file }
+                if let file = try table.file(at: path) { result[PathKey(path)] = file }
             }
             return result
         }

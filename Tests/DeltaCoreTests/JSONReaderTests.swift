@@ -1,0 +1,110 @@
+import DeltaCore
+import Foundation
+import Testing
+
+/// The bundle metadata parser: the JSON grammar, the depth limit, and decoding that agrees with
+/// Foundation's on every document it accepts.
+@Suite struct JSONReaderTests {
+    static func parse(_ text: String, maxDepth: Int = 32) throws -> JSONValue {
+        try JSONReader.parse(Array(text.utf8), documentName: "doc", errorCode: .invalidManifest, maxDepth: maxDepth)
+    }
+
+    @Test(arguments: [
+        "{}", "[]", "null", "true", "false", "0", "-0", "12", "-9223372036854775808", "9223372036854775808", "1.5e3",
+        "\"\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", "\"\\u00e9\\ud83d\\ude00\"", "\"caf\u{e9}\"",
+        "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}", " \n\t[ 1 , 2 ] \r\n",
+    ])
+    func agreesWithFoundation(_ text: String) throws {
+        let ours = try Self.parse(text)
+        let theirs = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(ours == theirs)
+    }
+
+    @Test(arguments: [
+        "", "[", "]", "{\"a\"}", "{\"a\":}", "{a:1}", "[1,]", "[1 2]", "01", "1.", ".5", "1e", "--1", "+1", "tru",
+        "nul",
+        "\"unterminated", "\"bad \\x escape\"", "\"\\ud800\"", "\"\\udc00\"", "\"tab\there\"", "1e400", "[1] x", "NaN",
+        "\"\\u12\"",
+    ])
+    func rejectsMalformedDocuments(_ text: String) {
+        #expect(throws: DeltaError.self) { try Self.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8InStrings() {
+        #expect(throws: DeltaError.self) {
+            try JSONReader.parse([0x22, 0xFF, 0xFE, 0x22], documentName: "doc", errorCode: .invalidManifest)
+        }
+    }
+
+    @Test func depthIsLimited() throws {
+        let ok = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        _ = try Self.parse(ok)
+        let deep = String(repeating: "[", count: 33) + String(repeating: "]", count: 33)
+        let error = try #require(throws: DeltaError.self) { try Self.parse(deep) }
+        #expect(error.message.contains("nesting deeper than 32"))
+        // Deep nesting inside a skipped value is limited the same way.
+        let operations =
+            "{\"ignored\":\(String(repeating: "{\"a\":", count: 40))1\(String(repeating: "}", count: 40)),\"operations\":[]}"
+        #expect(throws: DeltaError.self) {
+            try OperationsDocument(jsonBytes: Array(operations.utf8), maxOperations: 10)
+        }
+    }
+
+    @Test func operationsStopAtTheLimitBeforeTheRestIsRead() throws {
+        let op = "{\"operation\":\"deleted\",\"path\":\"p\"}"
+        let text = "{\"operations\":[\(Array(repeating: op, count: 11).joined(separator: ",")),BROKEN"
+        let error = try #require(throws: DeltaError.self) {
+            try OperationsDocument(jsonBytes: Array(text.utf8), maxOperations: 10)
+        }
+        #expect(error.code == .tooManyEntries)
+        let ten = "{\"operations\":[\(Array(repeating: op, count: 10).joined(separator: ","))]}"
+        #expect(try OperationsDocument(jsonBytes: Array(ten.utf8), maxOperations: 10).operations.count == 10)
+    }
+
+    @Test func operationFieldsAreCheckedAndLenientWhereClientsDiffer() throws {
+        let text = """
+            {"operations":[{"operation":"created","path":"a","content_hash":"sha256:\(String(repeating: "a", count: 64))",
+            "size_bytes":"12","mode":"755","file_hash":{"x":1},"language":7},
+            {"operation":"moved","path":"b","source_path":"a","mode":33261}]}
+            """
+        let document = try OperationsDocument(jsonBytes: Array(text.utf8), maxOperations: 10)
+        #expect(document.operations[0].sizeBytes == 12)
+        #expect(document.operations[0].mode == 0o755)
+        #expect(document.operations[0].language == nil)
+        #expect(document.operations[1].mode == 0o100755)
+        for bad in [
+            "{\"operations\":[{\"operation\":\"created\",\"path\":\"a\",\"mode\":-1}]}",
+            "{\"operations\":[{\"operation\":\"created\",\"path\":\"a\",\"mode\":4294967296}]}",
+            "{\"operations\":[{\"operation\":\"created\",\"path\":\"a\",\"size_bytes\":-1}]}",
+            "{\"operations\":[{\"operation\":\"created\",\"path\":7}]}",
+            "{\"operations\":[{\"operation\":\"renamed\",\"path\":\"a\"}]}",
+            "{\"operations\":{}}", "{}", "[]",
+        ] {
+            #expect(throws: DeltaError.self, "\(bad)") {
+                try OperationsDocument(jsonBytes: Array(bad.utf8), maxOperations: 10)
+            }
+        }
+    }
+
+    @Test func manifestKeepsTheLooseFieldsOfExistingClients() throws {
+        let text = """
+            {"version":"1.0","bundle_id":"b-1","sequence_number":null,"parent_sequence":"4","created_at":17,
+            "operations":{"created":2,"moved":"x"},"total_files":3.0}
+            """
+        let manifest = try BundleManifest(jsonBytes: Array(text.utf8))
+        #expect(manifest.bundleID == "b-1")
+        #expect(manifest.sequenceNumber == nil)
+        #expect(manifest.parentSequence == 4)
+        #expect(manifest.createdAt == nil)
+        #expect(manifest.operations?.created == 2)
+        #expect(manifest.operations?.moved == 0)
+        #expect(manifest.totalFiles == 3)
+        #expect(throws: DeltaError.self) { try BundleManifest(jsonBytes: Array("{\"version\":\"1.0\"}".utf8)) }
+    }
+
+    @Test func hashesKeepNormalisationTwinsApart() throws {
+        let text = "{\"file_hashes\":{\"\u{e9}\":\"sha1:aa\",\"e\u{301}\":\"sha1:bb\"}}"
+        let pairs = try HashesDocument.fileHashes(jsonBytes: Array(text.utf8), maxEntries: 10)
+        #expect(pairs.count == 2)
+    }
+}
