@@ -215,32 +215,30 @@ import Testing
                 server in
                 try await Self.seed(server)
                 let before = try await ServerTest.snapshot(server, workspace: "ws")
-                var bundle = TestBundle()
-                bundle.addManifest(bundleID: "moves")
-                bundle.addOperations(
-                    (0..<150).map {
-                        BundleOperation(
-                            operation: .moved, path: "copy\($0)", sourcePath: "missing\($0)",
-                            contentHash: TestBundle.sha256("seed"))
-                    })
-                let reply = try await ServerTest.upload(server, try bundle.gzip())
+                let reply = try await ServerTest.upload(server, try Self.movesOfHeldContent(150, id: "moves"))
                 #expect(reply.status == 413)
                 #expect(reply.errorCode == "TOO_MANY_ENTRIES")
                 #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
 
                 // Under the cap, moves of held content with missing sources are created (DESIGN §7).
-                var small = TestBundle()
-                small.addManifest(bundleID: "moves-ok")
-                small.addOperations(
-                    (0..<90).map {
-                        BundleOperation(
-                            operation: .moved, path: "copy\($0)", sourcePath: "missing\($0)",
-                            contentHash: TestBundle.sha256("seed"))
-                    })
-                #expect(try await ServerTest.upload(server, try small.gzip()).status == 200)
+                let small = try Self.movesOfHeldContent(90, id: "moves-ok")
+                #expect(try await ServerTest.upload(server, small).status == 200)
                 try await Self.expectHealthy(server)
             }
         }
+    }
+
+    /// `count` moves with no content and missing sources, each naming the seed file's hash.
+    static func movesOfHeldContent(_ count: Int, id: String) throws -> [UInt8] {
+        var bundle = TestBundle()
+        bundle.addManifest(bundleID: id)
+        bundle.addOperations(
+            (0..<count).map {
+                BundleOperation(
+                    operation: .moved, path: "copy\($0)", sourcePath: "missing\($0)",
+                    contentHash: TestBundle.sha256("seed"))
+            })
+        return try bundle.gzip()
     }
 
     // MARK: - Rows 8 and 11: authenticate before the body
