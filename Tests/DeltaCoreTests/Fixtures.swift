@@ -1,12 +1,8 @@
-import Foundation
+import DeltaTestSupport
 
-/// The fixture bundles in `../shared/fixtures/context-engine/` (beside the project).
+/// The fixture bundles in `Tests/Fixtures/context-engine/`.
 enum Fixtures {
-    static let directory: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }  // Tests/DeltaCoreTests/Fixtures.swift → repo
-        return url.deletingLastPathComponent().appendingPathComponent("shared/fixtures/context-engine").path
-    }()
+    static var directory: String { FixtureFiles.directory }
 
-    static func path(_ name: String) -> String { directory + "/" + name }
+    static func path(_ name: String) -> String { FixtureFiles.path(name) }
 }

@@ -7,11 +7,7 @@ import Testing
 
 /// Helpers shared by the server's integration tests.
 enum ServerTest {
-    static let fixtures: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("shared/fixtures/context-engine").path
-    }()
+    static var fixtures: String { FixtureFiles.directory }
 
     static func fixture(_ name: String) throws -> [UInt8] { try FileSystem.readAll(fixtures + "/" + name) }
 
