@@ -46,6 +46,15 @@ public final class RawHTTPConnection: @unchecked Sendable {
         await Self.offload { self.readToEndBlocking() }
     }
 
+    /// Reads what arrives next (one `recv`; empty when the peer closed or 20 s passed).
+    public func readSome() async -> String {
+        await Self.offload {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+        }
+    }
+
     private static func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: body()) }

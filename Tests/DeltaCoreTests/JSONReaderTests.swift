@@ -108,3 +108,21 @@ import Testing
         #expect(pairs.count == 2)
     }
 }
+
+/// The writer's manifest carries every key, `null` where unknown (the existing service requires them).
+@Suite struct ManifestKeysTests {
+    @Test func everyKeyIsWrittenWithNullForUnknown() throws {
+        let manifest = BundleManifest(
+            bundleID: "b", workspacePath: nil, collectionName: nil, createdAt: "2026-11-30T00:00:00Z",
+            sequenceNumber: nil, parentSequence: nil, operations: OperationCounts(), totalFiles: 0, totalSizeBytes: 0)
+        let object = try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(manifest))
+        for key in [
+            "version", "bundle_id", "workspace_path", "collection_name", "created_at", "sequence_number",
+            "parent_sequence", "operations", "total_files", "total_size_bytes", "compression", "encoding",
+        ] {
+            #expect(object[key] != nil, "\(key)")
+        }
+        #expect(object["sequence_number"] == .null)
+        #expect(object["parent_sequence"] == .null)
+    }
+}

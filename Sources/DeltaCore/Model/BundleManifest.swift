@@ -52,6 +52,24 @@ public struct BundleManifest: Sendable, Hashable, Codable {
         case encoding
     }
 
+    /// Every key of the format, `null` where unknown: the existing upload service refuses a
+    /// manifest without `sequence_number` or `parent_sequence`, and accepts `null` in them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(version, forKey: .version)
+        try container.encode(bundleID, forKey: .bundleID)
+        try container.encode(workspacePath, forKey: .workspacePath)
+        try container.encode(collectionName, forKey: .collectionName)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(sequenceNumber, forKey: .sequenceNumber)
+        try container.encode(parentSequence, forKey: .parentSequence)
+        try container.encode(operations, forKey: .operations)
+        try container.encode(totalFiles, forKey: .totalFiles)
+        try container.encode(totalSizeBytes, forKey: .totalSizeBytes)
+        try container.encode(compression, forKey: .compression)
+        try container.encode(encoding, forKey: .encoding)
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         version = try container.decode(String.self, forKey: .version)

@@ -106,7 +106,7 @@ struct DeltaRoutes: Sendable {
         // Checked when the bundle part begins, before a byte of it is spooled: the bearer token
         // (already resolved by the middleware) or the `session` field among the capped fields
         // that came before it.
-        let received = try await receiver.receive(request) { fields in
+        let received = try await receiver.receive(request, context: context) { fields in
             let token = try await Self.uploadToken(context.token, fields: fields, authority: authority)
             let key = try? WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
             if let key {
@@ -137,6 +137,10 @@ struct DeltaRoutes: Sendable {
     func recover(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let body: ByteBuffer
         do {
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > 1 << 20 {
+                throw DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB")
+            }
+            context.sendContinueIfExpected(request)
             body = try await request.body.collect(upTo: 1 << 20)
         } catch {
             throw UploadRejection(

@@ -37,7 +37,9 @@ struct UploadReceiver {
     /// `bundle` part begins and before any of its bytes are written (or at the end of a body
     /// without one): the caller authenticates there, so an unauthorised upload costs at most the
     /// capped form fields, never a spooled bundle.
-    func receive(_ request: Request, admit: ([String: String]) async throws -> Void) async throws -> Received {
+    func receive(
+        _ request: Request, context: DeltaRequestContext, admit: ([String: String]) async throws -> Void
+    ) async throws -> Received {
         guard let contentType = request.headers[.contentType], let boundary = Self.boundary(contentType) else {
             throw UploadRejection(
                 error: DeltaError(
@@ -52,6 +54,7 @@ struct UploadReceiver {
             throw UploadRejection(error: tooLarge(), bodyUnread: true)
         }
         try space.check(adding: request.headers[.contentLength].flatMap { Int64($0) } ?? 0)
+        context.sendContinueIfExpected(request)
         let path = temporaryDirectory + "/upload-" + UUID().uuidString.lowercased()
         do {
             return try await stream(request, boundary: boundary, to: path, cap: cap, admit: admit)
