@@ -25,7 +25,7 @@ public final class RawHTTPConnection: @unchecked Sendable {
             close(fd)
             throw POSIXError(.ECONNREFUSED)
         }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -41,12 +41,12 @@ public final class RawHTTPConnection: @unchecked Sendable {
     @discardableResult
     public func write(_ text: String) async -> Bool { await write(Array(text.utf8)) }
 
-    /// Reads until the peer closes the connection (or the 20 s timeout).
+    /// Reads until the peer closes the connection (or the 60 s timeout).
     public func readToEnd() async -> String {
         await Self.offload { self.readToEndBlocking() }
     }
 
-    /// Reads what arrives next (one `recv`; empty when the peer closed or 20 s passed).
+    /// Reads what arrives next (one `recv`; empty when the peer closed or 60 s passed).
     public func readSome() async -> String {
         await Self.offload {
             var buffer = [UInt8](repeating: 0, count: 65536)

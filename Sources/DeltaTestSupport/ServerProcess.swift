@@ -18,7 +18,20 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Runs `deltasync <arguments>` to completion and returns its exit status and output.
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (
+    ///
+    /// The wait happens on a Dispatch thread: tests share the process with in-process servers,
+    /// and a cooperative thread (two here) blocked for the seconds a `push` takes stalls them all.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(arguments, environment: environment) })
+            }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
         let process = Process()

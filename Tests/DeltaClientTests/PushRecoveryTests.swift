@@ -138,12 +138,12 @@ import Testing
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")
             try tree.write("b/c.txt", "c")
-            let killed = try ServerProcess.run(
+            let killed = try await ServerProcess.run(
                 ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"],
                 environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"]
             )
             #expect(killed.status == 137)
-            let pending = try ServerProcess.run([
+            let pending = try await ServerProcess.run([
                 "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
             ])
             let status = try JSONDecoder().decode(ClientStatus.self, from: Data(pending.stdout.utf8))
@@ -151,7 +151,7 @@ import Testing
             #expect(status.serverSequence == 0, "\(status.serverError ?? "")")
 
             try tree.write("d.txt", "written while the client was down")
-            let again = try ServerProcess.run([
+            let again = try await ServerProcess.run([
                 "push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
             ])
             #expect(again.status == 0, "\(again.stderr)")
@@ -163,7 +163,7 @@ import Testing
             #expect(
                 try WorkspaceTree.snapshot(work + "/workspaces/ws")
                     == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
-            let idle = try ServerProcess.run([
+            let idle = try await ServerProcess.run([
                 "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
             ])
             #expect(try JSONDecoder().decode(ClientStatus.self, from: Data(idle.stdout.utf8)).idle)

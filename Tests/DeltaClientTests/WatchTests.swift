@@ -182,21 +182,21 @@ import Testing
                 if watcher.isRunning { watcher.terminate() }
                 watcher.waitUntilExit()
             }
-            func status() throws -> ClientStatus? {
-                let result = try ServerProcess.run([
+            func status() async throws -> ClientStatus? {
+                let result = try await ServerProcess.run([
                     "status", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
                 ])
                 return try? JSONDecoder().decode(ClientStatus.self, from: Data(result.stdout.utf8))
             }
             var live: ClientStatus?
             for _ in 0..<50 {
-                live = try status()
+                live = try await status()
                 if live?.watching == true && live?.idle == true { break }
             }
             #expect(live?.watching == true && live?.idle == true)
             try tree.write("b.txt", "written while watching")
             for _ in 0..<50 {
-                live = try status()
+                live = try await status()
                 if live?.idle == true { break }
             }
             #expect(live?.idle == true && live?.ackedSequence == live?.serverSequence)

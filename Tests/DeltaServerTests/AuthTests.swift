@@ -6,8 +6,8 @@ import Logging
 import Testing
 
 @Suite struct AuthTests {
-    static func token(_ work: String, workspace: String, scope: String) throws -> String {
-        let result = try ServerProcess.run([
+    static func token(_ work: String, workspace: String, scope: String) async throws -> String {
+        let result = try await ServerProcess.run([
             "token", "create", "--work-dir", work, "--workspace", workspace, "--scope", scope,
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -20,10 +20,10 @@ import Testing
                 let bundle = try TestBundle.simple(files: ["a": "a"])
                 #expect(try await ServerTest.upload(server, bundle).status == 200)  // open: local development
 
-                let writer = try Self.token(directory.path, workspace: "ws", scope: "write")
-                let reader = try Self.token(directory.path, workspace: "*", scope: "read")
-                let admin = try Self.token(directory.path, workspace: "*", scope: "admin")
-                let otherWriter = try Self.token(directory.path, workspace: "other", scope: "write")
+                let writer = try await Self.token(directory.path, workspace: "ws", scope: "write")
+                let reader = try await Self.token(directory.path, workspace: "*", scope: "read")
+                let admin = try await Self.token(directory.path, workspace: "*", scope: "admin")
+                let otherWriter = try await Self.token(directory.path, workspace: "other", scope: "write")
                 #expect(writer.hasPrefix("dsk_") && writer.count == 68)
 
                 let unauthenticatedRead = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws")
@@ -68,12 +68,12 @@ import Testing
 
     @Test func tokensAreStoredHashed() async throws {
         try await withTemporaryDirectory("hashed") { directory in
-            let secret = try Self.token(directory.path, workspace: "*", scope: "admin")
+            let secret = try await Self.token(directory.path, workspace: "*", scope: "admin")
             let database =
                 try FileSystem.readAll(directory.path + "/deltasync.sqlite")
                 + ((try? FileSystem.readAll(directory.path + "/deltasync.sqlite-wal")) ?? [])
             #expect(!String(decoding: database, as: UTF8.self).contains(secret))
-            let bad = try ServerProcess.run([
+            let bad = try await ServerProcess.run([
                 "token", "create", "--work-dir", directory.path, "--workspace", "ws", "--scope", "root",
             ])
             #expect(bad.status != 0)

@@ -49,11 +49,11 @@ import Testing
                 #expect(status.json["status"]?.stringValue == "degraded")
 
                 // `deltasync repair` refuses while a server runs on the same WORK_DIR.
-                let busy = try ServerProcess.run(["repair", "--workspace", "ws", "--work-dir", work])
+                let busy = try await ServerProcess.run(["repair", "--workspace", "ws", "--work-dir", work])
                 #expect(busy.status != 0)
                 #expect(busy.stderr.contains("server is running"))
             }
-            let repaired = try ServerProcess.run(["repair", "--workspace", "ws", "--work-dir", work])
+            let repaired = try await ServerProcess.run(["repair", "--workspace", "ws", "--work-dir", work])
             #expect(repaired.status == 0, "\(repaired.stderr)")
             #expect(repaired.stdout.contains("2 files"))
             #expect(try DiskTree.files(work + "/workspaces/ws") == [PathKey("a.txt"), PathKey("dir/b.txt")])
@@ -70,7 +70,7 @@ import Testing
                     PathKey("a.txt"), PathKey("dir/b.txt"), PathKey("c.txt"),
                 ])
 
-            let unknown = try ServerProcess.run(["repair", "--workspace", "nope", "--work-dir", work + "-missing"])
+            let unknown = try await ServerProcess.run(["repair", "--workspace", "nope", "--work-dir", work + "-missing"])
             #expect(unknown.status != 0)
             #expect(unknown.stderr.contains("no DeltaSync database"))
         }

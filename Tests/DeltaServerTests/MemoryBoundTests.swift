@@ -36,7 +36,7 @@ import Testing
             #expect(reply.errorCode == "TOO_MANY_ENTRIES")
 
             // With auth on, four connections of 1,500 × 64 KiB fields and no token.
-            let token = try ServerProcess.run([
+            let token = try await ServerProcess.run([
                 "token", "create", "--workspace", "*", "--scope", "write", "--work-dir", directory.path,
             ])
             #expect(token.status == 0)

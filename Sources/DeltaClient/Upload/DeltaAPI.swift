@@ -91,7 +91,7 @@ public struct DeltaAPI: Sendable {
             response = try await Self.client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             body = try await response.body.collect(upTo: 1 << 30)
         } catch {
-            throw DeltaError(.network, "cannot reach \(baseURL): \(error)", cause: error)
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
         }
         let data = Data(body.readableBytesView)
         let status = Int(response.status.code)
@@ -120,6 +120,39 @@ public struct DeltaAPI: Sendable {
                 .invalidRequest,
                 "unexpected reply from \(baseURL): \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
+    }
+}
+
+extension DeltaAPI {
+    /// One sentence a person can act on, naming the URL, what went wrong and the likely fix.
+    static func unreachable(_ baseURL: String, _ error: any Error) -> String {
+        let text = String(describing: error)
+        let reason: String
+        let fix: String
+        if text.contains("Connection refused") || text.contains("errno: 111") {
+            reason = "connection refused"
+            fix = "is 'deltasync serve' running there, and is --server (or REMOTE_UPLOAD_ENDPOINT) right?"
+        } else if text.contains("connectTimeout") || text.contains("Timeout") || text.contains("deadlineExceeded") {
+            reason = "no answer in time"
+            fix = "is the address right and the server reachable from here?"
+        } else if text.contains("NXDOMAIN") || text.contains("getaddrinfo") || text.contains("unknownHost")
+            || text.contains("lookup")
+        {
+            reason = "the host name does not resolve"
+            fix = "check the host in --server"
+        } else if text.contains("SSL") || text.contains("TLS") || text.contains("handshake")
+            || text.contains("certificate")
+        {
+            reason = "the TLS handshake failed"
+            fix = "check https:// versus http:// in --server and the server's certificate"
+        } else if text.contains("remoteConnectionClosed") || text.contains("closed") || text.contains("reset") {
+            reason = "the connection was closed before the reply"
+            fix = "the server may have restarted or dropped the request; run again"
+        } else {
+            reason = text
+            fix = "check --server and that the server is running"
+        }
+        return "cannot reach \(baseURL) (\(reason)): \(fix)"
     }
 }
 

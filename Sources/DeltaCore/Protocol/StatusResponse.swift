@@ -6,14 +6,51 @@ public struct ServerInfo: Sendable, Hashable, Codable {
     public var maxFileBytes: Int64
     public var maxEntries: Int
     public var supportedFormats: [String]
+    /// Our extensions this server offers; `nil` (absent) means a compatible-core server (the
+    /// existing upload service), which has none of them.
+    public var features: [String]?
 
-    public init(version: String, limits: BundleLimits) {
+    /// The extensions of this version of `deltasync serve`.
+    public static let deltaSyncFeatures = ["manifest", "bundles", "changes", "blobs", "bundle_id", "recover"]
+
+    public init(version: String, limits: BundleLimits, features: [String]? = Self.deltaSyncFeatures) {
         self.version = version
         self.maxBundleSizeMB = limits.maxCompressedBytes >> 20
         self.maxUncompressedBytes = limits.maxUncompressedBytes
         self.maxFileBytes = limits.maxFileBytes
         self.maxEntries = limits.maxEntries
         self.supportedFormats = ["tar.gz"]
+        self.features = features
+    }
+
+    /// Whether the server offers our extensions (otherwise: compatible core only).
+    public var isDeltaSync: Bool { features != nil }
+
+    /// The limits to split bundles by; what the server leaves out is the existing service's
+    /// default (100 MiB compressed) or ours.
+    public var limits: BundleLimits {
+        BundleLimits(
+            maxCompressedBytes: maxBundleSizeMB << 20, maxUncompressedBytes: maxUncompressedBytes,
+            maxFileBytes: maxFileBytes, maxEntries: maxEntries)
+    }
+
+    /// Only what the compatible core guarantees is required; every other field has a default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = BundleLimits()
+        func number<T: FixedWidthInteger & Decodable>(_ key: CodingKeys, _ fallback: T, range: ClosedRange<T>) -> T {
+            guard let value = (try? container.decodeIfPresent(T.self, forKey: key)) ?? nil, range.contains(value)
+            else { return fallback }
+            return value
+        }
+        version = (try? container.decodeIfPresent(String.self, forKey: .version)) ?? nil ?? "unknown"
+        maxBundleSizeMB = number(.maxBundleSizeMB, defaults.maxCompressedBytes >> 20, range: 1...(1 << 20))
+        maxUncompressedBytes = number(.maxUncompressedBytes, defaults.maxUncompressedBytes, range: 1...(1 << 50))
+        maxFileBytes = number(.maxFileBytes, defaults.maxFileBytes, range: 1...(1 << 50))
+        maxEntries = number(.maxEntries, defaults.maxEntries, range: 1...100_000_000)
+        supportedFormats =
+            (try? container.decodeIfPresent([String].self, forKey: .supportedFormats)) ?? nil ?? ["tar.gz"]
+        features = (try? container.decodeIfPresent([String].self, forKey: .features)) ?? nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -23,6 +60,7 @@ public struct ServerInfo: Sendable, Hashable, Codable {
         case maxFileBytes = "max_file_bytes"
         case maxEntries = "max_entries"
         case supportedFormats = "supported_formats"
+        case features
     }
 }
 
@@ -76,6 +114,31 @@ public struct StatusResponse: Sendable, Hashable, Codable {
         case fileCount = "file_count"
         case serverInfo = "server_info"
         case degradedReason = "degraded_reason"
+    }
+
+    /// Only `last_sequence` is required (the compatible core guarantees no more); every other
+    /// field has a default: `status` "ready", counts 0, `index_status` "none", the existing
+    /// service's limits.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func optional<T: Decodable>(_ type: T.Type, _ key: CodingKeys) -> T? {
+            (try? container.decodeIfPresent(type, forKey: key)) ?? nil
+        }
+        lastSequence = try container.decode(Int64.self, forKey: .lastSequence)
+        success = optional(Bool.self, .success) ?? true
+        workspace = optional(String.self, .workspace) ?? ""
+        workspacePath = optional(String.self, .workspacePath)
+        collectionName = optional(String.self, .collectionName) ?? ""
+        lastUpload = optional(String.self, .lastUpload)
+        pendingOperations = optional(Int.self, .pendingOperations) ?? 0
+        indexedSequence = optional(Int64.self, .indexedSequence) ?? 0
+        indexStatus = optional(String.self, .indexStatus) ?? "none"
+        status = optional(String.self, .status) ?? "ready"
+        fileCount = optional(Int.self, .fileCount) ?? 0
+        serverInfo =
+            optional(ServerInfo.self, .serverInfo)
+            ?? ServerInfo(version: "unknown", limits: BundleLimits(), features: nil)
+        degradedReason = optional(String.self, .degradedReason)
     }
 
     /// Existing servers send `null` for absent fields; keep `last_upload` explicit.

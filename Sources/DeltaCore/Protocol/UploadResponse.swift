@@ -23,6 +23,30 @@ public struct UploadResponse: Sendable, Hashable, Codable {
         self.duplicate = duplicate
     }
 
+    /// Required: `success`, and `sequence_number` or `next_sequence` (the compatible core sends
+    /// `null` for the counts and the time, and no `workspace` or `duplicate`).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func optional<T: Decodable>(_ type: T.Type, _ key: CodingKeys) -> T? {
+            (try? container.decodeIfPresent(type, forKey: key)) ?? nil
+        }
+        success = try container.decode(Bool.self, forKey: .success)
+        let sequence = optional(Int64.self, .sequenceNumber)
+        let next = optional(Int64.self, .nextSequence)
+        guard let resolved = sequence ?? next.map({ $0 - 1 }), resolved > 0 else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.sequenceNumber,
+                .init(codingPath: [], debugDescription: "neither sequence_number nor next_sequence"))
+        }
+        sequenceNumber = resolved
+        nextSequence = next ?? resolved + 1
+        bundleID = optional(String.self, .bundleID) ?? ""
+        workspace = optional(String.self, .workspace) ?? ""
+        processedOperations = optional(OperationCounts.self, .processedOperations) ?? OperationCounts()
+        processingTimeMs = optional(Double.self, .processingTimeMs) ?? 0
+        duplicate = optional(Bool.self, .duplicate) ?? false
+    }
+
     enum CodingKeys: String, CodingKey {
         case success
         case bundleID = "bundle_id"
@@ -79,6 +103,18 @@ public struct ErrorEnvelope: Sendable, Codable {
 
     public var success: Bool
     public var error: Body
+
+    enum CodingKeys: String, CodingKey {
+        case success
+        case error
+    }
+
+    /// An error reply is any body with `error.code`; `success` defaults to false.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        error = try container.decode(Body.self, forKey: .error)
+        success = ((try? container.decodeIfPresent(Bool.self, forKey: .success)) ?? nil) ?? false
+    }
 
     public init(_ error: DeltaError) {
         self.success = false
