@@ -5,7 +5,7 @@ Each seed is a small .tar.gz exercising one path through BundleReader: valid bun
 every operation kind, a wrapper directory, PAX and GNU long names, a ustar prefix, a base-256
 size field, a PAX size record, and broken ones (truncated gzip or tar, trailing data, bad
 checksum, hash mismatches, links, bad paths). The two real client bundles from
-shared/fixtures/context-engine/ are copied in when that folder is present.
+Tests/Fixtures/context-engine/ are copied in.
 
 Every seed that is one clean gzip member is also written as its plain tar (`plain-*.tar`): the
 fuzz target gzips any input that does not start with 0x1f, so mutations of those reach the tar
@@ -26,7 +26,7 @@ import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "Tests", "Fuzz", "corpus", "bundle")
-FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "context-engine")
+FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "context-engine")
 MTIME = 1_790_000_000
 MAX_SEED = 64 * 1024
 
