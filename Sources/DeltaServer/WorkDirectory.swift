@@ -10,13 +10,15 @@ public enum WorkDirectory {
     /// Creates `path` 0700, or tightens an existing one to 0700.
     public static func prepare(_ path: String, logger: Logger) throws {
         try FileSystem.createDirectory(path, mode: 0o700)
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw DeltaError.posix("stat", path) }
-        if info.st_mode & 0o077 != 0 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue else {
+            throw DeltaError.posix("stat", path)
+        }
+        if mode & 0o077 != 0 {
             guard chmod(path, 0o700) == 0 else { throw DeltaError.posix("chmod", path) }
             logger.notice(
                 "WORK_DIR was readable by other users; its mode is now 0700",
-                metadata: ["work_dir": "\(path)", "previous_mode": "\(String(info.st_mode & 0o777, radix: 8))"]
+                metadata: ["work_dir": "\(path)", "previous_mode": "\(String(mode & 0o777, radix: 8))"]
             )
         }
     }
