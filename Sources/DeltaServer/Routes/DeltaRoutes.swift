@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The HTTP API: the compatible core (`health`, `status`, `upload`, `recover`) and our
 /// extensions (`manifest`, `bundles/{sequence}`, `changes`, `blobs/{hash}`, `metrics`).
@@ -142,6 +143,8 @@ struct DeltaRoutes: Sendable {
             }
             context.sendContinueIfExpected(request)
             body = try await request.body.collect(upTo: 1 << 20)
+        } catch let error as HTTPParserError {
+            throw error  // a malformed body: 400 from the error middleware
         } catch {
             throw UploadRejection(
                 error: DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB"), bodyUnread: true)
