@@ -70,7 +70,9 @@ import Testing
                     PathKey("a.txt"), PathKey("dir/b.txt"), PathKey("c.txt"),
                 ])
 
-            let unknown = try await ServerProcess.run(["repair", "--workspace", "nope", "--work-dir", work + "-missing"])
+            let unknown = try await ServerProcess.run([
+                "repair", "--workspace", "nope", "--work-dir", work + "-missing",
+            ])
             #expect(unknown.status != 0)
             #expect(unknown.stderr.contains("no DeltaSync database"))
         }
