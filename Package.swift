@@ -93,6 +93,7 @@ let package = Package(
         .executableTarget(
             name: "DeltaCLI",
             dependencies: [
+                "CDeltaSys",
                 "DeltaCore",
                 "DeltaServer",
                 "DeltaClient",

@@ -30,6 +30,11 @@ int cdeltasys_eventfd(void);
 /// Bytes waiting to be read on `fd` (FIONREAD), or -1.
 int cdeltasys_pending_bytes(int fd);
 
+/// Caps glibc's malloc arenas (mallopt M_ARENA_MAX); returns 1 on success. The server's blocking
+/// work moves between pool threads, and each thread otherwise gets its own arena, whose
+/// fragmentation adds tens of MiB of resident memory.
+int cdeltasys_limit_malloc_arenas(int count);
+
 /// Makes the current process exit at once, without running atexit handlers (named failpoints).
 void cdeltasys_exit_now(int code);
 
