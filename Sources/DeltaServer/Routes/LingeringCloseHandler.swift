@@ -19,6 +19,8 @@ final class LingeringCloseHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     static let maxDiscardBytes = 64 << 20
     static let maxLinger = TimeAmount.seconds(10)
+    /// How long a connection stays open once a rejected body has fully arrived.
+    static let graceAfterBody = TimeAmount.seconds(1)
 
     private let counters: ServerCounters
     private var closeAfterEnd = false
@@ -35,21 +37,34 @@ final class LingeringCloseHandler: ChannelDuplexHandler, RemovableChannelHandler
             requestComplete = false
         case .body(let buffer):
             if lingering {
+                // Dropped here, at socket speed: handing them on would leave the pace to the
+                // framework's back-pressured drain, and the 10 s bound could cut a client off
+                // before it has written what it is allowed to.
                 discarded += buffer.readableBytes
                 counters.discarded.add(Int64(buffer.readableBytes))
-                if discarded > Self.maxDiscardBytes {
-                    finish(context)
-                    return
-                }
+                if discarded > Self.maxDiscardBytes { finish(context) }
+                return
             }
         case .end:
             requestComplete = true
             if lingering {
-                finish(context)
+                // The whole body has arrived: the client is reading the reply (and, told
+                // `Connection: close`, will close). Give it a moment rather than closing under a
+                // client that is still finishing its write, which some report as an I/O error.
+                timer?.cancel()
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                timer = context.eventLoop.scheduleTask(in: Self.graceAfterBody) { loopBound.value.close(promise: nil) }
+                lingering = false
                 return
             }
         }
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Nothing reaches the framework while lingering, so it asks for no more: keep reading.
+        if lingering { context.read() }
+        context.fireChannelReadComplete()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
