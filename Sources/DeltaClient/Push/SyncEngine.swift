@@ -234,6 +234,11 @@ public final class SyncEngine: Sendable {
         let pending = try state.pending()
         report.sequence = acked
         guard !pending.isEmpty else { return true }
+        // The uploader runs beside `enqueue`: the failpoint must also stop it from sending what
+        // was just recorded, or the "killed after the outbox" state depends on timing.
+        if ProcessInfo.processInfo.environment["DELTASYNC_CLIENT_FAILPOINT"] == "after-outbox" {
+            cdeltasys_exit_now(137)
+        }
         update {
             $0.phase = .uploading
             $0.bundlesTotal = max($0.bundlesTotal, pending.count)
