@@ -19,17 +19,18 @@ public enum DeltaServer {
         public let degraded: DegradedWorkspaces
 
         let workDirectory: String
+        /// `WORK_DIR/serve.lock`, taken before start-up touches anything and held as long as
+        /// this value lives.
+        let lock: WorkDirectory.Lock
 
         /// Runs until SIGTERM or SIGINT, then shuts down gracefully (in-flight uploads finish).
         public func run() async throws {
-            let lock = try WorkDirectory.Lock(workDirectory, purpose: "two servers cannot share a WORK_DIR")
             defer { withExtendedLifetime(lock) {} }
             try await application.runService()
         }
 
         /// Runs until the calling task is cancelled (tests and embedding).
         public func runUntilCancelled() async throws {
-            let lock = try WorkDirectory.Lock(workDirectory, purpose: "two servers cannot share a WORK_DIR")
             defer { withExtendedLifetime(lock) {} }
             try await application.run()
         }
@@ -41,6 +42,8 @@ public enum DeltaServer {
     ) async throws -> Prepared {
         let work = configuration.workDirectory
         try WorkDirectory.prepare(work, logger: logger)
+        // Before the leftovers are cleared and copies repaired: a second server must not touch them.
+        let lock = try WorkDirectory.Lock(work, purpose: "two servers cannot share a WORK_DIR")
         try FileSystem.createDirectory(work + "/tmp", mode: 0o700)
         try FileSystem.createDirectory(work + "/workspaces", mode: 0o700)
         try refuseCaseInsensitive(work)
@@ -120,7 +123,8 @@ public enum DeltaServer {
             onServerRunning: onServerRunning, logger: logger
         )
         return Prepared(
-            application: application, storage: storage, counters: counters, degraded: degraded, workDirectory: work)
+            application: application, storage: storage, counters: counters, degraded: degraded, workDirectory: work,
+            lock: lock)
     }
 
     /// `deltasync repair`: rebuilds a workspace's materialised copy from the database, with no

@@ -10,7 +10,7 @@ import Testing
         try TreeScanner(root: tree.root, ignore: IgnoreRules(root: tree.root)).scan().files
     }
 
-    func states(_ tree: WorkspaceTree) throws -> [String: ClientState.FileState] {
+    func states(_ tree: WorkspaceTree) throws -> [String: TrackedFile] {
         let files = try scan(tree)
         let detected = ChangeDetector(root: tree.root).detect(scanned: files, base: [:])
         return Dictionary(uniqueKeysWithValues: detected.changes.compactMap { $0.state.map { ($0.path, $0) } })

@@ -6,10 +6,10 @@ import Testing
 @Suite struct RetryPolicyTests {
     @Test func retriesOnlyWhatMayGoAway() {
         #expect(RetryPolicy.isRetryable(DeltaError(.network, "down")))
-        #expect(RetryPolicy.isRetryable(DeltaError(.internalError, "x", details: ["http_status": .int(503)])))
-        #expect(RetryPolicy.isRetryable(DeltaError(.rateLimited, "x", details: ["http_status": .int(429)])))
-        #expect(!RetryPolicy.isRetryable(DeltaError(.hashMismatch, "x", details: ["http_status": .int(422)])))
-        #expect(!RetryPolicy.isRetryable(DeltaError(.unauthorized, "x", details: ["http_status": .int(401)])))
+        #expect(RetryPolicy.isRetryable(DeltaError(.internalError, "x", httpStatus: 503)))
+        #expect(RetryPolicy.isRetryable(DeltaError(.rateLimited, "x", httpStatus: 429)))
+        #expect(!RetryPolicy.isRetryable(DeltaError(.hashMismatch, "x", httpStatus: 422)))
+        #expect(!RetryPolicy.isRetryable(DeltaError(.unauthorized, "x", httpStatus: 401)))
     }
 
     @Test func fullJitterStaysUnderTheCapAndRetryAfterWins() {
@@ -27,7 +27,7 @@ import Testing
         await #expect(throws: DeltaError.self) {
             try await policy.run { () async throws -> Int in
                 calls.add(1, ordering: .relaxed)
-                throw DeltaError(.invalidRequest, "bad", details: ["http_status": .int(400)])
+                throw DeltaError(.invalidRequest, "bad", httpStatus: 400)
             }
         }
         #expect(calls.load(ordering: .relaxed) == 1)

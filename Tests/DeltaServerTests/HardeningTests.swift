@@ -2,6 +2,7 @@ import DeltaCore
 @testable import DeltaServer
 import DeltaTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// One test per row of the attack review (issue "Hardening"), over the real server: each hostile
@@ -399,6 +400,27 @@ import Testing
                 .filter { $0.count > 3 }
             #expect(!blobs.isEmpty)
             for blob in blobs { #expect(try Self.mode(work + "/blobs/" + blob) == 0o600) }
+        }
+    }
+
+    /// The lock is taken before start-up clears leftovers or repairs copies, so a second server
+    /// on a live `WORK_DIR` stops before touching anything.
+    @Test func aSecondServerOnTheSameWorkDirectoryStopsBeforeStartUpWork() async throws {
+        try await withTemporaryDirectory("second") { directory in
+            let work = directory.path + "/work"
+            try await TestServer.with(workDirectory: work) { server in
+                try await Self.seed(server)
+                let leftover = work + "/tmp/in-flight-upload"
+                try FileSystem.writeAtomically(leftover, [1, 2, 3])
+                var logger = Logger(label: "test")
+                logger.logLevel = .critical
+                let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, workDirectory: work)
+                await #expect(throws: DeltaError.self) {
+                    _ = try await DeltaServer.prepare(configuration: configuration, logger: logger)
+                }
+                #expect(FileSystem.exists(leftover), "the running server's spool was left alone")
+                #expect(try await HTTP.get(server.baseURL + "/health").status == 200)
+            }
         }
     }
 

@@ -1,3 +1,5 @@
+import ArgumentParser
+import DeltaCore
 import Foundation
 import Logging
 
@@ -17,5 +19,16 @@ enum CommandOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Runs `body`; a `DeltaError` becomes one `error:` line on stderr (and exit status 1)
+    /// instead of the argument parser's `Error: CODE: message (cause)` dump.
+    static func reportingErrors(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as DeltaError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 }

@@ -15,16 +15,25 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let root = try options.root
-        let report = try await ClientStatus.read(
-            root: root, stateDirectory: options.stateDirectory(root: root), serverURL: options.serverURL,
-            workspaceName: options.workspace, token: try options.resolvedToken()
-        )
+        let token = try options.resolvedToken()
+        var read: ClientStatus?
+        try await CommandOutput.reportingErrors {
+            read = try await ClientStatus.read(
+                root: root, stateDirectory: options.stateDirectory(root: root), serverURL: options.serverURL,
+                workspaceName: options.workspace, token: token
+            )
+        }
+        guard let report = read else { return }
         if options.json {
             try CommandOutput.printJSON(report)
             return
         }
         print("workspace:          \(report.workspace ?? "(never pushed)")")
         print("server:             \(report.server)")
+        if let kind = report.serverKind {
+            let note = kind == .compatibleCore ? " (no manifest: another writer's changes are invisible)" : ""
+            print("server kind:        \(kind.rawValue)\(note)")
+        }
         print("acknowledged:       \(report.ackedSequence)")
         print(
             "server sequence:    \(report.serverSequence.map(String.init) ?? "unreachable: \(report.serverError ?? "")")"
@@ -33,5 +42,6 @@ struct Status: AsyncParsableCommand {
         print("in sync:            \(report.idle ? "yes" : "no")")
         if let last = report.lastPushAt { print("last push:          \(last)") }
         if let error = report.lastError { print("last error:         \(error)") }
+        if let warning = report.warning { print("warning:            \(warning)") }
     }
 }

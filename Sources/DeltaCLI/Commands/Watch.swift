@@ -49,17 +49,19 @@ struct Watch: AsyncParsableCommand {
             stateDirectory: options.stateDirectory(root: root),
             retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
         )
-        let session = try WatchSession(
-            configuration: .init(
-                push: push, pollInterval: poll.map { .milliseconds($0) }, quietPeriod: .milliseconds(quietMs),
-                maxDelay: .milliseconds(maxDelayMs)
-            ),
-            logger: logger
-        )
-        let group = ServiceGroup(
-            configuration: .init(services: [session], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await CommandOutput.reportingErrors {
+            let session = try WatchSession(
+                configuration: .init(
+                    push: push, pollInterval: poll.map { .milliseconds($0) }, quietPeriod: .milliseconds(quietMs),
+                    maxDelay: .milliseconds(maxDelayMs)
+                ),
+                logger: logger
+            )
+            let group = ServiceGroup(
+                configuration: .init(services: [session], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            )
+            try await group.run()
+        }
     }
 }
 

@@ -21,7 +21,7 @@ public struct ChangeDetector: Sendable {
     ///   - scanned: the workspace now.
     ///   - base: what the server has, by path (stat fields may be zero when only the hash is known).
     public func detect(
-        scanned: [ScannedFile], base: [String: ClientState.FileState], hashProgress: (@Sendable (Int64) -> Void)? = nil
+        scanned: [ScannedFile], base: [String: TrackedFile], hashProgress: (@Sendable (Int64) -> Void)? = nil
     ) -> ChangeSet {
         var result = ChangeSet()
         var toHash: [ScannedFile] = []
@@ -40,7 +40,7 @@ public struct ChangeDetector: Sendable {
         }
         let digests = ContentHasher.hash(toHash.map { root + "/" + $0.path }, progress: hashProgress)
 
-        var created: [ClientState.FileState] = []
+        var created: [TrackedFile] = []
         for (file, digest) in zip(toHash, digests) {
             guard let digest else {
                 result.skipped.append((file.path, "vanished or unreadable while hashing"))
@@ -89,22 +89,22 @@ public struct ChangeDetector: Sendable {
         return result
     }
 
-    static func sameStat(_ known: ClientState.FileState, _ file: ScannedFile) -> Bool {
+    static func sameStat(_ known: TrackedFile, _ file: ScannedFile) -> Bool {
         known.size == file.size && known.mtimeNanoseconds == file.mtimeNanoseconds
             && known.ctimeNanoseconds == file.ctimeNanoseconds && known.inode == file.inode && known.mode == file.mode
     }
 
     static func executable(_ mode: UInt32) -> Bool { mode & 0o111 != 0 }
 
-    static func state(_ file: ScannedFile, sha256: String) -> ClientState.FileState {
-        ClientState.FileState(
+    static func state(_ file: ScannedFile, sha256: String) -> TrackedFile {
+        TrackedFile(
             path: file.path, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds,
             ctimeNanoseconds: file.ctimeNanoseconds,
             inode: file.inode, mode: file.mode, sha256: sha256
         )
     }
 
-    static func change(_ kind: OperationKind, _ state: ClientState.FileState) -> ChangeSet.Change {
+    static func change(_ kind: OperationKind, _ state: TrackedFile) -> ChangeSet.Change {
         ChangeSet.Change(
             operation: BundleOperation(
                 operation: kind, path: state.path, contentHash: ContentHash(algorithm: .sha256, hex: state.sha256),

@@ -6,12 +6,12 @@ public struct ChangeSet: Sendable {
     public struct Change: Sendable, Hashable {
         public var operation: BundleOperation
         /// The file's state after the change (created, updated, moved).
-        public var state: ClientState.FileState?
+        public var state: TrackedFile?
     }
 
     public var changes: [Change] = []
     /// Files whose stat changed but whose content did not: only their fingerprint is refreshed.
-    public var refreshed: [ClientState.FileState] = []
+    public var refreshed: [TrackedFile] = []
     /// Paths on disk that cannot be synced (too large, vanished mid-scan).
     public var skipped: [(path: String, reason: String)] = []
 

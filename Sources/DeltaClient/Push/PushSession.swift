@@ -26,7 +26,8 @@ public final class PushSession: Sendable {
         // A reconciliation or a file that changed under us starts a new round; bounded so it ends.
         for round in 0..<4 {
             let prepared = try await engine.prepare()
-            report.workspace = prepared.status.workspace
+            report.workspace = try engine.state.syncState().workspaceKey ?? prepared.status.workspace
+            report.serverKind = prepared.kind
             report.resynced = report.resynced || prepared.resynced
             var detected = PushReport()
             let changes = try engine.detectAll(report: &detected)
@@ -49,7 +50,7 @@ public final class PushSession: Sendable {
             do {
                 try engine.enqueue(changes)
                 writing.value = false
-            } catch let error as DeltaError where error.details["changed"] == .bool(true) && round < 3 {
+            } catch let error as DeltaError where error.code == .changedWhileBundling && round < 3 {
                 writing.value = false
                 _ = try? await uploader.value
                 logger.info("a file changed while bundling; scanning again", metadata: ["reason": "\(error.message)"])
@@ -66,7 +67,8 @@ public final class PushSession: Sendable {
         }
         engine.update { $0.phase = .done }
         report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
-        try engine.state.setMeta("last_push_at", ISO8601DateFormatter().string(from: Date()))
+        let finished = ISO8601DateFormatter().string(from: Date())
+        try engine.state.updateSyncState { $0.lastPushAt = finished }
         return report
     }
 }

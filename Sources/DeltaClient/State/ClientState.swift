@@ -7,22 +7,12 @@ import GRDB
 #endif
 
 /// What the client remembers about one workspace, in `DIR/.deltasync/state.sqlite`: the file
-/// table (the tree the server has or will have once the outbox drains), the last acknowledged
-/// sequence, and the outbox of bundles written before they are sent.
+/// table (the tree the server has or will have once the outbox drains), the one-row sync record
+/// (`SyncState`: acknowledged sequence, server kind, what the next run must do), and the outbox of
+/// bundles written before they are sent.
 public final class ClientState: Sendable {
     let queue: DatabaseQueue
     public let directory: String
-
-    /// A remembered file: its stat fingerprint (the fast path) and content hash.
-    public struct FileState: Sendable, Hashable {
-        public var path: String
-        public var size: Int64
-        public var mtimeNanoseconds: Int64
-        public var ctimeNanoseconds: Int64
-        public var inode: UInt64
-        public var mode: UInt32
-        public var sha256: String
-    }
 
     /// A bundle in the outbox. `ackedSequence` is set once the server acknowledged it; a few
     /// acknowledged bundles are kept to replay to a server restored from an old backup.
@@ -33,6 +23,10 @@ public final class ClientState: Sendable {
         public var size: Int64
         public var operations: Int
         public var ackedSequence: Int64?
+        /// Uploaded with `force=true` (a compatible-core recovery or rebuild).
+        public var force: Bool
+        /// Every path the bundle touches (a move's source too), for a compatible-core recovery.
+        public var paths: [String]?
     }
 
     /// Opens (creating) the state directory and database.
@@ -79,43 +73,43 @@ public final class ClientState: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v2-sync-state") { db in try SyncState.migrate(from: db) }
         try migrator.migrate(queue)
     }
 
-    // MARK: - Meta
+    // MARK: - Sync record
 
-    public func meta(_ key: String) throws -> String? {
-        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    /// The one-row sync record.
+    public func syncState() throws -> SyncState {
+        try queue.read { db in try SyncState.fetch(db) }
     }
 
-    public func setMeta(_ key: String, _ value: String?) throws {
-        try queue.write { db in try Self.setMeta(db, key, value) }
+    /// Reads, changes and writes the sync record in one transaction; returns the new record.
+    @discardableResult
+    public func updateSyncState(_ change: (inout SyncState) -> Void) throws -> SyncState {
+        try queue.write { db in try Self.updateSyncState(db, change) }
     }
 
-    static func setMeta(_ db: Database, _ key: String, _ value: String?) throws {
-        if let value {
-            try db.execute(
-                sql:
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                arguments: [key, value]
-            )
-        } else {
-            try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
-        }
+    @discardableResult
+    static func updateSyncState(_ db: Database, _ change: (inout SyncState) -> Void) throws -> SyncState {
+        var record = try SyncState.fetch(db)
+        change(&record)
+        try record.save(db)
+        return record
     }
 
     /// The last sequence the server acknowledged for this workspace.
     public var ackedSequence: Int64 {
-        get throws { try meta("acked_sequence").flatMap { Int64($0) } ?? 0 }
+        get throws { try syncState().ackedSequence }
     }
 
-    public func setAckedSequence(_ sequence: Int64) throws { try setMeta("acked_sequence", String(sequence)) }
+    public func setAckedSequence(_ sequence: Int64) throws { try updateSyncState { $0.ackedSequence = sequence } }
 
     // MARK: - Files
 
-    public func files() throws -> [String: FileState] {
+    public func files() throws -> [String: TrackedFile] {
         try queue.read { db in
-            var result: [String: FileState] = [:]
+            var result: [String: TrackedFile] = [:]
             result.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file") ?? 0)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file")
@@ -128,7 +122,7 @@ public final class ClientState: Sendable {
     }
 
     /// The entry at `path` and, with `andBelow`, every entry under `path/`.
-    public func files(at path: String, andBelow: Bool) throws -> [String: FileState] {
+    public func files(at path: String, andBelow: Bool) throws -> [String: TrackedFile] {
         try queue.read { db in
             var sql = "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file WHERE path = ?"
             var arguments: StatementArguments = [path]
@@ -136,7 +130,7 @@ public final class ClientState: Sendable {
                 sql += " OR (path >= ? AND path < ?)"
                 arguments += [path + "/", path + "0"]
             }
-            var result: [String: FileState] = [:]
+            var result: [String: TrackedFile] = [:]
             for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
                 let state = Self.state(row)
                 result[state.path] = state
@@ -146,8 +140,8 @@ public final class ClientState: Sendable {
     }
 
     /// Rows of `SELECT *` on `file`, by column position (name lookups cost a lot at 100k rows).
-    static func state(_ row: Row) -> FileState {
-        FileState(
+    static func state(_ row: Row) -> TrackedFile {
+        TrackedFile(
             path: row[0], size: row[1], mtimeNanoseconds: row[2], ctimeNanoseconds: row[3],
             inode: UInt64(bitPattern: row[4] as Int64), mode: UInt32(truncatingIfNeeded: row[5] as Int64),
             sha256: row[6]
@@ -155,12 +149,12 @@ public final class ClientState: Sendable {
     }
 
     /// Refreshes stat fingerprints of files whose content did not change (no outbox entry).
-    public func refresh(_ states: [FileState]) throws {
+    public func refresh(_ states: [TrackedFile]) throws {
         guard !states.isEmpty else { return }
         try queue.write { db in try Self.upsert(db, states) }
     }
 
-    static func upsert(_ db: Database, _ states: [FileState]) throws {
+    static func upsert(_ db: Database, _ states: [TrackedFile]) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO file (path, size, mtime_ns, ctime_ns, inode, mode, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -180,17 +174,66 @@ public final class ClientState: Sendable {
 
     /// Records a written (and fsynced) bundle and the file-table changes it carries, atomically.
     public func enqueue(
-        bundleID: String, file: String, size: Int64, operations: Int, upserts: [FileState], deletes: [String]
+        bundleID: String, file: String, size: Int64, operations: Int, upserts: [TrackedFile], deletes: [String],
+        paths: [String]? = nil, force: Bool = false
     ) throws {
         try queue.write { db in
-            try db.execute(
-                sql: "INSERT INTO outbox (bundle_id, file, size, operations, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [bundleID, file, size, operations, ISO8601DateFormatter().string(from: Date())]
-            )
+            try Self.insertOutbox(
+                db, bundleID: bundleID, file: file, size: size, operations: operations, paths: paths, force: force)
             try Self.upsert(db, upserts)
-            let delete = try db.cachedStatement(sql: "DELETE FROM file WHERE path = ?")
-            for path in deletes { try delete.execute(arguments: [path]) }
+            try Self.delete(db, deletes)
         }
+    }
+
+    static func insertOutbox(
+        _ db: Database, bundleID: String, file: String, size: Int64, operations: Int, paths: [String]?, force: Bool
+    ) throws {
+        let encodedPaths = try paths.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try db.execute(
+            sql: """
+                INSERT INTO outbox (bundle_id, file, size, operations, created_at, force, paths)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                bundleID, file, size, operations, ISO8601DateFormatter().string(from: Date()), force, encodedPaths,
+            ]
+        )
+    }
+
+    static func delete(_ db: Database, _ paths: [String]) throws {
+        let delete = try db.cachedStatement(sql: "DELETE FROM file WHERE path = ?")
+        for path in paths { try delete.execute(arguments: [path]) }
+    }
+
+    /// One bundle written to replace the pending outbox (a compatible-core recovery).
+    public struct Replacement: Sendable {
+        public var bundleID: String
+        public var file: String
+        public var size: Int64
+        public var operations: Int
+        public var paths: [String]
+    }
+
+    /// Replaces every pending entry by `replacements` (uploaded with `force=true`), applies the
+    /// file-table changes they carry and adopts `sequence` as acknowledged — one transaction, so
+    /// a crash leaves either the old outbox or the new one.
+    public func replacePending(
+        with replacements: [Replacement], upserts: [TrackedFile], deletes: [String], adopting sequence: Int64
+    ) throws {
+        let files: [String] = try queue.write { db in
+            let files = try String.fetchAll(db, sql: "SELECT file FROM outbox WHERE acked_sequence IS NULL")
+            try db.execute(sql: "DELETE FROM outbox WHERE acked_sequence IS NULL")
+            for bundle in replacements {
+                try Self.insertOutbox(
+                    db, bundleID: bundle.bundleID, file: bundle.file, size: bundle.size, operations: bundle.operations,
+                    paths: bundle.paths, force: true)
+            }
+            try Self.upsert(db, upserts)
+            try Self.delete(db, deletes)
+            try Self.updateSyncState(db) { $0.ackedSequence = sequence }
+            return files
+        }
+        for file in files { unlink(directory + "/outbox/" + file) }
     }
 
     public func pending() throws -> [OutboxEntry] {
@@ -207,7 +250,10 @@ public final class ClientState: Sendable {
             try Row.fetchAll(db, sql: sql).map { row in
                 OutboxEntry(
                     id: row["id"], bundleID: row["bundle_id"], file: row["file"], size: row["size"],
-                    operations: row["operations"], ackedSequence: row["acked_sequence"]
+                    operations: row["operations"], ackedSequence: row["acked_sequence"], force: row["force"],
+                    paths: (row["paths"] as String?).flatMap {
+                        try? JSONDecoder().decode([String].self, from: Data($0.utf8))
+                    }
                 )
             }
         }
@@ -218,7 +264,7 @@ public final class ClientState: Sendable {
     public func acknowledge(_ entry: OutboxEntry, sequence: Int64, keep: Int = 32) throws {
         let removed: [String] = try queue.write { db in
             try db.execute(sql: "UPDATE outbox SET acked_sequence = ? WHERE id = ?", arguments: [sequence, entry.id])
-            try Self.setMeta(db, "acked_sequence", String(sequence))
+            try Self.updateSyncState(db) { $0.ackedSequence = sequence }
             let old = try Row.fetchAll(
                 db,
                 sql: """
@@ -245,7 +291,7 @@ public final class ClientState: Sendable {
     }
 
     /// Replaces the whole file table (after a resync computed the server's real tree).
-    public func replaceFiles(_ states: [FileState]) throws {
+    public func replaceFiles(_ states: [TrackedFile]) throws {
         try queue.write { db in
             try db.execute(sql: "DELETE FROM file")
             try Self.upsert(db, states)

@@ -5,7 +5,8 @@ import NIOCore
 import NIOHTTP1
 
 /// The server's HTTP API as the client uses it. Errors come back as `DeltaError` carrying the
-/// server's `error.code`, the HTTP status (`http_status`) and any `Retry-After`.
+/// server's `error.code`, the HTTP status (`httpStatus`) and any `Retry-After` (`retryAfter`),
+/// with a message that names the endpoint and what to do.
 public struct DeltaAPI: Sendable {
     public var baseURL: String
     public var token: String?
@@ -35,7 +36,7 @@ public struct DeltaAPI: Sendable {
 
     /// Streams the bundle at `path` as `multipart/form-data`.
     public func upload(
-        bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?,
+        bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?, force: Bool = false,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> UploadOutcome {
         let size = try RawFile.open(reading: path).size()
@@ -43,6 +44,7 @@ public struct DeltaAPI: Sendable {
         var head = ""
         var fields = workspace.fields
         if let sequence { fields.append(("sequence_number", String(sequence))) }
+        if force { fields.append(("force", "true")) }
         for (name, value) in fields {
             head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
         }
@@ -56,7 +58,7 @@ public struct DeltaAPI: Sendable {
         authorize(&request)
         request.body = .stream(body, length: .known(Int64(head.utf8.count + tail.utf8.count) + size))
         do {
-            return .applied(try await send(request, as: UploadResponse.self))
+            return .applied(try await send(request, endpoint: "/api/v1/delta/upload", as: UploadResponse.self))
         } catch let error as DeltaError where error.code == .sequenceMismatch {
             guard let expected = error.details["expected_sequence"]?.intValue else { throw error }
             return .sequenceMismatch(expected: expected)
@@ -77,14 +79,14 @@ public struct DeltaAPI: Sendable {
     private func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         authorize(&request)
-        return try await send(request, as: type)
+        return try await send(request, endpoint: String(path.prefix { $0 != "?" }), as: type)
     }
 
     private func authorize(_ request: inout HTTPClientRequest) {
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
     }
 
-    private func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
+    private func send<T: Decodable>(_ request: HTTPClientRequest, endpoint: String, as type: T.Type) async throws -> T {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
@@ -95,22 +97,29 @@ public struct DeltaAPI: Sendable {
         }
         let data = Data(body.readableBytesView)
         let status = Int(response.status.code)
+        let retryAfter = response.headers.first(name: "retry-after").flatMap { Int64($0) }
         // Deployed servers answer `200 {"success": false}` for errors: treat it as the error it names.
         if let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data), !envelope.success {
             var error = envelope.deltaError
-            error.details["http_status"] = .int(Int64(status))
-            if let retryAfter = response.headers.first(name: "retry-after").flatMap({ Int64($0) }) {
-                error.details["retry_after"] = .int(retryAfter)
-            }
+            error.httpStatus = status
+            error.retryAfter = retryAfter ?? error.retryAfter
+            error.message = Self.explain(error, url: baseURL + endpoint)
             throw error
         }
         guard (200..<300).contains(status) else {
-            let code: DeltaError.Code = status == 429 ? .rateLimited : status >= 500 ? .internalError : .invalidRequest
-            var error = DeltaError(
-                code, "server answered HTTP \(status)", details: ["http_status": .int(Int64(status))])
-            if let retryAfter = response.headers.first(name: "retry-after").flatMap({ Int64($0) }) {
-                error.details["retry_after"] = .int(retryAfter)
-            }
+            let code: DeltaError.Code =
+                switch status {
+                case 401: .unauthorized
+                case 403: .forbidden
+                case 404: .notFound
+                case 405: .methodNotAllowed
+                case 413: .bundleTooLarge
+                case 429: .rateLimited
+                case 500...: .internalError
+                default: .invalidRequest
+                }
+            var error = DeltaError(code, "HTTP \(status)", httpStatus: status, retryAfter: retryAfter)
+            error.message = Self.explain(error, url: baseURL + endpoint)
             throw error
         }
         do {
@@ -118,12 +127,40 @@ public struct DeltaAPI: Sendable {
         } catch {
             throw DeltaError(
                 .invalidRequest,
-                "unexpected reply from \(baseURL): \(String(decoding: data.prefix(200), as: UTF8.self))")
+                "\(baseURL + endpoint) answered something that is not a DeltaSync or compatible upload-service "
+                    + "reply (\(String(decoding: data.prefix(120), as: UTF8.self))): is --server the right URL?",
+                httpStatus: status)
         }
     }
 }
 
 extension DeltaAPI {
+    /// The server's message made into one sentence naming the endpoint and the likely fix, for
+    /// the errors a person can do something about.
+    static func explain(_ error: DeltaError, url: String) -> String {
+        let said = error.message.isEmpty ? "" : ": \(error.message)"
+        let status = error.httpStatus.map { "HTTP \($0) " } ?? ""
+        switch error.code {
+        case .unauthorized:
+            return "\(url) refused the credentials (\(status)\(error.code))\(said). "
+                + "Set DELTASYNC_TOKEN or --token-file to a token the server accepts (deltasync token create)"
+        case .forbidden:
+            return "\(url) does not let this token do that (\(status)\(error.code))\(said). "
+                + "Use a token scoped to this workspace, or check --workspace"
+        case .bundleTooLarge, .uncompressedTooLarge, .fileTooLarge, .tooManyEntries:
+            return "\(url) refused a bundle as too large (\(status)\(error.code))\(said). "
+                + "Raise the server's limit (deltasync serve --max-bundle-size-mb and the other limits) or exclude large files "
+                + "in .deltasyncignore"
+        case .notFound where error.httpStatus == 404 && error.message == "HTTP 404":
+            return "\(url) does not exist on this server (HTTP 404): is --server the DeltaSync or upload-service URL?"
+        default:
+            if error.message.hasPrefix("HTTP ") {
+                return "\(url) answered \(error.message) without an error body: is --server the right URL?"
+            }
+            return "\(url): \(error.message) (\(status)\(error.code))"
+        }
+    }
+
     /// One sentence a person can act on, naming the URL, what went wrong and the likely fix.
     static func unreachable(_ baseURL: String, _ error: any Error) -> String {
         let text = String(describing: error)
@@ -135,8 +172,8 @@ extension DeltaAPI {
         } else if text.contains("connectTimeout") || text.contains("Timeout") || text.contains("deadlineExceeded") {
             reason = "no answer in time"
             fix = "is the address right and the server reachable from here?"
-        } else if text.contains("NXDOMAIN") || text.contains("getaddrinfo") || text.contains("unknownHost")
-            || text.contains("lookup")
+        } else if text.contains("DNS error") || text.contains("UnknownHost") || text.contains("NXDOMAIN")
+            || text.contains("getaddrinfo")
         {
             reason = "the host name does not resolve"
             fix = "check the host in --server"

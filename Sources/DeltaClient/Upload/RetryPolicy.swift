@@ -23,7 +23,7 @@ public struct RetryPolicy: Sendable {
             do {
                 return try await operation()
             } catch let error as DeltaError where Self.isRetryable(error) && attempt < maxRetries {
-                let wait = delay(attempt: attempt, retryAfter: error.details["retry_after"]?.intValue)
+                let wait = delay(attempt: attempt, retryAfter: error.retryAfter)
                 attempt += 1
                 onRetry(error, attempt, wait)
                 try await Task.sleep(for: wait)
@@ -41,7 +41,7 @@ public struct RetryPolicy: Sendable {
 
     public static func isRetryable(_ error: DeltaError) -> Bool {
         if error.code == .network || error.code == .rateLimited || error.code == .requestTimeout { return true }
-        if let status = error.details["http_status"]?.intValue { return status == 429 || status >= 500 }
+        if let status = error.httpStatus { return status == 429 || status >= 500 }
         return false
     }
 }

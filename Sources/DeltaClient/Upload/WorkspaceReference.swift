@@ -9,10 +9,12 @@ public struct WorkspaceReference: Sendable, Hashable {
         self.path = path
     }
 
-    /// Query items for GET endpoints.
+    /// Query items for GET endpoints: the path always (a compatible-core server knows workspaces
+    /// only by path), and the name when there is one (our server prefers it).
     var query: String {
-        if let name { return "workspace=" + Self.escape(name) }
-        return "workspace_path=" + Self.escape(path)
+        let byPath = "workspace_path=" + Self.escape(path)
+        guard let name else { return byPath }
+        return byPath + "&workspace=" + Self.escape(name)
     }
 
     /// Form fields for uploads.

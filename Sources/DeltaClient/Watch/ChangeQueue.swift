@@ -17,6 +17,8 @@ public final class ChangeQueue: Sendable {
         var firstEvent: ContinuousClock.Instant?
         var lastEvent: ContinuousClock.Instant?
         var received = 0
+        /// Batches handed out and not yet `finish`ed: still work in progress for the barrier.
+        var inFlight = 0
     }
 
     public let quietPeriod: Duration
@@ -47,8 +49,16 @@ public final class ChangeQueue: Sendable {
         signal.yield()
     }
 
-    /// Whether events are waiting for the next batch.
-    public var hasPending: Bool { pending.withLock { !$0.batch.isEmpty } }
+    /// Whether events are waiting for the next batch or a taken batch is still being handled.
+    /// Taking a batch and marking it in flight happen under one lock, so a quiescence check
+    /// never sees the moment between the queue and the detector.
+    public var hasPending: Bool { pending.withLock { !$0.batch.isEmpty || $0.inFlight > 0 } }
+
+    /// Marks a batch from `next()` or `take()` as handled.
+    public func finish(_ batch: Batch) {
+        guard !batch.isEmpty else { return }
+        pending.withLock { $0.inFlight -= 1 }
+    }
 
     /// Events received since start (for status and benchmarks).
     public var received: Int { pending.withLock { $0.received } }
@@ -73,9 +83,10 @@ public final class ChangeQueue: Sendable {
         return nil
     }
 
-    /// Takes whatever is pending now (shutdown flush).
+    /// Takes whatever is pending now (shutdown flush); `finish` it when handled.
     public func take() -> Batch {
         pending.withLock { state in
+            if !state.batch.isEmpty { state.inFlight += 1 }
             defer {
                 state.batch = Batch()
                 state.firstEvent = nil

@@ -91,7 +91,9 @@ public final class WatchSession: Service, Sendable {
         let queue = self.queue
         try watcher.start { event in queue.add(event) }
         defer { watcher.stop() }
-        let control = try? ControlChannel(path: configuration.push.stateDirectory + "/watch.sock", session: self)
+        let control = try? ControlChannel(path: configuration.push.stateDirectory + "/watch.sock") {
+            await self.quiescentStatus()
+        }
         defer { control?.close() }
 
         await prepareIfNeeded()
@@ -127,6 +129,7 @@ public final class WatchSession: Service, Sendable {
         while !Task.isCancelled {
             guard let batch = await queue.next() else { return }
             await process(batch)
+            queue.finish(batch)
         }
     }
 
@@ -163,7 +166,7 @@ public final class WatchSession: Service, Sendable {
                 try engine.enqueue(changes)
                 if !changes.isEmpty { wake.yield() }
                 return
-            } catch let error as DeltaError where error.details["changed"] == .bool(true) {
+            } catch let error as DeltaError where error.code == .changedWhileBundling {
                 continue  // edited while bundling: look again
             }
         }
@@ -245,6 +248,7 @@ public final class WatchSession: Service, Sendable {
         watcher.stop()
         let batch = queue.take()
         if !batch.isEmpty { await process(batch) }
+        queue.finish(batch)
         let grace = configuration.shutdownGrace
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.uploadPending() }
@@ -279,14 +283,15 @@ public final class WatchSession: Service, Sendable {
     func currentStatus() -> ClientStatus {
         let snapshot = live.withLock { $0 }
         let pending = (try? engine.state.pending()) ?? []
-        let acked = (try? engine.state.ackedSequence) ?? 0
+        let record = (try? engine.state.syncState()) ?? SyncState()
         var status = ClientStatus(
-            workspace: try? engine.state.meta("workspace_key"), server: configuration.push.serverURL,
-            ackedSequence: acked,
+            workspace: record.workspaceKey, server: configuration.push.serverURL, ackedSequence: record.ackedSequence,
             serverSequence: snapshot.serverSequence, serverError: snapshot.serverError, pendingBundles: pending.count,
-            pendingBytes: pending.reduce(0) { $0 + $1.size }, lastError: try? engine.state.meta("last_error"),
-            lastPushAt: try? engine.state.meta("last_push_at"), idle: false
+            pendingBytes: pending.reduce(0) { $0 + $1.size }, lastError: record.lastError,
+            lastPushAt: record.lastPushAt, idle: false
         )
+        status.serverKind = record.serverKind
+        status.warning = record.warning
         status.watching = true
         status.phase = snapshot.phase
         status.queuedEvents = queue.hasPending ? 1 : 0

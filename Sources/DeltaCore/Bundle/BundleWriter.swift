@@ -99,7 +99,7 @@ public struct BundleWriter: Sendable {
                     }
                     if count == 0 {
                         throw DeltaError(
-                            .io, "\(sourcePath) shrank while it was being bundled", details: ["changed": .bool(true)])
+                            .changedWhileBundling, "\(sourcePath) shrank while it was being bundled")
                     }
                     try buffer.withUnsafeBytes { raw in
                         let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
@@ -114,11 +114,11 @@ public struct BundleWriter: Sendable {
                     expected.hex != hasher.finalize()
                 {
                     throw DeltaError(
-                        .io, "\(sourcePath) changed while it was being bundled", details: ["changed": .bool(true)])
+                        .changedWhileBundling, "\(sourcePath) changed while it was being bundled")
                 }
                 if try input.size() != size {
                     throw DeltaError(
-                        .io, "\(sourcePath) changed size while it was being bundled", details: ["changed": .bool(true)])
+                        .changedWhileBundling, "\(sourcePath) changed size while it was being bundled")
                 }
                 try tar.finishEntry(size: size)
             }

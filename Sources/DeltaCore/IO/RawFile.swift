@@ -8,14 +8,21 @@
 /// where Foundation's `FileHandle` and `Data` copies cost too much.
 public final class RawFile: Sendable {
     public let fd: Int32
+    /// The path it was opened by, for error messages.
+    public let path: String?
 
-    public init(adopting fd: Int32) { self.fd = fd }
+    public init(adopting fd: Int32, path: String? = nil) {
+        self.fd = fd
+        self.path = path
+    }
+
+    private var name: String { path ?? "fd \(fd)" }
 
     /// Opens `path` for reading.
     public static func open(reading path: String) throws -> RawFile {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DeltaError.posix("open", path) }
-        return RawFile(adopting: fd)
+        return RawFile(adopting: fd, path: path)
     }
 
     /// Creates (or truncates) `path` for writing with `mode`.
@@ -23,7 +30,7 @@ public final class RawFile: Sendable {
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC)
         let fd = Glibc.open(path, flags, mode)
         guard fd >= 0 else { throw DeltaError.posix("create", path) }
-        return RawFile(adopting: fd)
+        return RawFile(adopting: fd, path: path)
     }
 
     /// Reads up to `buffer.count` bytes; 0 at end of file.
@@ -32,7 +39,7 @@ public final class RawFile: Sendable {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if n >= 0 { return n }
             if errno == EINTR { continue }
-            throw DeltaError.posix("read", "fd \(fd)")
+            throw DeltaError.posix("read", name)
         }
     }
 
@@ -43,7 +50,7 @@ public final class RawFile: Sendable {
             let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw DeltaError.posix("write", "fd \(fd)")
+                throw DeltaError.posix("write", name)
             }
             offset += n
         }
@@ -54,13 +61,13 @@ public final class RawFile: Sendable {
     }
 
     public func sync() throws {
-        guard fsync(fd) == 0 else { throw DeltaError.posix("fsync", "fd \(fd)") }
+        guard fsync(fd) == 0 else { throw DeltaError.posix("fsync", name) }
     }
 
     /// Size from `fstat`.
     public func size() throws -> Int64 {
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw DeltaError.posix("fstat", "fd \(fd)") }
+        guard fstat(fd, &info) == 0 else { throw DeltaError.posix("fstat", name) }
         return Int64(info.st_size)
     }
 
@@ -68,11 +75,24 @@ public final class RawFile: Sendable {
 }
 
 extension DeltaError {
-    /// An `IO_ERROR` carrying the current `errno`.
+    /// An `IO_ERROR` carrying the current `errno`, with the fix when there is an obvious one.
     public static func posix(_ operation: String, _ path: String) -> DeltaError {
-        let code = errno
+        posix(operation, path, errno: errno)
+    }
+
+    public static func posix(_ operation: String, _ path: String, errno code: Int32) -> DeltaError {
         let reason = String(cString: strerror(code))
-        return DeltaError(.io, "\(operation) \(path): \(reason)", details: ["errno": .int(Int64(code))])
+        var message = "\(operation) \(path): \(reason)"
+        switch code {
+        case ENOSPC, EDQUOT:
+            message =
+                "no space left to \(operation) \(path) (\(reason)): free some space on that filesystem and run again"
+        case EACCES, EPERM:
+            message = "not allowed to \(operation) \(path) (\(reason)): check its owner and permissions"
+        default:
+            break
+        }
+        return DeltaError(.io, message, details: ["errno": .int(Int64(code))])
     }
 }
 

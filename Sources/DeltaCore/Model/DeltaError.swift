@@ -17,12 +17,21 @@ public struct DeltaError: Error, Sendable, CustomStringConvertible {
     /// Extra fields for the error envelope (for example `expected_sequence`).
     public var details: [String: JSONValue]
     public var cause: (any Error)?
+    /// The HTTP status the error arrived with (client side) — `nil` for local errors.
+    public var httpStatus: Int?
+    /// Seconds to wait before trying again: the `Retry-After` header on the wire, both ways.
+    public var retryAfter: Int64?
 
-    public init(_ code: Code, _ message: String, details: [String: JSONValue] = [:], cause: (any Error)? = nil) {
+    public init(
+        _ code: Code, _ message: String, details: [String: JSONValue] = [:], cause: (any Error)? = nil,
+        httpStatus: Int? = nil, retryAfter: Int64? = nil
+    ) {
         self.code = code
         self.message = message
         self.details = details
         self.cause = cause
+        self.httpStatus = httpStatus
+        self.retryAfter = retryAfter
     }
 
     public var description: String {
@@ -79,4 +88,8 @@ extension DeltaError.Code {
     public static let io = Self(rawValue: "IO_ERROR")
     public static let network = Self(rawValue: "NETWORK_ERROR")
     public static let configuration = Self(rawValue: "CONFIGURATION_ERROR")
+    /// A file changed between hashing and bundling: scan again rather than send torn content.
+    public static let changedWhileBundling = Self(rawValue: "CHANGED_WHILE_BUNDLING")
+    /// Another `deltasync push` or `watch` holds the workspace's client state.
+    public static let stateLocked = Self(rawValue: "STATE_LOCKED")
 }

@@ -118,10 +118,17 @@ public struct ErrorEnvelope: Sendable, Codable {
 
     public init(_ error: DeltaError) {
         self.success = false
-        self.error = Body(code: error.code.rawValue, message: error.message, details: error.details)
+        var details = error.details
+        if let retryAfter = error.retryAfter { details["retry_after"] = .int(retryAfter) }
+        self.error = Body(code: error.code.rawValue, message: error.message, details: details)
     }
 
+    /// The error it carries; `retry_after` becomes the typed field (a `Retry-After` header, when
+    /// the reply had one, takes precedence at the caller).
     public var deltaError: DeltaError {
-        DeltaError(DeltaError.Code(rawValue: error.code), error.message, details: error.details)
+        var details = error.details
+        let retryAfter = details.removeValue(forKey: "retry_after")?.intValue
+        return DeltaError(
+            DeltaError.Code(rawValue: error.code), error.message, details: details, retryAfter: retryAfter)
     }
 }

@@ -178,7 +178,7 @@ final class BundleApplier: Sendable {
                 .workspaceDegraded,
                 "workspace '\(key)' is read-only: its materialised copy could not be repaired (\(reason)); "
                     + "the server retries, or run 'deltasync repair --workspace \(key)'",
-                details: ["retry_after": .int(30)]
+                retryAfter: 30
             )
         }
     }

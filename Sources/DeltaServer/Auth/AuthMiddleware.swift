@@ -15,13 +15,7 @@ struct AuthMiddleware: RouterMiddleware {
         if request.uri.path == "/health" { return try await next(request, context) }
         var context = context
         context.authRequired = try await authority.isRequired()
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw DeltaError(.unauthorized, "Authorization header must be 'Bearer <token>'")
-            }
-            context.token = try await authority.resolve(String(parts[1]).trimmingCharacters(in: .whitespaces))
-        }
+        context.token = try await authority.resolve(authorization: request.headers[.authorization])
         return try await next(request, context)
     }
 }

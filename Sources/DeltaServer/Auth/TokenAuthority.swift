@@ -42,6 +42,17 @@ public struct TokenAuthority: Sendable {
         return try await storage.tokenCount() > 0
     }
 
+    /// The token an `Authorization` header presents: nil without the header, `UNAUTHORIZED` when
+    /// it is not `Bearer <token>` or the token is unknown. The one place the header is parsed.
+    func resolve(authorization header: String?) async throws -> TokenRecord? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw DeltaError(.unauthorized, "Authorization header must be 'Bearer <token>'")
+        }
+        return try await resolve(String(parts[1]).trimmingCharacters(in: .whitespaces))
+    }
+
     /// Looks a presented secret up; `UNAUTHORIZED` if it is unknown.
     func resolve(_ secret: String) async throws -> TokenRecord {
         guard let token = try await storage.token(hash: Self.hash(secret)) else {

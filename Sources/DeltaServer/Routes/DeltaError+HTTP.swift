@@ -46,7 +46,7 @@ enum JSONReply {
         var headers: HTTPFields = [.contentType: "application/json"]
         if closeConnection { headers[.connection] = "close" }
         if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        if let seconds = error.details["retry_after"]?.intValue { headers[.retryAfter] = String(seconds) }
+        if let seconds = error.retryAfter { headers[.retryAfter] = String(seconds) }
         let data = (try? encoder.encode(ErrorEnvelope(error))) ?? Data("{\"success\":false}".utf8)
         return Response(
             status: error.code.httpStatus, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

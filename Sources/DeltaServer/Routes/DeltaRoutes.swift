@@ -70,11 +70,9 @@ struct DeltaRoutes: Sendable {
     /// a token), so the bearer header is resolved here; a bad one only hides the details.
     private func mayReadServerDetails(_ request: Request, _ context: DeltaRequestContext) async throws -> Bool {
         guard try await authority.isRequired() else { return true }
-        guard let header = request.headers[.authorization] else { return false }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer",
-            let token = try? await authority.resolve(String(parts[1]).trimmingCharacters(in: .whitespaces))
-        else { return false }
+        guard let token = try? await authority.resolve(authorization: request.headers[.authorization]) else {
+            return false
+        }
         return token.workspace == "*" && token.scope.allows(.admin)
     }
 

@@ -27,7 +27,7 @@ struct SpaceGuard: Sendable {
                 .insufficientStorage,
                 "the server is low on disk space; try again later (free space is kept above "
                     + "\(floorBytes >> 20) MiB, --min-free-mb)",
-                details: ["retry_after": .int(60)]
+                retryAfter: 60
             )
         }
     }

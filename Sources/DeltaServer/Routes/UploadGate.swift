@@ -18,7 +18,7 @@ final class UploadGate: Sendable {
             throw UploadRejection(
                 error: DeltaError(
                     .serverBusy, "the server is handling \(capacity) uploads already; retry shortly",
-                    details: ["retry_after": .int(1)]
+                    retryAfter: 1
                 ),
                 bodyUnread: true
             )

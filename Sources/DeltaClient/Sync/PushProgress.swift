@@ -33,6 +33,8 @@ public struct PushReport: Sendable, Codable {
     public var sequence: Int64 = 0
     /// Whether the client reconciled against the server's manifest (lost state, another writer).
     public var resynced = false
+    /// The kind of server pushed to.
+    public var serverKind: ServerKind = .deltasync
     public var durationMilliseconds: Double = 0
 
     public struct SkippedFile: Sendable, Codable, Hashable {
@@ -46,5 +48,6 @@ public struct PushReport: Sendable, Codable {
         case filesHashed = "files_hashed"
         case bytesSent = "bytes_sent"
         case durationMilliseconds = "duration_ms"
+        case serverKind = "server_kind"
     }
 }

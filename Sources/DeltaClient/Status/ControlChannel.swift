@@ -4,7 +4,7 @@ import Foundation
 import Synchronization
 
 /// A Unix socket in the state directory through which `deltasync status` asks a running
-/// watcher for its live state. The answer comes after a quiescence barrier: every event the
+/// watcher for its live state (whatever `status` answers). The answer comes after a quiescence barrier: every event the
 /// kernel has queued is read, batched, detected and uploaded (or two seconds pass), so "idle"
 /// means the server really has everything written before the question.
 final class ControlChannel: @unchecked Sendable {
@@ -12,7 +12,7 @@ final class ControlChannel: @unchecked Sendable {
     private let fd: Int32
     private let closed = Atomic<Bool>(false)
 
-    init(path: String, session: WatchSession) throws {
+    init(path: String, status: @escaping @Sendable () async -> ClientStatus) throws {
         self.path = path
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -37,12 +37,12 @@ final class ControlChannel: @unchecked Sendable {
             throw DeltaError.posix("bind", path)
         }
         chmod(path, 0o600)
-        let thread = Thread { [self] in self.acceptLoop(session: session) }
+        let thread = Thread { [self] in self.acceptLoop(status: status) }
         thread.name = "deltasync-control"
         thread.start()
     }
 
-    private func acceptLoop(session: WatchSession) {
+    private func acceptLoop(status: @escaping @Sendable () async -> ClientStatus) {
         while !closed.load(ordering: .relaxed) {
             let client = accept(fd, nil, nil)
             if client < 0 {
@@ -54,10 +54,10 @@ final class ControlChannel: @unchecked Sendable {
             let done = DispatchSemaphore(value: 0)
             let answer = Mutex<[UInt8]>([])
             Task {
-                let status = await session.quiescentStatus()
+                let current = await status()
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                let data = (try? encoder.encode(status)) ?? Data()
+                let data = (try? encoder.encode(current)) ?? Data()
                 answer.withLock { $0 = Array(data) }
                 done.signal()
             }

@@ -4,22 +4,27 @@ import DeltaCore
 ///
 /// Operations are ordered moves, deletes, then creates and updates, so each bundle leaves a
 /// valid tree: a move reads its source before anything replaces it, and a directory's files are
-/// deleted before a file takes its place.
+/// deleted before a file takes its place. For a compatible-core server moves carry their content,
+/// so replaying one never depends on the source still being there.
 struct BundlePlanner {
     /// One bundle to write: its entries and the file-table changes it carries.
     struct Planned: Sendable {
         var entries: [BundleWriter.Entry] = []
-        var upserts: [ClientState.FileState] = []
+        var upserts: [TrackedFile] = []
         var deletes: [String] = []
         var contentBytes: Int64 = 0
+        /// Every path touched (a move's source too).
+        var paths: [String] = []
     }
 
     let root: String
     let budgetBytes: Int64
     let maxEntries: Int
+    let movesCarryContent: Bool
 
-    init(root: String, info: ServerInfo) {
+    init(root: String, info: ServerInfo, movesCarryContent: Bool = false) {
         self.root = root
+        self.movesCarryContent = movesCarryContent
         let cap = min(info.maxBundleSizeMB << 20, info.maxUncompressedBytes)
         budgetBytes = max(1 << 20, cap - (1 << 20))
         maxEntries = max(16, info.maxEntries - 8)
@@ -41,7 +46,9 @@ struct BundlePlanner {
         var cost: Int64 = 0
         for change in ordered {
             let operation = change.operation
-            let hasContent = operation.operation == .created || operation.operation == .updated
+            let hasContent =
+                operation.operation == .created || operation.operation == .updated
+                || (movesCarryContent && operation.operation == .moved)
             let size = hasContent ? (change.state?.size ?? 0) : 0
             let added = size + (hasContent ? Self.entryOverhead : 0) + Self.operationOverhead
             if !current.entries.isEmpty && (cost + added > budgetBytes || current.entries.count + 1 > maxEntries) {
@@ -53,6 +60,8 @@ struct BundlePlanner {
             current.contentBytes += size
             let content: BundleContent? = hasContent ? .file(path: root + "/" + operation.path, size: size) : nil
             current.entries.append(BundleWriter.Entry(operation: operation, content: content))
+            current.paths.append(operation.path)
+            if let source = operation.sourcePath { current.paths.append(source) }
             switch operation.operation {
             case .created, .updated:
                 if let state = change.state { current.upserts.append(state) }

@@ -18,6 +18,11 @@ public struct ClientStatus: Sendable, Codable {
     public var watching: Bool?
     public var phase: String?
     public var queuedEvents: Int?
+    /// `deltasync` or `compatible-core` (the existing upload service: no manifest, another
+    /// writer's changes are invisible).
+    public var serverKind: ServerKind?
+    /// What the user should know about the last reconciliation.
+    public var warning: String?
 
     enum CodingKeys: String, CodingKey {
         case workspace, server, idle, watching, phase
@@ -29,6 +34,8 @@ public struct ClientStatus: Sendable, Codable {
         case pendingBytes = "pending_bytes"
         case lastError = "last_error"
         case lastPushAt = "last_push_at"
+        case serverKind = "server_kind"
+        case warning
     }
 
     /// Reads the local state (without creating it) and asks the server for its sequence.
@@ -48,13 +55,16 @@ public struct ClientStatus: Sendable, Codable {
         }
         if FileSystem.exists(stateDirectory + "/state.sqlite") {
             let state = try ClientState(directory: stateDirectory)
-            status.workspace = try state.meta("workspace_key")
-            status.ackedSequence = try state.ackedSequence
+            let record = try state.syncState()
+            status.workspace = record.workspaceKey
+            status.ackedSequence = record.ackedSequence
             let pending = try state.pending()
             status.pendingBundles = pending.count
             status.pendingBytes = pending.reduce(0) { $0 + $1.size }
-            status.lastError = try state.meta("last_error")
-            status.lastPushAt = try state.meta("last_push_at")
+            status.lastError = record.lastError
+            status.lastPushAt = record.lastPushAt
+            status.serverKind = record.serverKind
+            status.warning = record.warning
         }
         do {
             let api = DeltaAPI(baseURL: serverURL, token: token, timeout: .seconds(10))
@@ -66,7 +76,8 @@ public struct ClientStatus: Sendable, Codable {
             )
             .run { try await api.status(workspace) }
             status.serverSequence = remote.lastSequence
-            status.workspace = status.workspace ?? remote.workspace
+            status.workspace = status.workspace ?? (remote.workspace.isEmpty ? nil : remote.workspace)
+            status.serverKind = remote.serverInfo.isDeltaSync ? .deltasync : .compatibleCore
         } catch let error as DeltaError {
             status.serverError = error.message
         }

@@ -1,0 +1,103 @@
+import CDeltaSys
+import DeltaCore
+import Foundation
+import Logging
+
+/// The outbox: change sets written as bundles (fsynced, then recorded with the file-table changes
+/// they carry in one transaction) and uploaded in order. Killed at any moment, the next run finds
+/// what is pending; bundle ids make replays idempotent on our server.
+struct Outbox: Sendable {
+    let state: ClientState
+    let root: String
+    let logger: Logger
+
+    /// Writes `changes` as bundles that fit `info` and records them. Throws
+    /// `CHANGED_WHILE_BUNDLING` when a file changed between hashing and bundling.
+    /// - Returns: how many bundles were queued.
+    @discardableResult
+    func enqueue(_ changes: ChangeSet, info: ServerInfo, kind: ServerKind, force: Bool) throws -> Int {
+        try state.refresh(changes.refreshed)
+        guard !changes.isEmpty else { return 0 }
+        let bundles = BundlePlanner(root: root, info: info, movesCarryContent: kind == .compatibleCore).plan(changes)
+        for bundle in bundles {
+            let (id, file, size) = try write(bundle)
+            try state.enqueue(
+                bundleID: id, file: file, size: size, operations: bundle.entries.count, upserts: bundle.upserts,
+                deletes: bundle.deletes, paths: bundle.paths, force: force
+            )
+            logger.debug(
+                "bundle queued", metadata: ["bundle.id": "\(id)", "bundle.operations": "\(bundle.entries.count)"])
+        }
+        ClientFailpoint.check("after-outbox")
+        return bundles.count
+    }
+
+    /// Replaces everything pending by one idempotent bundle (more only if the limits demand it)
+    /// of the current content of every path the pending bundles touch: present files as
+    /// `created` with content, absent ones as `deleted`. Adopts `expected - 1` as acknowledged so
+    /// the first replacement goes up as `expected`, with `force=true`.
+    func replacePendingForRecovery(
+        current: (_ paths: [String]) -> (changes: ChangeSet, missing: [String]), info: ServerInfo, expected: Int64
+    ) throws -> Bool {
+        let pending = try state.pending()
+        guard pending.allSatisfy({ $0.paths != nil }) else { return false }
+        var touched = Set<String>()
+        for entry in pending { touched.formUnion(entry.paths ?? []) }
+        let (present, missing) = current(touched.sorted())
+        var changes = present
+        for path in missing.sorted() {
+            changes.changes.append(
+                ChangeSet.Change(operation: BundleOperation(operation: .deleted, path: path), state: nil))
+        }
+        let planned = BundlePlanner(root: root, info: info, movesCarryContent: true).plan(changes)
+        var replacements: [ClientState.Replacement] = []
+        do {
+            for bundle in planned {
+                let (id, file, size) = try write(bundle)
+                replacements.append(
+                    ClientState.Replacement(
+                        bundleID: id, file: file, size: size, operations: bundle.entries.count, paths: bundle.paths))
+            }
+            try state.replacePending(
+                with: replacements, upserts: planned.flatMap(\.upserts), deletes: missing, adopting: expected - 1)
+        } catch {
+            for replacement in replacements { unlink(state.outboxPath(replacement.file)) }
+            throw error
+        }
+        logger.notice(
+            "re-sending the unacknowledged changes as one idempotent bundle",
+            metadata: ["paths": "\(touched.count)", "sequence": "\(expected)"])
+        return true
+    }
+
+    private func write(_ bundle: BundlePlanner.Planned) throws -> (id: String, file: String, size: Int64) {
+        let id = UUID().uuidString.lowercased()
+        let file = id + ".tar.gz"
+        let size: Int64
+        do {
+            size = try BundleWriter().write(
+                to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
+                entries: bundle.entries
+            )
+        } catch {
+            unlink(state.outboxPath(file))
+            throw error
+        }
+        try Self.syncDirectory(state.directory + "/outbox")
+        return (id, file, size)
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw DeltaError.posix("open", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw DeltaError.posix("fsync", path) }
+    }
+}
+
+/// `DELTASYNC_CLIENT_FAILPOINT=NAME` makes the client `_exit(137)` at that point (crash tests).
+enum ClientFailpoint {
+    static func check(_ name: String) {
+        if ProcessInfo.processInfo.environment["DELTASYNC_CLIENT_FAILPOINT"] == name { cdeltasys_exit_now(137) }
+    }
+}

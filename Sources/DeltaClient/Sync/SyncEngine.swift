@@ -1,0 +1,230 @@
+public import DeltaCore
+import Foundation
+public import Logging
+import Synchronization
+
+/// The client's core, shared by `push` and `watch`, composed of three parts: the server-sync
+/// step (`ServerSync`: sequence, kind, reconciliation and recovery), detection (`LocalChanges`
+/// over the pure `ChangeDetector`) and the `Outbox` (bundles written, recorded and drained in
+/// order). One engine per state directory at a time (`SessionLock`).
+public final class SyncEngine: Sendable {
+    public let configuration: PushConfiguration
+    public let state: ClientState
+    let logger: Logger
+    let ignore: IgnoreRules
+    private let lock: SessionLock
+    private let progress = Mutex(PushProgress())
+    private let progressHandler: @Sendable (PushProgress) -> Void
+    /// What the last `prepare` learned of the server.
+    private let server = Mutex<(info: ServerInfo, kind: ServerKind)?>(nil)
+
+    public init(
+        configuration: PushConfiguration, logger: Logger,
+        progress: @escaping @Sendable (PushProgress) -> Void = { _ in }
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.progressHandler = progress
+        try FileSystem.createDirectory(configuration.stateDirectory)
+        lock = try SessionLock(directory: configuration.stateDirectory)
+        state = try ClientState(directory: configuration.stateDirectory)
+        try state.removeOrphans()
+        ignore = IgnoreRules(root: configuration.root, stateDirectoryName: configuration.stateDirectoryNameInsideRoot)
+    }
+
+    var api: DeltaAPI {
+        DeltaAPI(baseURL: configuration.serverURL, token: configuration.token, timeout: configuration.requestTimeout)
+    }
+
+    private var outbox: Outbox { Outbox(state: state, root: configuration.root, logger: logger) }
+
+    private var serverSync: ServerSync {
+        ServerSync(
+            configuration: configuration, state: state, logger: logger, api: api,
+            retrying: { operation in try await self.withRetry(operation) },
+            fetchManifest: { try await self.withRetry { try await self.api.manifest(self.configuration.workspace) } },
+            upload: { entry, sequence in try await self.upload(entry, sequence: sequence) }
+        )
+    }
+
+    private var localChanges: LocalChanges {
+        let state = self.state
+        let info = serverInfo
+        return LocalChanges(
+            root: configuration.root, ignore: ignore,
+            base: LocalChanges.BaseTree(
+                all: { try state.files() }, below: { try state.files(at: $0, andBelow: true) }),
+            maxFileBytes: min(info.maxFileBytes, (info.maxBundleSizeMB << 20) - (1 << 20))
+        )
+    }
+
+    private var serverInfo: ServerInfo {
+        server.withLock { $0?.info } ?? ServerInfo(version: "?", limits: BundleLimits())
+    }
+
+    /// The kind of server the last `prepare` found (ours until one answers otherwise).
+    public var serverKind: ServerKind { server.withLock { $0?.kind } ?? .deltasync }
+
+    // MARK: - Server state
+
+    /// What `prepare` learned.
+    public struct Prepared: Sendable {
+        public var status: StatusResponse
+        public var kind: ServerKind
+        public var resynced: Bool
+    }
+
+    /// Asks the server for its sequence, kind and limits, and reconciles when needed.
+    public func prepare() async throws -> Prepared {
+        update { $0.phase = .connecting }
+        let prepared = try await serverSync.prepare()
+        server.withLock { $0 = (prepared.status.serverInfo, prepared.kind) }
+        return Prepared(status: prepared.status, kind: prepared.kind, resynced: prepared.resynced)
+    }
+
+    // MARK: - Detection
+
+    /// Scans the whole workspace and compares it with the file table.
+    public func detectAll(report: inout PushReport) throws -> ChangeSet {
+        update { $0.phase = .scanning }
+        let hashed = Mutex<Int64>(0)
+        let detection = try localChanges.all(
+            onScanned: { count in
+                self.update {
+                    $0.phase = .hashing
+                    $0.filesScanned = count
+                }
+            },
+            onHashed: { bytes in
+                let total = hashed.withLock { value in
+                    value += bytes
+                    return value
+                }
+                self.update { $0.bytesHashed = total }
+            })
+        return record(detection, in: &report)
+    }
+
+    /// Re-examines only `paths` (files or directories, changed) and `directories` (appeared:
+    /// scanned whole) — the watcher's incremental path.
+    public func detect(paths: Set<String>, directories: Set<String>, report: inout PushReport) throws -> ChangeSet {
+        record(try localChanges.at(paths: paths, directories: directories), in: &report)
+    }
+
+    private func record(_ detection: LocalChanges.Detection, in report: inout PushReport) -> ChangeSet {
+        let changes = detection.changes
+        report.filesScanned += detection.filesScanned
+        report.skipped += detection.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
+        for skipped in detection.skipped {
+            logger.warning("skipped", metadata: ["path": "\(skipped.path)", "reason": "\(skipped.reason)"])
+        }
+        report.filesHashed += changes.changes.count + changes.refreshed.count
+        report.created += changes.count(.created)
+        report.updated += changes.count(.updated)
+        report.deleted += changes.count(.deleted)
+        report.moved += changes.count(.moved)
+        return changes
+    }
+
+    // MARK: - Outbox
+
+    /// Writes `changes` as bundles under the server's limits and records them in the outbox.
+    /// Throws `CHANGED_WHILE_BUNDLING` when a file changed while being bundled.
+    public func enqueue(_ changes: ChangeSet) throws {
+        let force = try !changes.isEmpty && state.syncState().forceNextBundles
+        if !changes.isEmpty { update { $0.phase = .bundling } }
+        let count = try outbox.enqueue(changes, info: serverInfo, kind: serverKind, force: force)
+        update { $0.bundlesTotal += count }
+        if force { try state.updateSyncState { $0.forceNextBundles = false } }
+    }
+
+    /// Uploads pending bundles in order. Returns false when the server's sequence disagrees and
+    /// the caller must `prepare()` again (which then converges).
+    public func drain(report: inout PushReport) async throws -> Bool {
+        var acked = try state.ackedSequence
+        let pending = try state.pending()
+        report.sequence = acked
+        guard !pending.isEmpty else { return true }
+        // The uploader runs beside `enqueue`: the failpoint must also stop it from sending what
+        // was just recorded, or the "killed after the outbox" state depends on timing.
+        ClientFailpoint.check("after-outbox")
+        update {
+            $0.phase = .uploading
+            $0.bundlesTotal = max($0.bundlesTotal, pending.count)
+            $0.bytesToSend += pending.reduce(0) { $0 + $1.size }
+        }
+        for entry in pending {
+            switch try await upload(entry, sequence: acked + 1) {
+            case .applied(let reply):
+                acked = reply.sequenceNumber
+                try state.acknowledge(entry, sequence: acked)
+                report.bundles += 1
+                report.bytesSent += entry.size
+                report.sequence = acked
+                update { $0.bundlesSent += 1 }
+            case .sequenceMismatch(let expected):
+                let changes = localChanges
+                try await serverSync.resolveMismatch(
+                    expected: expected, acked: acked, kind: serverKind, outbox: outbox, info: serverInfo,
+                    current: { changes.current(of: $0) })
+                return false
+            }
+        }
+        return true
+    }
+
+    private func upload(_ entry: ClientState.OutboxEntry, sequence: Int64) async throws -> DeltaAPI.UploadOutcome {
+        let path = state.outboxPath(entry.file)
+        do {
+            let outcome = try await withRetry {
+                try await self.api.upload(
+                    bundleAt: path, workspace: self.configuration.workspace, sequence: sequence, force: entry.force
+                ) { sent in
+                    self.update { $0.bytesSent += sent }
+                }
+            }
+            _ = try? state.updateSyncState { $0.lastError = nil }
+            return outcome
+        } catch let error as DeltaError {
+            _ = try? state.updateSyncState { $0.lastError = "\(error.code): \(error.message)" }
+            guard Self.isRejection(error) else { throw error }
+            // The server will never take this bundle; the next run reconciles (the workspace on
+            // disk is the truth, so nothing is lost).
+            _ = try? state.updateSyncState { $0.needsResync = true }
+            var rejected = error
+            rejected.message = "the server rejected a bundle: \(error.message). Run again to reconcile with the server."
+            throw rejected
+        }
+    }
+
+    /// A reply that re-sending the same bundle cannot change: a 4xx about the bundle, or a
+    /// compatible-core `200 {"success": false}` that is not about credentials.
+    static func isRejection(_ error: DeltaError) -> Bool {
+        switch error.httpStatus {
+        case 400, 409, 413, 422: return true
+        case 200: return ![.unauthorized, .forbidden, .rateLimited, .serverBusy, .notReady].contains(error.code)
+        default: return false
+        }
+    }
+
+    // MARK: - Helpers
+
+    func withRetry<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
+        try await configuration.retry.run(
+            onRetry: { error, attempt, wait in
+                self.logger.warning(
+                    "retrying", metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "wait": "\(wait)"])
+                self.update { $0.retryMessage = "retry \(attempt): \(error.message)" }
+            },
+            operation
+        )
+    }
+
+    func update(_ change: (inout PushProgress) -> Void) {
+        let snapshot = progress.withLock { value in
+            change(&value)
+            return value
+        }
+        progressHandler(snapshot)
+    }
+}
