@@ -91,23 +91,10 @@ public final class CompatibleCoreServer: Sendable {
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger
         )
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await application.run()
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw DeltaError(.internalError, "server did not start") }
+        return try await Serving.run({ try await application.run() }, ports: ports) { port in
             let server = CompatibleCoreServer(port: port, directory: directory)
             holder.withLock { $0 = server }
-            do {
-                let result = try await body(server)
-                group.cancelAll()
-                return result
-            } catch {
-                group.cancelAll()
-                throw error
-            }
+            return try await body(server)
         }
     }
 

@@ -33,16 +33,27 @@ public struct TestServer: Sendable {
             continuation.yield(channel.localAddress?.port ?? 0)
         }
         let frozen = configuration
-        return try await withThrowingTaskGroup(of: T?.self) { group in
+        return try await Serving.run(prepared.runUntilCancelled, ports: ports) { port in
+            try await body(TestServer(port: port, prepared: prepared, configuration: frozen))
+        }
+    }
+}
+
+/// Runs a server in the background for the length of `body`, which gets the port it reported.
+enum Serving {
+    static func run<T: Sendable>(
+        _ serve: @escaping @Sendable () async throws -> Void, ports: AsyncStream<Int>,
+        _ body: (Int) async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                try await prepared.runUntilCancelled()
+                try await serve()
                 return nil
             }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw DeltaError(.internalError, "server did not start") }
-            let server = TestServer(port: port, prepared: prepared, configuration: frozen)
             do {
-                let result = try await body(server)
+                let result = try await body(port)
                 group.cancelAll()
                 return result
             } catch {

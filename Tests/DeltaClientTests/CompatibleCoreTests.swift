@@ -233,38 +233,32 @@ import Testing
             try await CompatibleCoreServer.with(directory: directory.sub("service")) { server in
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
                 try tree.write("before.txt", "made before the watcher started")
-                let configuration = WatchSession.Configuration(
-                    push: Self.configuration(tree, server), quietPeriod: .milliseconds(5),
-                    maxDelay: .milliseconds(100))
-                let session = try WatchSession(configuration: configuration, logger: PushTest.logger)
-                let running = Task { try await session.run() }
-                await session.waitUntilWatching()
-                await WatchTests.settle(session)
-                try Self.expectInSync(tree, server)
+                try await WatchTests.watching(Self.configuration(tree, server)) { session in
+                    await WatchTests.settle(session)
+                    try Self.expectInSync(tree, server)
 
-                try tree.write("a.txt", "a")
-                try tree.write("src/b.swift", "b")
-                await WatchTests.settle(session)
-                try Self.expectInSync(tree, server)
+                    try tree.write("a.txt", "a")
+                    try tree.write("src/b.swift", "b")
+                    await WatchTests.settle(session)
+                    try Self.expectInSync(tree, server)
 
-                try tree.write("a.txt", "edited")
-                tree.remove("before.txt")
-                try tree.move("src/b.swift", "src/renamed.swift")
-                await WatchTests.settle(session)
-                try Self.expectInSync(tree, server)
+                    try tree.write("a.txt", "edited")
+                    tree.remove("before.txt")
+                    try tree.move("src/b.swift", "src/renamed.swift")
+                    await WatchTests.settle(session)
+                    try Self.expectInSync(tree, server)
 
-                server.dropRepliesAfterApplying(1)
-                try tree.write("lost/reply.txt", "applied, reply lost")
-                try tree.move("a.txt", "lost/a.txt")
-                await WatchTests.settle(session)
-                try Self.expectInSync(tree, server)
-                #expect(server.forcedUploads == 1)
+                    server.dropRepliesAfterApplying(1)
+                    try tree.write("lost/reply.txt", "applied, reply lost")
+                    try tree.move("a.txt", "lost/a.txt")
+                    await WatchTests.settle(session)
+                    try Self.expectInSync(tree, server)
+                    #expect(server.forcedUploads == 1)
 
-                let status = await session.quiescentStatus()
-                #expect(status.serverKind == .compatibleCore && status.idle)
-                #expect(status.serverSequence == server.lastSequence(for: tree.root))
-                session.stop()
-                try await running.value
+                    let status = await session.quiescentStatus()
+                    #expect(status.serverKind == .compatibleCore && status.idle)
+                    #expect(status.serverSequence == server.lastSequence(for: tree.root))
+                }
                 Self.expectCoreOnly(server)
             }
         }

@@ -17,9 +17,15 @@ import Testing
         _ tree: WorkspaceTree, _ server: TestServer, poll: Duration? = nil,
         _ body: @Sendable (WatchSession) async throws -> Void
     ) async throws {
+        try await watching(PushTest.configuration(tree, server), poll: poll, body)
+    }
+
+    /// Runs a watcher with `push` settings for the duration of `body`.
+    static func watching(
+        _ push: PushConfiguration, poll: Duration? = nil, _ body: @Sendable (WatchSession) async throws -> Void
+    ) async throws {
         let configuration = WatchSession.Configuration(
-            push: PushTest.configuration(tree, server), pollInterval: poll, quietPeriod: .milliseconds(5),
-            maxDelay: .milliseconds(100)
+            push: push, pollInterval: poll, quietPeriod: .milliseconds(5), maxDelay: .milliseconds(100)
         )
         let session = try WatchSession(configuration: configuration, logger: PushTest.logger)
         let running = Task { try await session.run() }
