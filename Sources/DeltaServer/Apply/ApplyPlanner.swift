@@ -14,18 +14,40 @@ struct ApplyPlan: Sendable {
 /// `deleted` of a missing path is skipped; `moved` takes its embedded content, else a blob the
 /// workspace already holds, else the source's; the result must be a valid tree (no path that is
 /// both a file and a directory), or nothing is applied.
+///
+/// A pure function: `query(for:)` says what of the file table the operations touch, the storage
+/// reads that once (`FileTableStore.snapshot`), and `plan` runs over the snapshot with no I/O.
 struct ApplyPlanner {
-    let reader: any FileTableReader
+    let snapshot: FileTableSnapshot
     /// Paths written or deleted so far, keyed by bytes (never by canonical `String` equality).
     private var overlay: [PathKey: FileRecord?] = [:]
     /// Live overlay paths by content hash, so `held()` is a lookup rather than a scan.
     private var heldBySHA256: [String: Set<PathKey>] = [:]
     private var heldBySHA1: [String: Set<PathKey>] = [:]
 
-    init(reader: any FileTableReader) { self.reader = reader }
+    init(snapshot: FileTableSnapshot) { self.snapshot = snapshot }
 
-    static func plan(_ operations: [ValidatedOperation], reader: any FileTableReader) throws -> ApplyPlan {
-        var planner = ApplyPlanner(reader: reader)
+    /// What `plan` will read: every target and move source with its ancestors (a file there
+    /// would make a directory impossible), every target's descendants (files below a path that
+    /// becomes a file), and the content moved without being carried.
+    static func query(for operations: [ValidatedOperation]) -> FileTableQuery {
+        var query = FileTableQuery()
+        for validated in operations {
+            let operation = validated.operation
+            for path in [operation.path] + (operation.sourcePath.map { [$0] } ?? []) {
+                query.paths.insert(PathKey(path))
+                for parent in PathRules.parents(of: path) { query.paths.insert(PathKey(parent)) }
+            }
+            if operation.operation != .deleted { query.directories.insert(PathKey(operation.path)) }
+            if operation.operation == .moved, validated.content == nil, let hash = operation.contentHash {
+                query.hashes.insert(hash)
+            }
+        }
+        return query
+    }
+
+    static func plan(_ operations: [ValidatedOperation], snapshot: FileTableSnapshot) throws -> ApplyPlan {
+        var planner = ApplyPlanner(snapshot: snapshot)
         return try planner.run(operations)
     }
 
@@ -130,15 +152,16 @@ struct ApplyPlanner {
     }
 
     private func current(_ path: String) throws -> FileRecord? {
-        if let state = overlay[PathKey(path)] { return state }
-        return try reader.file(at: path)
+        let key = PathKey(path)
+        if let state = overlay[key] { return state }
+        return snapshot.files[key]
     }
 
     /// Content the workspace holds: written earlier in this bundle, or a current file.
     private func held(_ hash: ContentHash) throws -> FileRecord? {
         let index = hash.algorithm == .sha256 ? heldBySHA256 : heldBySHA1
         if let key = index[hash.hex]?.first, case .some(.some(let record)) = overlay[key] { return record }
-        return try reader.file(withHash: hash)
+        return snapshot.holders[hash]
     }
 
     /// No written path may have a file as an ancestor or files below it.
@@ -151,10 +174,10 @@ struct ApplyPlanner {
                 }
                 directories.insert(PathKey(parent))
             }
-            for below in try reader.filePaths(under: path.string) {
-                if try current(below) != nil {
-                    throw conflict(file: path.string, directoryFor: below)
-                }
+            // Each of these is a current file unless this bundle deleted it.
+            for below in snapshot.below[path] ?? [] {
+                if case .some(.none) = overlay[PathKey(below)] { continue }
+                throw conflict(file: path.string, directoryFor: below)
             }
         }
     }

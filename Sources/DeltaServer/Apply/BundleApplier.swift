@@ -84,9 +84,8 @@ final class BundleApplier: Sendable {
         }
         let sequence = last + 1
         let operations = bundle.operations
-        let plan = try await storage.withFileTable(workspace: key) { reader in
-            try ApplyPlanner.plan(operations, reader: reader)
-        }
+        let snapshot = try await storage.snapshot(workspace: key, for: ApplyPlanner.query(for: operations))
+        let plan = try ApplyPlanner.plan(operations, snapshot: snapshot)
 
         let blobs = self.blobs
         try await Blocking.run {

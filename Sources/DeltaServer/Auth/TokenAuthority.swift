@@ -5,11 +5,11 @@ import Foundation
 /// Issues and checks bearer tokens: 32 random bytes shown once, stored as their SHA-256, scoped
 /// to one workspace (or `*`) with `read`, `write` or `admin` rights.
 public struct TokenAuthority: Sendable {
-    let storage: any DeltaStorage
+    let storage: any TokenStore
     /// Whether this server listens on loopback only.
     let loopback: Bool
 
-    public init(storage: any DeltaStorage, loopback: Bool) {
+    public init(storage: any TokenStore, loopback: Bool) {
         self.storage = storage
         self.loopback = loopback
     }

@@ -1,23 +1,28 @@
 public import DeltaCore
 
-/// The server's database: workspaces, current file tables, the change log and tokens.
+/// Workspaces and their change log: the sequence, the commit of a bundle, the feed.
 ///
-/// SQLite (GRDB, WAL) is the embedded implementation. The sequence and idempotency checks run
-/// inside the commit's write transaction, so a shared backend inherits them.
-public protocol DeltaStorage: Sendable {
+/// The sequence and idempotency checks run inside the commit's write transaction, so a shared
+/// backend (several server replicas on one database) inherits them.
+public protocol WorkspaceLog: Sendable {
     func workspace(_ key: String) async throws -> WorkspaceRecord?
     func workspaces() async throws -> [WorkspaceRecord]
     func change(workspace: String, bundleID: String) async throws -> ChangeRecord?
     func change(workspace: String, sequence: Int64) async throws -> ChangeRecord?
     /// Changes with `sequence > since`, ascending, at most `limit`.
     func changes(workspace: String, since: Int64, limit: Int) async throws -> [ChangeRecord]
-    /// Runs `body` against a consistent snapshot of the workspace's file table.
-    func withFileTable<T: Sendable>(
-        workspace: String, _ body: @escaping @Sendable (any FileTableReader) throws -> T
-    ) async throws -> T
-    /// Commits a bundle; re-checks idempotency and sequence inside the write transaction.
+    /// Commits a bundle — its log entry and its file-table changes in one transaction;
+    /// re-checks idempotency and sequence inside it.
     func commit(_ commit: BundleCommit) async throws -> CommitOutcome
     func setMaterializedSequence(workspace: String, sequence: Int64) async throws
+}
+
+/// The current file table of each workspace.
+public protocol FileTableStore: Sendable {
+    /// What planning a bundle needs, read up front from one snapshot: the named paths, the
+    /// files below the named directories and the files holding the named hashes — never the
+    /// whole table.
+    func snapshot(workspace: String, for query: FileTableQuery) async throws -> FileTableSnapshot
     /// The current files and the sequence they are at, from one snapshot.
     func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord])
     /// The current records of `paths`, keyed by bytes.
@@ -25,9 +30,18 @@ public protocol DeltaStorage: Sendable {
     func fileCount(workspace: String) async throws -> Int
     /// Whether a current file of the workspace has this SHA-256.
     func holdsContent(workspace: String, sha256: String) async throws -> Bool
+}
+
+/// Bearer tokens, stored as their SHA-256.
+public protocol TokenStore: Sendable {
     func insertToken(_ token: TokenRecord) async throws
     func token(hash: String) async throws -> TokenRecord?
     func tokenCount() async throws -> Int
+}
+
+/// The server's database, by concern. SQLite (GRDB, WAL) is the embedded implementation; every
+/// method is async so a network database (postgres-nio) can implement it as it is.
+public protocol DeltaStorage: WorkspaceLog, FileTableStore, TokenStore {
     /// A cheap query proving the database answers.
     func healthCheck() async throws
 }

@@ -93,11 +93,36 @@ public struct TokenRecord: Sendable, Hashable {
     public var createdAt: String
 }
 
-/// Read access to one workspace's file table at a consistent point, for planning a bundle.
-public protocol FileTableReader {
-    func file(at path: String) throws -> FileRecord?
-    /// Paths of files strictly below `directory`.
-    func filePaths(under directory: String) throws -> [String]
-    /// A current file whose content has `hash` (SHA-1 or SHA-256), if any.
-    func file(withHash hash: ContentHash) throws -> FileRecord?
+/// What a bundle's plan needs from the file table (see `FileTableStore.snapshot`).
+public struct FileTableQuery: Sendable, Hashable {
+    /// Paths whose current record is needed (targets, move sources and their ancestors).
+    public var paths: Set<PathKey> = []
+    /// Paths below which every current file is needed (targets that must not be directories).
+    public var directories: Set<PathKey> = []
+    /// Content the bundle moves without carrying it.
+    public var hashes: Set<ContentHash> = []
+
+    public init(paths: Set<PathKey> = [], directories: Set<PathKey> = [], hashes: Set<ContentHash> = []) {
+        self.paths = paths
+        self.directories = directories
+        self.hashes = hashes
+    }
+}
+
+/// The answer to a `FileTableQuery`, from one consistent read.
+public struct FileTableSnapshot: Sendable {
+    /// Current records of the queried paths that exist, keyed by bytes.
+    public var files: [PathKey: FileRecord]
+    /// For each queried directory, the paths of the current files strictly below it.
+    public var below: [PathKey: [String]]
+    /// For each queried hash, one current file holding it.
+    public var holders: [ContentHash: FileRecord]
+
+    public init(
+        files: [PathKey: FileRecord] = [:], below: [PathKey: [String]] = [:], holders: [ContentHash: FileRecord] = [:]
+    ) {
+        self.files = files
+        self.below = below
+        self.holders = holders
+    }
 }

@@ -126,10 +126,22 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func withFileTable<T: Sendable>(
-        workspace: String, _ body: @escaping @Sendable (any FileTableReader) throws -> T
-    ) async throws -> T {
-        try await pool.read { db in try body(SQLiteFileTable(db: db, workspace: workspace)) }
+    public func snapshot(workspace: String, for query: FileTableQuery) async throws -> FileTableSnapshot {
+        try await pool.read { db in
+            let table = SQLiteFileTable(db: db, workspace: workspace)
+            var snapshot = FileTableSnapshot()
+            for path in query.paths {
+                if let record = try table.file(at: path.string) { snapshot.files[path] = record }
+            }
+            for directory in query.directories {
+                let below = try table.filePaths(under: directory.string)
+                if !below.isEmpty { snapshot.below[directory] = below }
+            }
+            for hash in query.hashes {
+                if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
+            }
+            return snapshot
+        }
     }
 
     public func commit(_ commit: BundleCommit) async throws -> CommitOutcome {
@@ -329,8 +341,8 @@ public final class SQLiteStorage: DeltaStorage {
     }
 }
 
-/// `FileTableReader` over one read transaction (cached statements: a bundle asks per path).
-struct SQLiteFileTable: FileTableReader {
+/// Lookups in one read transaction (cached statements: a bundle asks per path).
+struct SQLiteFileTable {
     let db: Database
     let workspace: String
 
