@@ -80,24 +80,32 @@ public enum DeltaServer {
             )
         }
         let space = SpaceGuard(directory: work, floorBytes: configuration.minFreeBytes)
+        let publisher = LocalChangePublisher(maxSubscribers: configuration.maxSubscribers)
         let applier = BundleApplier(
             storage: storage, blobs: blobs, materializer: materializer, configuration: configuration,
-            counters: counters, logger: logger, degraded: degraded, space: space
+            counters: counters, logger: logger, degraded: degraded, space: space, publisher: publisher
         )
-        let routes = DeltaRoutes(
+        let routeAuthority =
+            configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
+        let router = Router(context: DeltaRequestContext.self)
+        router.add(middleware: ErrorEnvelopeMiddleware(counters: counters))
+        router.add(middleware: AuthMiddleware(authority: routeAuthority))
+        ServerRoutes(
+            storage: storage, configuration: configuration, counters: counters, authority: routeAuthority,
+            degraded: degraded
+        ).register(on: router)
+        let api = router.group("/api/v1/delta")
+        UploadRoutes(
             storage: storage, applier: applier,
             receiver: UploadReceiver(
                 limits: configuration.limits, temporaryDirectory: work + "/tmp",
                 deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space
             ),
-            blobs: blobs, configuration: configuration, counters: counters,
-            authority: configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority,
+            configuration: configuration, authority: routeAuthority,
             gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded
-        )
-        let router = Router(context: DeltaRequestContext.self)
-        router.add(middleware: ErrorEnvelopeMiddleware(counters: counters))
-        router.add(middleware: AuthMiddleware(authority: routes.authority))
-        routes.register(on: router)
+        ).register(on: api)
+        FeedRoutes(storage: storage, blobs: blobs, publisher: publisher, configuration: configuration).register(
+            on: api)
 
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [LingeringCloseHandler(counters: counters)],
@@ -149,6 +157,18 @@ public enum DeltaServer {
                 blobs: try BlobStore(root: work + "/blobs"))
             return try await materializer.rebuild(workspace: workspace, storage: storage)
         }
+    }
+
+    /// `deltasync compact`: keeps the newest `keep` change-log entries of a workspace. Works
+    /// beside a running server (the database takes concurrent writers).
+    public static func compact(workDirectory work: String, workspace: String, keep: Int64) async throws -> (
+        firstRetained: Int64, compacted: Int
+    ) {
+        guard FileSystem.exists(work + "/deltasync.sqlite") else {
+            throw DeltaError(.configuration, "no DeltaSync database in \(work) (is --work-dir right?)")
+        }
+        let storage = try SQLiteStorage(path: work + "/deltasync.sqlite")
+        return try await Compaction(storage: storage).compact(workspace: workspace, keep: keep)
     }
 
     /// A case-insensitive `WORK_DIR` would merge paths that differ only in case.

@@ -23,6 +23,13 @@ public struct ServerConfiguration: Sendable {
     public var minFreeBytes: Int64
     /// How often degraded workspaces are retried in the background.
     public var repairRetrySeconds: Int
+    /// Seconds between keep-alive comments on a change stream.
+    public var heartbeatSeconds: Double = 15
+    /// Change-stream subscribers at once; more get `503` + `Retry-After`.
+    public var maxSubscribers: Int = 10_000
+    /// Keep only the newest N change-log entries per workspace (compacted after each commit);
+    /// nil keeps everything.
+    public var retainChanges: Int64?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8002, workDirectory: String = "./deltasync-data",

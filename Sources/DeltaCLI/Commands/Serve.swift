@@ -47,6 +47,23 @@ struct Serve: AsyncParsableCommand {
     )
     var minFreeMb: Int64?
 
+    @Option(
+        name: .customLong("heartbeat-secs"),
+        help: "Seconds between keep-alive comments on change streams (env: DELTASYNC_HEARTBEAT_SECS). Default 15")
+    var heartbeatSeconds: Int64?
+
+    @Option(
+        help:
+            "Change-stream subscribers at once; more get 503 + Retry-After (env: DELTASYNC_MAX_SUBSCRIBERS). Default 10000"
+    )
+    var maxSubscribers: Int64?
+
+    @Option(
+        help:
+            "Keep only the newest N change-log entries per workspace, compacting after each upload (env: DELTASYNC_RETAIN_CHANGES). Default: keep all"
+    )
+    var retainChanges: Int64?
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; serves HTTPS with --tls-key")
     var tlsCertificate: String?
 
@@ -123,7 +140,7 @@ struct Serve: AsyncParsableCommand {
                 )
             }
         }
-        return ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host ?? Environment.value("DELTASYNC_HOST", "UPLOAD_SERVICE_HOST") ?? "127.0.0.1",
             port: resolvedPort,
             workDirectory: work.resolved,
@@ -142,6 +159,16 @@ struct Serve: AsyncParsableCommand {
             minFreeBytes: try minFree.map { try Self.checked($0, in: 1...(1 << 30), "--min-free-mb") << 20 } ?? 256
                 << 20
         )
+        if let value = try heartbeatSeconds ?? Environment.integer("DELTASYNC_HEARTBEAT_SECS") {
+            configuration.heartbeatSeconds = Double(try Self.checked(value, in: 1...3600, "--heartbeat-secs"))
+        }
+        if let value = try maxSubscribers ?? Environment.integer("DELTASYNC_MAX_SUBSCRIBERS") {
+            configuration.maxSubscribers = Int(try Self.checked(value, in: 1...1_000_000, "--max-subscribers"))
+        }
+        if let value = try retainChanges ?? Environment.integer("DELTASYNC_RETAIN_CHANGES") {
+            configuration.retainChanges = try Self.checked(value, in: 1...Int64.max, "--retain-changes")
+        }
+        return configuration
     }
 
     private static func checked(_ value: Int64, in range: ClosedRange<Int64>, _ name: String) throws -> Int64 {

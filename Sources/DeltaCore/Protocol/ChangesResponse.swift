@@ -5,15 +5,20 @@ public struct ChangeOperation: Sendable, Hashable, Codable {
     public var sourcePath: String?
     public var contentHash: ContentHash?
     public var sizeBytes: Int64?
+    /// `0o755` or `0o644` for the file the operation leaves (absent for deletes and for log
+    /// entries written before modes were logged).
+    public var mode: UInt32?
 
     public init(
-        operation: OperationKind, path: String, sourcePath: String?, contentHash: ContentHash?, sizeBytes: Int64?
+        operation: OperationKind, path: String, sourcePath: String?, contentHash: ContentHash?, sizeBytes: Int64?,
+        mode: UInt32? = nil
     ) {
         self.operation = operation
         self.path = path
         self.sourcePath = sourcePath
         self.contentHash = contentHash
         self.sizeBytes = sizeBytes
+        self.mode = mode
     }
 
     enum CodingKeys: String, CodingKey {
@@ -22,6 +27,7 @@ public struct ChangeOperation: Sendable, Hashable, Codable {
         case sourcePath = "source_path"
         case contentHash = "content_hash"
         case sizeBytes = "size_bytes"
+        case mode
     }
 }
 

@@ -193,7 +193,7 @@ struct ApplyPlanner {
     private static func logged(_ kind: OperationKind, _ record: FileRecord, source: String?) -> ChangeOperation {
         ChangeOperation(
             operation: kind, path: record.path, sourcePath: source,
-            contentHash: ContentHash(algorithm: .sha256, hex: record.sha256), sizeBytes: record.size
+            contentHash: ContentHash(algorithm: .sha256, hex: record.sha256), sizeBytes: record.size, mode: record.mode
         )
     }
 }

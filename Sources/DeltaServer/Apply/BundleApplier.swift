@@ -15,6 +15,7 @@ final class BundleApplier: Sendable {
     let logger: Logger
     let degraded: DegradedWorkspaces
     let space: SpaceGuard
+    let publisher: any ChangePublisher
     private let locks = WorkspaceLocks()
 
     /// Free space is checked again every this many uncompressed bytes while a bundle unpacks.
@@ -22,8 +23,10 @@ final class BundleApplier: Sendable {
 
     init(
         storage: any DeltaStorage, blobs: BlobStore, materializer: Materializer, configuration: ServerConfiguration,
-        counters: ServerCounters, logger: Logger, degraded: DegradedWorkspaces, space: SpaceGuard
+        counters: ServerCounters, logger: Logger, degraded: DegradedWorkspaces, space: SpaceGuard,
+        publisher: any ChangePublisher
     ) {
+        self.publisher = publisher
         self.storage = storage
         self.blobs = blobs
         self.materializer = materializer
@@ -120,6 +123,7 @@ final class BundleApplier: Sendable {
         case .sequenceMoved(let current):
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
         }
+        publisher.publish(ChangeNotice(workspace: key, sequence: sequence))
         await configuration.failpoints.reach(.afterCommit, workspace: key)
         counters.applied.add(1)
 
@@ -137,6 +141,13 @@ final class BundleApplier: Sendable {
             )
         }
         await configuration.failpoints.reach(.afterMaterialise, workspace: key)
+        if let keep = configuration.retainChanges {
+            do {
+                try await Compaction(storage: storage).compact(workspace: key, keep: keep)
+            } catch {
+                logger.warning("compaction failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
+            }
+        }
         logger.info(
             "bundle applied",
             metadata: [

@@ -31,3 +31,18 @@ extension DeltaRequestContext {
         channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
     }
 }
+
+extension DeltaRequestContext {
+    /// The one authorisation check every handler makes: the request's token may act on
+    /// `workspace` with `scope` (nothing to check when the server requires no token).
+    func authorize(workspace: String, scope: TokenRecord.Scope) throws {
+        try TokenAuthority.authorize(token, required: authRequired, workspace: workspace, scope: scope)
+    }
+
+    /// The workspace a GET names (`workspace` or `workspace_path`), once the token may act on it.
+    func workspace(of request: Request, scope: TokenRecord.Scope) throws -> (key: String, path: String?) {
+        let named = try RouteParameters.workspace(request)
+        try authorize(workspace: named.key, scope: scope)
+        return named
+    }
+}

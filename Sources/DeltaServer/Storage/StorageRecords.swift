@@ -9,6 +9,12 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public var lastUpload: String?
     public var materializedSequence: Int64
     public var indexedSequence: Int64
+    /// The oldest change-log entry still kept in full (1 until the log is compacted).
+    public var firstRetained: Int64 = 1
+
+    /// Whether a follower at `since` can still be served from the log: `410` exactly when
+    /// `since < firstRetained - 1`.
+    public func retains(since: Int64) -> Bool { since >= firstRetained - 1 }
 }
 
 /// A current file of a workspace. Blobs are stored by `sha256`; `sha1` lets existing clients'

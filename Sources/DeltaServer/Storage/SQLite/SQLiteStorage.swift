@@ -86,6 +86,9 @@ public final class SQLiteStorage: DeltaStorage {
                     """
             )
         }
+        migrator.registerMigration("v2-retention") { db in
+            try db.execute(sql: "ALTER TABLE workspace ADD COLUMN first_retained INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 
@@ -141,6 +144,24 @@ public final class SQLiteStorage: DeltaStorage {
                 if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
             }
             return snapshot
+        }
+    }
+
+    public func compact(workspace: String, before: Int64) async throws -> [String] {
+        try await pool.write { db in
+            let first =
+                try Int64.fetchOne(
+                    db, sql: "SELECT first_retained FROM workspace WHERE key = ?", arguments: [workspace]) ?? 1
+            guard before > first else { return [] }
+            let hashes = try String.fetchAll(
+                db, sql: "SELECT bundle_sha256 FROM change WHERE workspace = ? AND sequence >= ? AND sequence < ?",
+                arguments: [workspace, first, before])
+            try db.execute(
+                sql: "UPDATE change SET operations = '[]' WHERE workspace = ? AND sequence >= ? AND sequence < ?",
+                arguments: [workspace, first, before])
+            try db.execute(
+                sql: "UPDATE workspace SET first_retained = ? WHERE key = ?", arguments: [before, workspace])
+            return hashes
         }
     }
 
@@ -314,7 +335,8 @@ public final class SQLiteStorage: DeltaStorage {
         WorkspaceRecord(
             key: row["key"], workspacePath: row["workspace_path"], collectionName: row["collection_name"],
             lastSequence: row["last_sequence"], lastUpload: row["last_upload"],
-            materializedSequence: row["materialized_sequence"], indexedSequence: row["indexed_sequence"]
+            materializedSequence: row["materialized_sequence"], indexedSequence: row["indexed_sequence"],
+            firstRetained: row["first_retained"]
         )
     }
 

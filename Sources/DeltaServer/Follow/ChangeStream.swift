@@ -1,0 +1,98 @@
+import DeltaCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+
+extension FeedRoutes {
+    /// `GET /api/v1/delta/stream`: Server-Sent Events, one `change` event per log entry, `id:` =
+    /// its sequence. Resumes after `Last-Event-ID` (which wins) or `since`; neither starts from
+    /// now. No gap and no duplicate: the subscription is taken first, the backlog read from the
+    /// log after it, and every event is sent only if its sequence is past the cursor.
+    func stream(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
+        let (key, _) = try context.workspace(of: request, scope: .read)
+        let query = request.uri.queryParameters
+        let resumeFrom = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap {
+            Int64($0.trimmingCharacters(in: .whitespaces))
+        }
+        let since =
+            try resumeFrom
+            ?? query["since"].map {
+                try RouteParameters.integer(String($0), name: "since", default: 0, range: 0...Int64.max)
+            }
+        guard let subscription = publisher.subscribe(workspace: key) else {
+            throw DeltaError(
+                .serverBusy,
+                "the server has \(configuration.maxSubscribers) stream subscribers already (--max-subscribers)",
+                retryAfter: 5)
+        }
+        let record: WorkspaceRecord?
+        do {
+            record = try await storage.workspace(key)
+            if let since { try Self.requireRetained(record, since: since) }
+        } catch {
+            subscription.end()
+            throw error
+        }
+        let start = since ?? record?.lastSequence ?? 0
+        let storage = self.storage
+        let heartbeat = configuration.heartbeatSeconds
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                let beats = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int64(heartbeat * 1000)))
+                        subscription.heartbeat()
+                    }
+                }
+                defer {
+                    beats.cancel()
+                    subscription.end()
+                }
+                try await withGracefulShutdownHandler {
+                    var cursor = start
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                    cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer)
+                    for await event in subscription {
+                        switch event {
+                        case .heartbeat:
+                            try await writer.write(ByteBuffer(string: ": hb\n\n"))
+                        case .committed(let notice) where notice.sequence > cursor:
+                            cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer)
+                        case .committed:
+                            break
+                        }
+                    }
+                } onGracefulShutdown: {
+                    subscription.end()
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Sends every log entry after `cursor`, in pages; returns the new cursor.
+    static func sendLog(
+        _ storage: any WorkspaceLog, _ key: String, after cursor: Int64, to writer: inout any ResponseBodyWriter
+    ) async throws -> Int64 {
+        var cursor = cursor
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        while true {
+            let page = try await storage.changes(workspace: key, since: cursor, limit: 500)
+            for change in page where change.sequence > cursor {
+                let data = try encoder.encode(change.entry)
+                var event = "id: \(change.sequence)\nevent: change\ndata: "
+                event += String(decoding: data, as: UTF8.self)
+                event += "\n\n"
+                try await writer.write(ByteBuffer(string: event))
+                cursor = change.sequence
+            }
+            if page.count < 500 { return cursor }
+        }
+    }
+}
