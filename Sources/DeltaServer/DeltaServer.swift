@@ -88,11 +88,12 @@ public enum DeltaServer {
         let routeAuthority =
             configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
         let router = Router(context: DeltaRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: counters.metrics))
         router.add(middleware: ErrorEnvelopeMiddleware(counters: counters))
         router.add(middleware: AuthMiddleware(authority: routeAuthority))
         ServerRoutes(
             storage: storage, configuration: configuration, counters: counters, authority: routeAuthority,
-            degraded: degraded
+            degraded: degraded, publisher: publisher
         ).register(on: router)
         let api = router.group("/api/v1/delta")
         UploadRoutes(
@@ -104,7 +105,10 @@ public enum DeltaServer {
             configuration: configuration, authority: routeAuthority,
             gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded
         ).register(on: api)
-        FeedRoutes(storage: storage, blobs: blobs, publisher: publisher, configuration: configuration).register(
+        FeedRoutes(
+            storage: storage, blobs: blobs, publisher: publisher, configuration: configuration,
+            metrics: counters.metrics
+        ).register(
             on: api)
 
         let http = HTTP1Channel.Configuration(

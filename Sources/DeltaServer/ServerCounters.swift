@@ -1,15 +1,18 @@
+import CoreMetrics
 import Synchronization
 
-/// Counters the upload path updates and `/metrics` and tests read.
+/// Counters the upload path updates; tests read them directly and `/metrics` exports them
+/// through `ServerMetrics` (swift-metrics), which they also feed.
 public final class ServerCounters: Sendable {
-    let uploadBytes = Atomic<Int64>(0)
-    let inflated = Atomic<Int64>(0)
-    let applied = Atomic<Int64>(0)
-    let rejected = Atomic<Int64>(0)
-    let discarded = Atomic<Int64>(0)
-    let lastRejection = Mutex<String?>(nil)
+    private let uploadBytes = Atomic<Int64>(0)
+    private let inflated = Atomic<Int64>(0)
+    private let applied = Atomic<Int64>(0)
+    private let rejected = Atomic<Int64>(0)
+    private let discarded = Atomic<Int64>(0)
+    private let lastRejection = Mutex<String?>(nil)
+    public let metrics: ServerMetrics
 
-    public init() {}
+    public init(metrics: ServerMetrics = ServerMetrics()) { self.metrics = metrics }
 
     /// Request-body bytes read by upload handlers (the "rejected after at most the limit" counter).
     public var uploadBytesRead: Int64 { uploadBytes.load(ordering: .relaxed) }
@@ -23,13 +26,27 @@ public final class ServerCounters: Sendable {
     /// `error.code` of the most recent rejected upload.
     public var lastRejectionCode: String? { lastRejection.withLock { $0 } }
 
-    func reject(_ code: String) {
-        rejected.add(1)
-        lastRejection.withLock { $0 = code }
+    func readUploadBytes(_ count: Int) {
+        uploadBytes.wrappingAdd(Int64(count), ordering: .relaxed)
+        metrics.counter("deltasync_upload_bytes_read_total").increment(by: count)
     }
-}
 
-extension Atomic where Value == Int64 {
-    func add(_ amount: Int64) { _ = wrappingAdd(amount, ordering: .relaxed) }
-    func set(_ value: Int64) { store(value, ordering: .relaxed) }
+    func discardUploadBytes(_ count: Int) {
+        discarded.wrappingAdd(Int64(count), ordering: .relaxed)
+        metrics.counter("deltasync_upload_bytes_discarded_total").increment(by: count)
+    }
+
+    func setInflated(_ bytes: Int64) { inflated.store(bytes, ordering: .relaxed) }
+
+    func bundleApplied(duration: Duration) {
+        applied.wrappingAdd(1, ordering: .relaxed)
+        metrics.counter("deltasync_bundles_applied_total").increment()
+        metrics.bundleApplied(duration: duration)
+    }
+
+    func reject(_ code: String) {
+        rejected.wrappingAdd(1, ordering: .relaxed)
+        lastRejection.withLock { $0 = code }
+        metrics.counter("deltasync_uploads_rejected_total", [("code", code)]).increment()
+    }
 }

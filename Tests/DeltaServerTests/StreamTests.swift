@@ -200,3 +200,111 @@ import Testing
         }
     }
 }
+
+/// Blocking work runs on its own pool: a bundle of 200 MB parked mid-decompression holds a thread
+/// there, and the cooperative pool — two threads on these machines — stays free for stream
+/// heartbeats and other workspaces' uploads.
+@Suite struct BlockingWorkTests {
+    @Test func aParkedBigBundleStallsNeitherHeartbeatsNorOtherWorkspaces() async throws {
+        let parked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        try await withTemporaryDirectory("blocking") { directory in
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.heartbeatSeconds = 0.05
+                    configuration.limits.maxCompressedBytes = 512 << 20
+                    configuration.limits.maxUncompressedBytes = 512 << 20
+                    configuration.limits.maxFileBytes = 512 << 20
+                    configuration.failpoints.blockingHook = { point, workspace in
+                        guard point == .duringValidate, workspace == "big" else { return }
+                        parked.signal()
+                        release.wait()
+                    }
+                }
+            ) { server in
+                // 200 MB to unpack, hash and write (a 16 KiB random block repeated: gzip sends it small,
+                // the server still inflates all of it).
+                var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+                var block = [UInt8](repeating: 0, count: 16 << 10)
+                block.withUnsafeMutableBytes { raw in
+                    for index in raw.bindMemory(to: UInt64.self).indices {
+                        state ^= state << 13
+                        state ^= state >> 7
+                        state ^= state << 17
+                        raw.bindMemory(to: UInt64.self)[index] = state
+                    }
+                }
+                var content: [UInt8] = []
+                content.reserveCapacity(200 << 20)
+                for _ in 0..<((200 << 20) / block.count) { content.append(contentsOf: block) }
+                var bundle = TestBundle()
+                bundle.add("files/created/big.bin", content)
+                bundle.addManifest(bundleID: "big", sequence: nil)
+                bundle.addOperations([
+                    BundleOperation(
+                        operation: .created, path: "big.bin", contentHash: TestBundle.sha256(content),
+                        sizeBytes: Int64(content.count))
+                ])
+                let compressed = try bundle.gzip()
+                content = []
+
+                let stream = try await EventStreamReader(
+                    url: server.baseURL + "/api/v1/delta/stream?workspace=other&since=0")
+                let big = Task { try await ServerTest.upload(server, compressed, workspace: "big") }
+                // Wait off the cooperative pool until the big upload holds a blocking-pool thread.
+                await withCheckedContinuation { (resumed: CheckedContinuation<Void, Never>) in
+                    Thread {
+                        parked.wait()
+                        resumed.resume()
+                    }.start()
+                }
+
+                let beats = stream.heartbeatCount
+                let other = try await ServerTest.upload(
+                    server, TestBundle.simple(files: ["o.txt": "o"]), workspace: "other")
+                #expect(other.status == 200)
+                #expect(StreamTests.sequences(try await stream.next(1)) == [1])
+                while stream.heartbeatCount < beats + 3 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(try await HTTP.get(server.baseURL + "/health").status == 200)
+
+                release.signal()
+                let reply = try await big.value
+                #expect(reply.status == 200, "\(String(decoding: reply.body.prefix(300), as: UTF8.self))")
+                stream.close()
+            }
+        }
+    }
+}
+
+@Suite struct MetricsTests {
+    /// `/metrics` is swift-metrics rendered by swift-prometheus: requests, apply times, stream
+    /// subscribers and events, per-workspace gauges.
+    @Test func requestsApplyAndStreamsAreMeasured() async throws {
+        try await withTemporaryDirectory("metrics") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let stream = try await EventStreamReader(
+                    url: server.baseURL + "/api/v1/delta/stream?workspace=ws&since=0")
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["a": "a"])).status == 200)
+                _ = try await stream.next(1)
+                #expect(try await HTTP.get(server.baseURL + "/api/v1/delta/blobs/nothex?workspace=ws").status == 400)
+                let text = String(
+                    decoding: try await HTTP.get(server.baseURL + "/metrics").body, as: UTF8.self)
+                for expected in [
+                    #"deltasync_http_requests_total{method="POST",route="/api/v1/delta/upload",status="200"} 1"#,
+                    #"deltasync_http_requests_total{method="GET",route="/api/v1/delta/blobs/{hash}",status="400"} 1"#,
+                    "# TYPE deltasync_apply_duration_seconds histogram",
+                    "deltasync_apply_duration_seconds_count 1",
+                    "deltasync_bundles_applied_total 1",
+                    "deltasync_stream_subscribers 1",
+                    "deltasync_stream_events_sent_total 1",
+                    #"deltasync_workspace_last_sequence{workspace="ws"} 1"#,
+                    "deltasync_upload_bytes_read_total",
+                ] {
+                    #expect(text.contains(expected), "\(expected) missing from:\n\(text)")
+                }
+                stream.close()
+            }
+        }
+    }
+}

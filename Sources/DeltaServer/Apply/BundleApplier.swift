@@ -47,10 +47,16 @@ final class BundleApplier: Sendable {
         let counters = self.counters
         let space = self.space
         let bundlePath = upload.bundlePath
+        let workspace = upload.workspace
         let bundle = try await Blocking.run {
             var checkedAt: Int64 = 0
+            var reported = false
             return try reader.read(path: bundlePath) { inflated in
-                counters.inflated.set(inflated)
+                if !reported {
+                    reported = true
+                    failpoints.reachBlocking(.duringValidate, workspace: workspace)
+                }
+                counters.setInflated(inflated)
                 if inflated - checkedAt >= Self.spaceCheckInterval {
                     checkedAt = inflated
                     try space.check(adding: 0)
@@ -125,7 +131,7 @@ final class BundleApplier: Sendable {
         }
         publisher.publish(ChangeNotice(workspace: key, sequence: sequence))
         await configuration.failpoints.reach(.afterCommit, workspace: key)
-        counters.applied.add(1)
+        counters.bundleApplied(duration: started.duration(to: .now))
 
         do {
             let materializer = self.materializer

@@ -7,6 +7,8 @@ public struct Failpoints: Sendable {
     /// The points, in the order an upload passes them.
     public enum Point: String, Sendable, CaseIterable {
         case afterReceive = "after-receive"
+        /// Inside the decompression, on a thread of the blocking pool (the first progress report).
+        case duringValidate = "during-validate"
         case afterValidate = "after-validate"
         case afterBlobs = "after-blobs"
         case afterCommit = "after-commit"
@@ -20,13 +22,24 @@ public struct Failpoints: Sendable {
     public var materialiseError = false
     /// Called at every point with the workspace key; may suspend to park that upload.
     public var hook: (@Sendable (Point, String) async -> Void)?
+    /// Called synchronously at points reached on the blocking pool; may block that thread (a
+    /// test shows the rest of the server keeps going while it does).
+    public var blockingHook: (@Sendable (Point, String) -> Void)?
 
     public init(
-        exitAt: Point? = nil, materialiseError: Bool = false, hook: (@Sendable (Point, String) async -> Void)? = nil
+        exitAt: Point? = nil, materialiseError: Bool = false, hook: (@Sendable (Point, String) async -> Void)? = nil,
+        blockingHook: (@Sendable (Point, String) -> Void)? = nil
     ) {
         self.exitAt = exitAt
         self.materialiseError = materialiseError
         self.hook = hook
+        self.blockingHook = blockingHook
+    }
+
+    /// A point inside blocking work: no suspension possible, the hook runs on the pool thread.
+    func reachBlocking(_ point: Point, workspace: String) {
+        blockingHook?(point, workspace)
+        if exitAt == point { cdeltasys_exit_now(137) }
     }
 
     func reach(_ point: Point, workspace: String) async {

@@ -13,7 +13,7 @@ extension FeedRoutes {
     func stream(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, _) = try context.workspace(of: request, scope: .read)
         let query = request.uri.queryParameters
-        let resumeFrom = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap {
+        let resumeFrom = HTTPField.Name("Last-Event-ID").flatMap { request.headers[$0] }.flatMap {
             Int64($0.trimmingCharacters(in: .whitespaces))
         }
         let since =
@@ -38,8 +38,9 @@ extension FeedRoutes {
         let start = since ?? record?.lastSequence ?? 0
         let storage = self.storage
         let heartbeat = configuration.heartbeatSeconds
+        let metrics = self.metrics
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
-        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        if let buffering = HTTPField.Name("X-Accel-Buffering") { headers[buffering] = "no" }
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -51,18 +52,19 @@ extension FeedRoutes {
                 }
                 defer {
                     beats.cancel()
+                    metrics.streamEnded(reason: subscription.didOverflow ? "overflow" : "closed")
                     subscription.end()
                 }
                 try await withGracefulShutdownHandler {
                     var cursor = start
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                    cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer)
+                    cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer, metrics: metrics)
                     for await event in subscription {
                         switch event {
                         case .heartbeat:
                             try await writer.write(ByteBuffer(string: ": hb\n\n"))
                         case .committed(let notice) where notice.sequence > cursor:
-                            cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer)
+                            cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer, metrics: metrics)
                         case .committed:
                             break
                         }
@@ -77,7 +79,8 @@ extension FeedRoutes {
 
     /// Sends every log entry after `cursor`, in pages; returns the new cursor.
     static func sendLog(
-        _ storage: any WorkspaceLog, _ key: String, after cursor: Int64, to writer: inout any ResponseBodyWriter
+        _ storage: any WorkspaceLog, _ key: String, after cursor: Int64, to writer: inout any ResponseBodyWriter,
+        metrics: ServerMetrics
     ) async throws -> Int64 {
         var cursor = cursor
         let encoder = JSONEncoder()
@@ -92,6 +95,7 @@ extension FeedRoutes {
                 try await writer.write(ByteBuffer(string: event))
                 cursor = change.sequence
             }
+            metrics.streamEventsSent(page.count)
             if page.count < 500 { return cursor }
         }
     }

@@ -13,6 +13,7 @@ struct FeedRoutes: Sendable {
     let blobs: BlobStore
     let publisher: any ChangePublisher
     let configuration: ServerConfiguration
+    let metrics: ServerMetrics
 
     func register(on api: RouterGroup<DeltaRequestContext>) {
         api.get("/manifest") { request, context in try await manifest(request, context) }

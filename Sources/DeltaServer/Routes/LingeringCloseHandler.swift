@@ -41,7 +41,7 @@ final class LingeringCloseHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // framework's back-pressured drain, and the 10 s bound could cut a client off
                 // before it has written what it is allowed to.
                 discarded += buffer.readableBytes
-                counters.discarded.add(Int64(buffer.readableBytes))
+                counters.discardUploadBytes(buffer.readableBytes)
                 if discarded > Self.maxDiscardBytes { finish(context) }
                 return
             }

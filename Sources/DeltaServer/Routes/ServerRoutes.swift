@@ -1,3 +1,4 @@
+import CoreMetrics
 import DeltaCore
 import Foundation
 import HTTPTypes
@@ -13,6 +14,7 @@ struct ServerRoutes: Sendable {
     let counters: ServerCounters
     let authority: TokenAuthority
     let degraded: DegradedWorkspaces
+    let publisher: any ChangePublisher
 
     static let version = "0.1.0"
 
@@ -68,29 +70,25 @@ struct ServerRoutes: Sendable {
             )
         }
         try context.authorize(workspace: "*", scope: .admin)
-        var lines = [
-            "# TYPE deltasync_upload_bytes_read_total counter",
-            "deltasync_upload_bytes_read_total \(counters.uploadBytesRead)",
-            "# TYPE deltasync_bundles_applied_total counter",
-            "deltasync_bundles_applied_total \(counters.bundlesApplied)",
-            "# TYPE deltasync_uploads_rejected_total counter",
-            "deltasync_uploads_rejected_total \(counters.uploadsRejected)",
-            "# TYPE deltasync_upload_bytes_discarded_total counter",
-            "deltasync_upload_bytes_discarded_total \(counters.uploadBytesDiscarded)",
-            "# TYPE deltasync_workspace_degraded gauge",
-        ]
-        let workspaces = try await storage.workspaces()
-        for workspace in workspaces {
-            let isDegraded = degraded.reason(workspace.key) != nil
-            lines.append("deltasync_workspace_degraded{workspace=\"\(workspace.key)\"} \(isDegraded ? 1 : 0)")
+        // Gauges that describe the present are set at scrape time; counters and timers are
+        // recorded where things happen.
+        let metrics = counters.metrics
+        for workspace in try await storage.workspaces() {
+            let labels = [("workspace", workspace.key)]
+            metrics.gauge("deltasync_workspace_degraded", labels).record(degraded.reason(workspace.key) != nil ? 1 : 0)
+            metrics.gauge("deltasync_workspace_last_sequence", labels).record(workspace.lastSequence)
         }
-        lines.append("# TYPE deltasync_workspace_last_sequence gauge")
-        for workspace in workspaces {
-            lines.append("deltasync_workspace_last_sequence{workspace=\"\(workspace.key)\"} \(workspace.lastSequence)")
+        metrics.gauge("deltasync_stream_subscribers").record(publisher.subscriberCount)
+        // Counters that have not moved yet are still listed (at 0), so dashboards see them.
+        for name in [
+            "deltasync_upload_bytes_read_total", "deltasync_upload_bytes_discarded_total",
+            "deltasync_bundles_applied_total",
+        ] {
+            metrics.counter(name).increment(by: 0)
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n"))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render()))
         )
     }
 

@@ -82,7 +82,7 @@ struct UploadReceiver {
         var checkedAt: Int64 = 0
         for try await buffer in request.body {
             total += Int64(buffer.readableBytes)
-            counters.uploadBytes.add(Int64(buffer.readableBytes))
+            counters.readUploadBytes(buffer.readableBytes)
             if total > cap { throw UploadRejection(error: tooLarge(), bodyUnread: true) }
             if ContinuousClock.now - start > deadline {
                 throw UploadRejection(
