@@ -154,6 +154,12 @@ public final class ClientState: Sendable {
         try queue.write { db in try Self.upsert(db, states) }
     }
 
+    /// Removes the entries of `paths` from the file table.
+    public func forget(_ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try queue.write { db in try Self.delete(db, paths) }
+    }
+
     static func upsert(_ db: Database, _ states: [TrackedFile]) throws {
         let statement = try db.cachedStatement(
             sql: """

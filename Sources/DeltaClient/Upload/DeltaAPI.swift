@@ -76,13 +76,13 @@ public struct DeltaAPI: Sendable {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
-    private func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         authorize(&request)
         return try await send(request, endpoint: String(path.prefix { $0 != "?" }), as: type)
     }
 
-    private func authorize(_ request: inout HTTPClientRequest) {
+    func authorize(_ request: inout HTTPClientRequest) {
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
     }
 
@@ -99,28 +99,10 @@ public struct DeltaAPI: Sendable {
         let status = Int(response.status.code)
         let retryAfter = response.headers.first(name: "retry-after").flatMap { Int64($0) }
         // Deployed servers answer `200 {"success": false}` for errors: treat it as the error it names.
-        if let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data), !envelope.success {
-            var error = envelope.deltaError
-            error.httpStatus = status
-            error.retryAfter = retryAfter ?? error.retryAfter
-            error.message = Self.explain(error, url: baseURL + endpoint)
-            throw error
-        }
-        guard (200..<300).contains(status) else {
-            let code: DeltaError.Code =
-                switch status {
-                case 401: .unauthorized
-                case 403: .forbidden
-                case 404: .notFound
-                case 405: .methodNotAllowed
-                case 413: .bundleTooLarge
-                case 429: .rateLimited
-                case 500...: .internalError
-                default: .invalidRequest
-                }
-            var error = DeltaError(code, "HTTP \(status)", httpStatus: status, retryAfter: retryAfter)
-            error.message = Self.explain(error, url: baseURL + endpoint)
-            throw error
+        if (try? JSONDecoder().decode(ErrorEnvelope.self, from: data))?.success == false
+            || !(200..<300).contains(status)
+        {
+            throw Self.failure(status: status, data: data, retryAfter: retryAfter, url: baseURL + endpoint)
         }
         do {
             return try JSONDecoder().decode(type, from: data)
@@ -135,6 +117,32 @@ public struct DeltaAPI: Sendable {
 }
 
 extension DeltaAPI {
+    /// The error a reply names (its envelope, else its status), explained.
+    static func failure(status: Int, data: Data, retryAfter: Int64?, url: String) -> DeltaError {
+        if let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data), !envelope.success {
+            var error = envelope.deltaError
+            error.httpStatus = status
+            error.retryAfter = retryAfter ?? error.retryAfter
+            error.message = explain(error, url: url)
+            return error
+        }
+        let code: DeltaError.Code =
+            switch status {
+            case 401: .unauthorized
+            case 403: .forbidden
+            case 404: .notFound
+            case 405: .methodNotAllowed
+            case 410: .historyCompacted
+            case 413: .bundleTooLarge
+            case 429: .rateLimited
+            case 500...: .internalError
+            default: .invalidRequest
+            }
+        var error = DeltaError(code, "HTTP \(status)", httpStatus: status, retryAfter: retryAfter)
+        error.message = explain(error, url: url)
+        return error
+    }
+
     /// The server's message made into one sentence naming the endpoint and the likely fix, for
     /// the errors a person can do something about.
     static func explain(_ error: DeltaError, url: String) -> String {

@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+public import DeltaCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+extension DeltaAPI {
+    /// `GET /api/v1/delta/changes?since=&limit=`; `410 HISTORY_COMPACTED` comes back as that error.
+    public func changes(_ workspace: WorkspaceReference, since: Int64, limit: Int = 1000) async throws
+        -> ChangesResponse
+    {
+        try await get(
+            "/api/v1/delta/changes?\(workspace.query)&since=\(since)&limit=\(limit)", as: ChangesResponse.self)
+    }
+
+    /// Streams the blob with `sha256` into `path` (created 0600; the caller renames it into
+    /// place). Returns its size.
+    public func download(sha256: String, workspace: WorkspaceReference, to path: String) async throws -> Int64 {
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/blobs/sha256:\(sha256)?\(workspace.query)")
+        authorize(&request)
+        let response: HTTPClientResponse
+        do {
+            response = try await Self.client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
+        } catch {
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
+        }
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw Self.failure(
+                status: Int(response.status.code), data: Data(body.readableBytesView),
+                retryAfter: nil, url: baseURL + "/api/v1/delta/blobs")
+        }
+        let file = try RawFile.create(path, mode: 0o600)
+        var size: Int64 = 0
+        do {
+            for try await chunk in response.body {
+                try chunk.withUnsafeReadableBytes { try file.write($0) }
+                size += Int64(chunk.readableBytes)
+            }
+        } catch let error as DeltaError {
+            throw error
+        } catch {
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
+        }
+        return size
+    }
+
+    /// `GET /api/v1/delta/stream`, parsed into events as they arrive. Ends when the server ends
+    /// the stream; throws on a dropped connection (reconnect with the last `id`).
+    public func stream(_ workspace: WorkspaceReference, after sequence: Int64) async throws -> AsyncThrowingStream<
+        ServerSentEvent, any Error
+    > {
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/stream?\(workspace.query)")
+        request.headers.add(name: "last-event-id", value: String(sequence))
+        request.headers.add(name: "accept", value: "text/event-stream")
+        authorize(&request)
+        let response: HTTPClientResponse
+        do {
+            // The deadline covers the whole body: far off for a stream.
+            response = try await Self.client.execute(request, timeout: .hours(24 * 365))
+        } catch {
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
+        }
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw Self.failure(
+                status: Int(response.status.code), data: Data(body.readableBytesView),
+                retryAfter: response.headers.first(name: "retry-after").flatMap { Int64($0) },
+                url: baseURL + "/api/v1/delta/stream")
+        }
+        let (events, continuation) = AsyncThrowingStream<ServerSentEvent, any Error>.makeStream()
+        let reading = Task {
+            var parser = ServerSentEventParser()
+            do {
+                for try await chunk in response.body {
+                    for event in parser.feed(chunk.readableBytesView) { continuation.yield(event) }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in reading.cancel() }
+        return events
+    }
+}

@@ -1,0 +1,153 @@
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Testing
+
+@testable import DeltaClient
+
+/// `deltasync pull`: a replica that converges to the server — bootstrap, feed, live stream,
+/// conflict copies, re-bootstrap after compaction.
+@Suite struct PullTests {
+    static func configuration(_ mirror: String, _ server: TestServer) -> PullConfiguration {
+        PullConfiguration(
+            root: mirror, serverURL: server.baseURL, workspace: "ws",
+            retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200)))
+    }
+
+    static func pull(_ mirror: String, _ server: TestServer) async throws -> PullReport {
+        try await PullSession(configuration: configuration(mirror, server), logger: PushTest.logger).run()
+    }
+
+    static func snapshot(_ root: String) throws -> [String: String] {
+        try WorkspaceTree.snapshot(root, excluding: [".deltasync"])
+    }
+
+    /// Polls (up to 10 s) until the mirror equals the source.
+    static func converged(_ source: WorkspaceTree, _ mirror: String) async throws -> Bool {
+        for _ in 0..<500 {
+            if try snapshot(mirror) == snapshot(source.root) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    @Test func bootstrapThenTheFeedKeepAReplicaWithExecBits() async throws {
+        try await withTemporaryDirectory("pull") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("a.txt", "a")
+                try source.write("src/lib/b.swift", "let b = 1\n")
+                try source.write("bin/run.sh", "#!/bin/sh\n", mode: 0o755)
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                let first = try await Self.pull(mirror, server)
+                #expect(first.rebootstrapped && first.filesWritten == 3 && first.sequence == 1)
+                #expect(try Self.snapshot(mirror) == Self.snapshot(source.root))
+
+                try source.write("a.txt", "edited")
+                try source.move("src/lib", "src/library")
+                source.remove("bin/run.sh")
+                try source.write("tools/new.sh", "#!/bin/sh\necho\n", mode: 0o755)
+                try await PushTest.push(source, server)
+                let second = try await Self.pull(mirror, server)
+                #expect(!second.rebootstrapped && second.filesDeleted >= 2)
+                #expect(try Self.snapshot(mirror) == Self.snapshot(source.root))
+                #expect(second.sequence == 2)
+
+                let again = try await Self.pull(mirror, server)
+                #expect(again.filesWritten == 0 && again.filesDeleted == 0 && again.sequence == 2)
+            }
+        }
+    }
+
+    @Test func followAppliesChangesAsTheyCommit() async throws {
+        try await withTemporaryDirectory("follow") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("a.txt", "a")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                let session = try PullSession(
+                    configuration: Self.configuration(mirror, server), logger: PushTest.logger)
+                let following = Task { try await session.follow() }
+                #expect(try await Self.converged(source, mirror))
+                for round in 0..<5 {
+                    try source.write("r\(round)/f.txt", "round \(round)")
+                    if round > 0 { source.remove("r\(round - 1)") }
+                    try await PushTest.push(source, server)
+                    #expect(try await Self.converged(source, mirror), "round \(round)")
+                }
+                following.cancel()
+                _ = try? await following.value
+            }
+        }
+    }
+
+    /// A file edited in the replica is kept as `NAME.deltasync-conflict-<sequence>` before the
+    /// server's version replaces it; unedited files are simply updated.
+    @Test func aLocalEditIsKeptAsideNeverOverwritten() async throws {
+        try await withTemporaryDirectory("conflict") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("shared.txt", "v1")
+                try source.write("other.txt", "o1")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                _ = try await Self.pull(mirror, server)
+                try "edited in the replica".write(toFile: mirror + "/shared.txt", atomically: true, encoding: .utf8)
+
+                try source.write("shared.txt", "v2")
+                try source.write("other.txt", "o2")
+                try await PushTest.push(source, server)
+                let report = try await Self.pull(mirror, server)
+                #expect(report.conflicts == ["shared.txt.deltasync-conflict-2"])
+                #expect(try String(contentsOfFile: mirror + "/shared.txt", encoding: .utf8) == "v2")
+                #expect(
+                    try String(contentsOfFile: mirror + "/shared.txt.deltasync-conflict-2", encoding: .utf8)
+                        == "edited in the replica")
+                #expect(try String(contentsOfFile: mirror + "/other.txt", encoding: .utf8) == "o2")
+            }
+        }
+    }
+
+    @Test func aCompactedCursorStartsAgainFromTheManifest() async throws {
+        try await withTemporaryDirectory("rebootstrap") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server"), configure: { $0.retainChanges = 1 }) {
+                server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("a.txt", "a")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                _ = try await Self.pull(mirror, server)
+                for round in 0..<3 {
+                    try source.write("f\(round).txt", "\(round)")
+                    try await PushTest.push(source, server)
+                }
+                let report = try await Self.pull(mirror, server)
+                #expect(report.rebootstrapped && report.sequence == 4)
+                #expect(try Self.snapshot(mirror) == Self.snapshot(source.root))
+            }
+        }
+    }
+
+    @Test func theCommandPrintsAJSONReport() async throws {
+        try await withTemporaryDirectory("pull-cli") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("a.txt", "a")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                let result = try await ServerProcess.run([
+                    "pull", mirror, "--server", server.baseURL, "--workspace", "ws", "--json",
+                ])
+                #expect(result.status == 0, "\(result.stderr)")
+                let report = try JSONDecoder().decode(PullReport.self, from: Data(result.stdout.utf8))
+                #expect(report.sequence == 1 && report.filesWritten == 1)
+                #expect(try Self.snapshot(mirror) == Self.snapshot(source.root))
+                let missing = try await ServerProcess.run(["pull", mirror, "--server", server.baseURL])
+                #expect(missing.status != 0 && missing.stderr.contains("pull needs --workspace NAME"))
+            }
+        }
+    }
+}
