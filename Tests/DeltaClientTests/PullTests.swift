@@ -26,7 +26,8 @@ import Testing
     /// Polls (up to 10 s) until the mirror equals the source.
     static func converged(_ source: WorkspaceTree, _ mirror: String) async throws -> Bool {
         for _ in 0..<500 {
-            if try snapshot(mirror) == snapshot(source.root) { return true }
+            // The mirror may change under the read (a file renamed away mid-snapshot): read again.
+            if let mirrored = try? snapshot(mirror), mirrored == (try snapshot(source.root)) { return true }
             try await Task.sleep(for: .milliseconds(20))
         }
         return false

@@ -244,6 +244,13 @@ public final class PullSession: Sendable {
         do {
             let size = try await api.download(sha256: sha256, workspace: workspace, to: temporary)
             chmod(temporary, executable ? 0o755 : 0o644)
+            // In flight: killed between the rename and `record`, the next run must take what is
+            // there as ours (old or new content), not as a local edit.
+            try state.refresh([
+                TrackedFile(
+                    path: path, size: size, mtimeNanoseconds: Self.inFlight, ctimeNanoseconds: Self.inFlight,
+                    inode: 0, mode: executable ? 0o755 : 0o644, sha256: sha256)
+            ])
             var info = stat()
             if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { FileSystem.removeTree(full) }
             guard rename(temporary, full) == 0 else { throw DeltaError.posix("rename", full) }
@@ -271,6 +278,9 @@ public final class PullSession: Sendable {
         try state.forget([path])
     }
 
+    /// The stat marker of a file-table row written just before a rename.
+    static let inFlight: Int64 = -2
+
     /// A regular file at `path` that is not what pull last wrote is renamed aside.
     private func keepAsideIfEdited(_ path: String, sequence: Int64, report: inout PullReport) throws {
         let full = configuration.root + "/" + path
@@ -278,7 +288,7 @@ public final class PullSession: Sendable {
         guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
         let scanned = ScannedFile(stat: info, path: path)
         if let written = try state.files(at: path, andBelow: false)[path] {
-            if ChangeDetector.sameStat(written, scanned) { return }
+            if written.mtimeNanoseconds == Self.inFlight || ChangeDetector.sameStat(written, scanned) { return }
             if let digest = ContentHasher.hash([full]).first ?? nil, digest == written.sha256 { return }
         }
         let aside = "\(path).deltasync-conflict-\(sequence)"
