@@ -95,6 +95,9 @@ public enum DeltaServer {
             storage: storage, configuration: configuration, counters: counters, authority: routeAuthority,
             degraded: degraded, publisher: publisher
         ).register(on: router)
+        WorkspaceRoutes(storage: storage, authority: routeAuthority, configuration: configuration).register(
+            on: router)
+        WebPage.register(on: router)
         let api = router.group("/api/v1/delta")
         UploadRoutes(
             storage: storage, applier: applier,

@@ -224,10 +224,12 @@ final class BundleApplier: Sendable {
 
 /// RFC 3339 UTC timestamps.
 enum Timestamp {
-    static func now() -> String {
+    static func now() -> String { string(Date()) }
+
+    static func string(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date())
+        return formatter.string(from: date)
     }
 }

@@ -35,7 +35,8 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         }
         let known = [
             "/", "/health", "/metrics", "/api/v1/delta/status", "/api/v1/delta/upload", "/api/v1/delta/recover",
-            "/api/v1/delta/manifest", "/api/v1/delta/changes", "/api/v1/delta/stream",
+            "/api/v1/delta/manifest", "/api/v1/delta/changes", "/api/v1/delta/stream", "/api/v1/workspaces",
+            "/api/v1/session",
         ]
         return known.contains(path) ? path : "other"
     }

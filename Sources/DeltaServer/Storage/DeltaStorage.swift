@@ -15,6 +15,8 @@ public protocol WorkspaceLog: Sendable {
     /// re-checks idempotency and sequence inside it.
     func commit(_ commit: BundleCommit) async throws -> CommitOutcome
     func setMaterializedSequence(workspace: String, sequence: Int64) async throws
+    /// How many bundles were applied at or after `appliedSince` (an RFC 3339 UTC timestamp).
+    func changeCount(workspace: String, appliedSince: String) async throws -> Int
     /// Drops the operations of log entries older than `before` (the `bundle_id` index, counts
     /// and sequence stay, so replays are still recognised) and records where the log now
     /// starts. Returns the bundle hashes of the entries compacted now.

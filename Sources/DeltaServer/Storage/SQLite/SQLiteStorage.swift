@@ -147,6 +147,19 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
+    public func changeCount(workspace: String, appliedSince: String) async throws -> Int {
+        try await pool.read { db in
+            // Sequences are in commit order, so the recent ones are the newest rows: a short scan.
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM (SELECT applied_at FROM change WHERE workspace = ?
+                    ORDER BY sequence DESC LIMIT 10000) WHERE applied_at >= ?
+                    """,
+                arguments: [workspace, appliedSince]) ?? 0
+        }
+    }
+
     public func compact(workspace: String, before: Int64) async throws -> [String] {
         try await pool.write { db in
             let first =
