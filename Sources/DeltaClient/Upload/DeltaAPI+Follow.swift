@@ -18,18 +18,8 @@ extension DeltaAPI {
     public func download(sha256: String, workspace: WorkspaceReference, to path: String) async throws -> Int64 {
         var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/blobs/sha256:\(sha256)?\(workspace.query)")
         authorize(&request)
-        let response: HTTPClientResponse
-        do {
-            response = try await Self.client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
-        } catch {
-            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
-        }
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw Self.failure(
-                status: Int(response.status.code), data: Data(body.readableBytesView),
-                retryAfter: nil, url: baseURL + "/api/v1/delta/blobs")
-        }
+        let response = try await open(
+            request, timeout: .nanoseconds(timeout.nanoseconds), endpoint: "/api/v1/delta/blobs")
         let file = try RawFile.create(path, mode: 0o600)
         var size: Int64 = 0
         do {
@@ -54,20 +44,8 @@ extension DeltaAPI {
         request.headers.add(name: "last-event-id", value: String(sequence))
         request.headers.add(name: "accept", value: "text/event-stream")
         authorize(&request)
-        let response: HTTPClientResponse
-        do {
-            // The deadline covers the whole body: far off for a stream.
-            response = try await Self.client.execute(request, timeout: .hours(24 * 365))
-        } catch {
-            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
-        }
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw Self.failure(
-                status: Int(response.status.code), data: Data(body.readableBytesView),
-                retryAfter: response.headers.first(name: "retry-after").flatMap { Int64($0) },
-                url: baseURL + "/api/v1/delta/stream")
-        }
+        // The deadline covers the whole body: far off for a stream.
+        let response = try await open(request, timeout: .hours(24 * 365), endpoint: "/api/v1/delta/stream")
         let (events, continuation) = AsyncThrowingStream<ServerSentEvent, any Error>.makeStream()
         let reading = Task {
             var parser = ServerSentEventParser()
@@ -82,5 +60,25 @@ extension DeltaAPI {
         }
         continuation.onTermination = { _ in reading.cancel() }
         return events
+    }
+
+    /// Sends `request`; a reply other than 200 becomes the error it names.
+    private func open(_ request: HTTPClientRequest, timeout: TimeAmount, endpoint: String) async throws
+        -> HTTPClientResponse
+    {
+        let response: HTTPClientResponse
+        do {
+            response = try await Self.client.execute(request, timeout: timeout)
+        } catch {
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
+        }
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw Self.failure(
+                status: Int(response.status.code), data: Data(body.readableBytesView),
+                retryAfter: response.headers.first(name: "retry-after").flatMap { Int64($0) },
+                url: baseURL + endpoint)
+        }
+        return response
     }
 }
