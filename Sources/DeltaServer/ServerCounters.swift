@@ -11,8 +11,17 @@ public final class ServerCounters: Sendable {
     private let discarded = Atomic<Int64>(0)
     private let lastRejection = Mutex<String?>(nil)
     public let metrics: ServerMetrics
+    // Made once: the upload path updates them per received chunk.
+    private let bytesReadMetric: CoreMetrics.Counter
+    private let bytesDiscardedMetric: CoreMetrics.Counter
+    private let appliedMetric: CoreMetrics.Counter
 
-    public init(metrics: ServerMetrics = ServerMetrics()) { self.metrics = metrics }
+    public init(metrics: ServerMetrics = ServerMetrics()) {
+        self.metrics = metrics
+        bytesReadMetric = metrics.counter("deltasync_upload_bytes_read_total")
+        bytesDiscardedMetric = metrics.counter("deltasync_upload_bytes_discarded_total")
+        appliedMetric = metrics.counter("deltasync_bundles_applied_total")
+    }
 
     /// Request-body bytes read by upload handlers (the "rejected after at most the limit" counter).
     public var uploadBytesRead: Int64 { uploadBytes.load(ordering: .relaxed) }
@@ -28,19 +37,19 @@ public final class ServerCounters: Sendable {
 
     func readUploadBytes(_ count: Int) {
         uploadBytes.wrappingAdd(Int64(count), ordering: .relaxed)
-        metrics.counter("deltasync_upload_bytes_read_total").increment(by: count)
+        bytesReadMetric.increment(by: count)
     }
 
     func discardUploadBytes(_ count: Int) {
         discarded.wrappingAdd(Int64(count), ordering: .relaxed)
-        metrics.counter("deltasync_upload_bytes_discarded_total").increment(by: count)
+        bytesDiscardedMetric.increment(by: count)
     }
 
     func setInflated(_ bytes: Int64) { inflated.store(bytes, ordering: .relaxed) }
 
     func bundleApplied(duration: Duration) {
         applied.wrappingAdd(1, ordering: .relaxed)
-        metrics.counter("deltasync_bundles_applied_total").increment()
+        appliedMetric.increment()
         metrics.bundleApplied(duration: duration)
     }
 

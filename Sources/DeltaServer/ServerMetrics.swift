@@ -48,7 +48,6 @@ public final class ServerMetrics: Sendable {
     }
 
     func streamEventsSent(_ count: Int) {
-        guard count > 0 else { return }
         counter("deltasync_stream_events_sent_total").increment(by: count)
     }
 

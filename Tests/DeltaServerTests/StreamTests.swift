@@ -88,7 +88,7 @@ import Testing
                 #expect(stream.status == 410)
                 let bundle = try await HTTP.get(server.baseURL + "/api/v1/delta/bundles/2?workspace=ws")
                 #expect(bundle.status == 410)
-                // A replay of a compacted bundle is still recognised, not applied twice.
+                // Compaction trims the log, not the sequence.
                 let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=5").decode(
                     ChangesResponse.self)
                 #expect(log.lastSequence == 6)

@@ -233,12 +233,13 @@ public final class PullSession: Sendable {
         }
         let full = configuration.root + "/" + path
         let executable = mode & 0o111 != 0
-        if let current = try localState(path), current.sha256 == sha256 {
+        let current = try localState(path)
+        if let current, current.sha256 == sha256 {
             if (current.mode & 0o111 != 0) != executable { chmod(full, executable ? 0o755 : 0o644) }
             try record(path, sha256: sha256)
             return
         }
-        try keepAsideIfEdited(path, sequence: sequence, report: &report)
+        try keepAsideIfEdited(path, sequence: sequence, report: &report, digest: current?.sha256)
         try createParents(of: path)
         let temporary = temporaryDirectory + "/" + UUID().uuidString
         do {
@@ -282,14 +283,17 @@ public final class PullSession: Sendable {
     static let inFlight: Int64 = -2
 
     /// A regular file at `path` that is not what pull last wrote is renamed aside.
-    private func keepAsideIfEdited(_ path: String, sequence: Int64, report: inout PullReport) throws {
+    /// `digest`, when the caller already hashed the file, saves reading it again.
+    private func keepAsideIfEdited(
+        _ path: String, sequence: Int64, report: inout PullReport, digest known: String? = nil
+    ) throws {
         let full = configuration.root + "/" + path
         var info = stat()
         guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
         let scanned = ScannedFile(stat: info, path: path)
         if let written = try state.files(at: path, andBelow: false)[path] {
             if written.mtimeNanoseconds == Self.inFlight || ChangeDetector.sameStat(written, scanned) { return }
-            if let digest = ContentHasher.hash([full]).first ?? nil, digest == written.sha256 { return }
+            if let digest = known ?? (ContentHasher.hash([full]).first ?? nil), digest == written.sha256 { return }
         }
         let aside = "\(path).deltasync-conflict-\(sequence)"
         guard rename(full, configuration.root + "/" + aside) == 0 else { throw DeltaError.posix("rename", full) }

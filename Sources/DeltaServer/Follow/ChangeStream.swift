@@ -94,8 +94,8 @@ extension FeedRoutes {
                 event += "\n\n"
                 try await writer.write(ByteBuffer(string: event))
                 cursor = change.sequence
+                metrics.streamEventsSent(1)
             }
-            metrics.streamEventsSent(page.count)
             if page.count < 500 { return cursor }
         }
     }

@@ -79,13 +79,6 @@ struct ServerRoutes: Sendable {
             metrics.gauge("deltasync_workspace_last_sequence", labels).record(workspace.lastSequence)
         }
         metrics.gauge("deltasync_stream_subscribers").record(publisher.subscriberCount)
-        // Counters that have not moved yet are still listed (at 0), so dashboards see them.
-        for name in [
-            "deltasync_upload_bytes_read_total", "deltasync_upload_bytes_discarded_total",
-            "deltasync_bundles_applied_total",
-        ] {
-            metrics.counter(name).increment(by: 0)
-        }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render()))
