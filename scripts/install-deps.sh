@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages DeltaSync builds and tests against, if any is missing.
-# Idempotent and quiet when everything is present (the default on this machine kind).
+# Installs the Debian packages DeltaSync builds and tests against, if any is missing: the build's
+# C libraries, chromium and chromium-driver for the page's real-browser test, rsync for the
+# benchmarks' side-by-side runs. Idempotent and quiet when everything is present.
 set -euo pipefail
-needed=(libsqlite3-dev zlib1g-dev curl openssl git)
+needed=(libsqlite3-dev zlib1g-dev curl openssl git chromium chromium-driver rsync)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

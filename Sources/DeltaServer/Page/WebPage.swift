@@ -80,13 +80,13 @@ enum WebPage {
               row.dataset.workspace = w.workspace;
               cell(row, w.workspace); cell(row, w.last_sequence); cell(row, w.file_count);
               cell(row, w.last_upload || "never"); cell(row, w.uploads_per_minute);
-              row.onclick = () => open(w.workspace);
+              row.onclick = () => openWorkspace(w.workspace);
               body.appendChild(row);
             }
           } catch (error) { $("error").textContent = error.message; }
         }
 
-        async function open(workspace) {
+        async function openWorkspace(workspace) {
           $("detail").classList.remove("hidden");
           $("title").textContent = workspace;
           $("changes").textContent = "";
