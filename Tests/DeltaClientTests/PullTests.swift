@@ -108,6 +108,20 @@ import Testing
                     try String(contentsOfFile: mirror + "/shared.txt.deltasync-conflict-2", encoding: .utf8)
                         == "edited in the replica")
                 #expect(try String(contentsOfFile: mirror + "/other.txt", encoding: .utf8) == "o2")
+
+                // `status` reports the conflict copy (JSON and text) until the user removes it.
+                let status = ["status", mirror, "--server", server.baseURL, "--workspace", "ws"]
+                let json = try await ServerProcess.run(status + ["--json"])
+                #expect(json.status == 0, "\(json.stderr)")
+                let listed = try JSONDecoder().decode(ClientStatus.self, from: Data(json.stdout.utf8))
+                #expect(listed.conflicts.map(\.path) == ["shared.txt"])
+                #expect(listed.conflicts.map(\.keptAs) == ["shared.txt.deltasync-conflict-2"])
+                #expect(listed.conflicts.map(\.sequence) == [2])
+                let text = try await ServerProcess.run(status)
+                #expect(text.stdout.contains("shared.txt -> shared.txt.deltasync-conflict-2 (server sequence 2)"))
+                try FileManager.default.removeItem(atPath: mirror + "/shared.txt.deltasync-conflict-2")
+                let resolved = try await ServerProcess.run(status + ["--json"])
+                #expect(try JSONDecoder().decode(ClientStatus.self, from: Data(resolved.stdout.utf8)).conflicts.isEmpty)
             }
         }
     }

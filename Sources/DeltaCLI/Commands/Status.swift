@@ -43,5 +43,13 @@ struct Status: AsyncParsableCommand {
         if let last = report.lastPushAt { print("last push:          \(last)") }
         if let error = report.lastError { print("last error:         \(error)") }
         if let warning = report.warning { print("warning:            \(warning)") }
+        if !report.conflicts.isEmpty {
+            print(
+                "conflicts:          \(report.conflicts.count) local edit(s) kept aside by pull (remove a copy once resolved)"
+            )
+            for conflict in report.conflicts {
+                print("  \(conflict.path) -> \(conflict.keptAs) (server sequence \(conflict.sequence))")
+            }
+        }
     }
 }

@@ -298,6 +298,9 @@ public final class PullSession: Sendable {
         let aside = "\(path).deltasync-conflict-\(sequence)"
         guard rename(full, configuration.root + "/" + aside) == 0 else { throw DeltaError.posix("rename", full) }
         report.conflicts.append(aside)
+        try state.recordConflict(
+            PullConflict(
+                path: path, keptAs: aside, sequence: sequence, detectedAt: ISO8601DateFormatter().string(from: Date())))
         logger.warning(
             "a local edit was kept aside instead of being overwritten",
             metadata: ["path": "\(path)", "kept_as": "\(aside)"])

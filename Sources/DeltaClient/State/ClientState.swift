@@ -74,6 +74,17 @@ public final class ClientState: Sendable {
             )
         }
         migrator.registerMigration("v2-sync-state") { db in try SyncState.migrate(from: db) }
+        migrator.registerMigration("v3-conflicts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE conflict (
+                        kept_as TEXT PRIMARY KEY NOT NULL,
+                        path TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        detected_at TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         try migrator.migrate(queue)
     }
 
@@ -313,4 +324,59 @@ public final class ClientState: Sendable {
     }
 
     public func outboxPath(_ file: String) -> String { directory + "/outbox/" + file }
+
+    // MARK: - Conflicts
+
+    /// Records a local edit `pull` kept aside as `keptAs` instead of overwriting it.
+    public func recordConflict(_ conflict: PullConflict) throws {
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO conflict (kept_as, path, sequence, detected_at) VALUES (?, ?, ?, ?)",
+                arguments: [conflict.keptAs, conflict.path, conflict.sequence, conflict.detectedAt])
+        }
+    }
+
+    /// The conflict copies still present under `root`; those the user has removed (resolved)
+    /// are forgotten.
+    public func openConflicts(root: String) throws -> [PullConflict] {
+        let all = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM conflict ORDER BY sequence, path").map { row in
+                PullConflict(
+                    path: row["path"], keptAs: row["kept_as"], sequence: row["sequence"], detectedAt: row["detected_at"]
+                )
+            }
+        }
+        let resolved = all.filter { !FileSystem.exists(root + "/" + $0.keptAs) }
+        if !resolved.isEmpty {
+            try queue.write { db in
+                for conflict in resolved {
+                    try db.execute(sql: "DELETE FROM conflict WHERE kept_as = ?", arguments: [conflict.keptAs])
+                }
+            }
+        }
+        return all.filter { FileSystem.exists(root + "/" + $0.keptAs) }
+    }
+}
+
+/// A local edit in a `pull` replica that the server's change would have overwritten: the local
+/// version was renamed to `keptAs` (`PATH.deltasync-conflict-<sequence>`) next to it.
+public struct PullConflict: Sendable, Codable, Equatable {
+    public var path: String
+    public var keptAs: String
+    /// The server sequence whose change met the local edit.
+    public var sequence: Int64
+    public var detectedAt: String
+
+    public init(path: String, keptAs: String, sequence: Int64, detectedAt: String) {
+        self.path = path
+        self.keptAs = keptAs
+        self.sequence = sequence
+        self.detectedAt = detectedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path, sequence
+        case keptAs = "kept_as"
+        case detectedAt = "detected_at"
+    }
 }

@@ -23,6 +23,8 @@ public struct ClientStatus: Sendable, Codable {
     public var serverKind: ServerKind?
     /// What the user should know about the last reconciliation.
     public var warning: String?
+    /// In a `pull` replica: local edits kept aside as conflict copies that are still there.
+    public var conflicts: [PullConflict] = []
 
     enum CodingKeys: String, CodingKey {
         case workspace, server, idle, watching, phase
@@ -35,7 +37,7 @@ public struct ClientStatus: Sendable, Codable {
         case lastError = "last_error"
         case lastPushAt = "last_push_at"
         case serverKind = "server_kind"
-        case warning
+        case warning, conflicts
     }
 
     /// Reads the local state (without creating it) and asks the server for its sequence.
@@ -65,6 +67,7 @@ public struct ClientStatus: Sendable, Codable {
             status.lastPushAt = record.lastPushAt
             status.serverKind = record.serverKind
             status.warning = record.warning
+            status.conflicts = try state.openConflicts(root: root)
         }
         do {
             let api = DeltaAPI(baseURL: serverURL, token: token, timeout: .seconds(10))
