@@ -66,6 +66,62 @@ import Testing
         }
     }
 
+    /// `token revoke` (by id or by secret) takes effect on the running server at once, for the
+    /// bearer header and the session cookie alike; a revoked token is listed, never printed, and
+    /// revoking the last one leaves auth on. Refused uploads change nothing.
+    @Test func aRevokedTokenIsRefusedAtOnce() async throws {
+        try await withTemporaryDirectory("revoke") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let writer = try await Self.token(directory.path, workspace: "ws", scope: "write")
+                let bearer = [("Authorization", "Bearer \(writer)")]
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["a": "a"]), headers: bearer).status
+                        == 200)
+                let session = try await HTTP.post(server.baseURL + "/api/v1/session", json: "{\"token\":\"\(writer)\"}")
+                let cookie = String(
+                    try #require(session.headers.first { $0.0.lowercased() == "set-cookie" }?.1).split(separator: ";")[
+                        0])
+
+                let list = try await ServerProcess.run(["token", "list", "--work-dir", directory.path, "--json"])
+                #expect(list.status == 0, "\(list.stderr)")
+                #expect(!list.stdout.contains(writer))
+                let listed = try JSONDecoder().decode([String: [[String: String?]]].self, from: Data(list.stdout.utf8))
+                let row = try #require(listed["tokens"]?.first)
+                #expect(row["workspace"] == "ws" && row["scope"] == "write" && row["revoked_at"] == .some(nil))
+                let id = try #require(row["id"] ?? nil)
+
+                let revoked = try await ServerProcess.run(["token", "revoke", id, "--work-dir", directory.path])
+                #expect(revoked.status == 0, "\(revoked.stderr)")
+                #expect(revoked.stdout.contains("revoked \(id)"))
+
+                let refused = try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"]), headers: bearer)
+                #expect(refused.status == 401)
+                #expect(String(decoding: refused.body, as: UTF8.self).contains("revoked"))
+                #expect(
+                    try await HTTP.get(server.baseURL + "/api/v1/workspaces", headers: [("Cookie", cookie)]).status
+                        == 401)
+                // The only token is revoked, yet the loopback server stays closed.
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["b": "b"])).status == 401)
+
+                let again = try await ServerProcess.run(["token", "revoke", writer, "--work-dir", directory.path])
+                #expect(again.status != 0 && again.stderr.contains("already revoked"))
+                let unknown = try await ServerProcess.run([
+                    "token", "revoke", "no-such-id", "--work-dir", directory.path,
+                ])
+                #expect(unknown.status != 0 && unknown.stderr.contains("token list"))
+                let text = try await ServerProcess.run(["token", "list", "--work-dir", directory.path])
+                #expect(text.stdout.contains(id) && text.stdout.contains("revoked "))
+
+                let reader = try await Self.token(directory.path, workspace: "ws", scope: "read")
+                let status = try await HTTP.get(
+                    server.baseURL + "/api/v1/delta/status?workspace=ws",
+                    headers: [("Authorization", "Bearer \(reader)")])
+                #expect(status.json["last_sequence"]?.intValue == 1)  // the refused uploads changed nothing
+                #expect(status.json["file_count"]?.intValue == 1)
+            }
+        }
+    }
+
     @Test func tokensAreStoredHashed() async throws {
         try await withTemporaryDirectory("hashed") { directory in
             let secret = try await Self.token(directory.path, workspace: "*", scope: "admin")

@@ -11,7 +11,9 @@ public struct ServerInfo: Sendable, Hashable, Codable {
     public var features: [String]?
 
     /// The extensions of this version of `deltasync serve`.
-    public static let deltaSyncFeatures = ["manifest", "bundles", "changes", "blobs", "bundle_id", "recover"]
+    public static let deltaSyncFeatures = [
+        "manifest", "bundles", "changes", "blobs", "bundle_id", "recover", "stream", "workspaces", "session",
+    ]
 
     public init(version: String, limits: BundleLimits, features: [String]? = Self.deltaSyncFeatures) {
         self.version = version

@@ -34,6 +34,25 @@ public struct TokenAuthority: Sendable {
         return secret
     }
 
+    /// Revokes a token by its id (as `token list` shows it) or by its secret; returns the record.
+    /// `NOT_FOUND` when nothing matches, or it was already revoked.
+    public func revoke(_ idOrSecret: String) async throws -> TokenRecord {
+        let all = try await storage.tokens()
+        let byHash = Self.hash(idOrSecret)
+        guard var token = all.first(where: { $0.id == idOrSecret || $0.hash == byHash }) else {
+            throw DeltaError(.notFound, "no token has the id or secret given (see `deltasync token list`)")
+        }
+        let now = Timestamp.now()
+        guard try await storage.revokeToken(id: token.id, at: now) else {
+            throw DeltaError(.notFound, "token \(token.id) was already revoked at \(token.revokedAt ?? "?")")
+        }
+        token.revokedAt = now
+        return token
+    }
+
+    /// Every token, revoked ones included.
+    public func list() async throws -> [TokenRecord] { try await storage.tokens() }
+
     static func hash(_ secret: String) -> String { SHA256.hash(data: Array(secret.utf8)).hexString }
 
     /// Whether requests need a token: off loopback always, on loopback once any token exists.
@@ -57,6 +76,9 @@ public struct TokenAuthority: Sendable {
     func resolve(_ secret: String) async throws -> TokenRecord {
         guard let token = try await storage.token(hash: Self.hash(secret)) else {
             throw DeltaError(.unauthorized, "the bearer token is not valid")
+        }
+        guard token.revokedAt == nil else {
+            throw DeltaError(.unauthorized, "the bearer token was revoked")
         }
         return token
     }

@@ -42,6 +42,11 @@ public protocol FileTableStore: Sendable {
 public protocol TokenStore: Sendable {
     func insertToken(_ token: TokenRecord) async throws
     func token(hash: String) async throws -> TokenRecord?
+    /// Every token, revoked ones included, oldest first (never the secrets: only their hashes).
+    func tokens() async throws -> [TokenRecord]
+    /// Marks the token with this id revoked; false when there is none (or it already was).
+    func revokeToken(id: String, at: String) async throws -> Bool
+    /// Tokens ever created, revoked ones included (auth stays on once one existed).
     func tokenCount() async throws -> Int
 }
 

@@ -97,6 +97,9 @@ public struct TokenRecord: Sendable, Hashable {
     public var scope: Scope
     public var label: String?
     public var createdAt: String
+    /// When `deltasync token revoke` revoked it; a revoked token authorises nothing, but it
+    /// still counts as "a token exists", so revoking the last one never opens a loopback server.
+    public var revokedAt: String? = nil
 }
 
 /// What a bundle's plan needs from the file table (see `FileTableStore.snapshot`).

@@ -89,6 +89,9 @@ public final class SQLiteStorage: DeltaStorage {
         migrator.registerMigration("v2-retention") { db in
             try db.execute(sql: "ALTER TABLE workspace ADD COLUMN first_retained INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("v3-token-revocation") { db in
+            try db.execute(sql: "ALTER TABLE token ADD COLUMN revoked_at TEXT")
+        }
         return migrator
     }
 
@@ -319,15 +322,30 @@ public final class SQLiteStorage: DeltaStorage {
 
     public func token(hash: String) async throws -> TokenRecord? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [hash]) else {
-                return nil
-            }
-            return TokenRecord(
-                id: row["id"], hash: row["hash"], workspace: row["workspace"],
-                scope: TokenRecord.Scope(rawValue: row["scope"]) ?? .read, label: row["label"],
-                createdAt: row["created_at"]
-            )
+            try Row.fetchOne(db, sql: "SELECT * FROM token WHERE hash = ?", arguments: [hash]).map(Self.token)
         }
+    }
+
+    public func tokens() async throws -> [TokenRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id").map(Self.token)
+        }
+    }
+
+    public func revokeToken(id: String, at time: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [time, id])
+            return db.changesCount == 1
+        }
+    }
+
+    static func token(_ row: Row) -> TokenRecord {
+        TokenRecord(
+            id: row["id"], hash: row["hash"], workspace: row["workspace"],
+            scope: TokenRecord.Scope(rawValue: row["scope"]) ?? .read, label: row["label"],
+            createdAt: row["created_at"], revokedAt: row["revoked_at"]
+        )
     }
 
     public func tokenCount() async throws -> Int {
