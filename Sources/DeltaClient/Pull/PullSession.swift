@@ -157,16 +157,22 @@ public final class PullSession: Sendable {
     private func bootstrap(_ report: inout PullReport) async throws {
         report.rebootstrapped = true
         let manifest = try await configuration.retry.run { try await self.api.manifest(self.workspace) }
-        var wanted: [String: (sha256: String, mode: UInt32)] = [:]
+        var wanted: [String: WantedFile] = [:]
         for file in manifest.files where file.contentHash.algorithm == .sha256 {
-            wanted[file.path] = (file.contentHash.hex, file.mode)
+            wanted[file.path] = WantedFile(
+                path: file.path, sha256: file.contentHash.hex, mode: file.mode, size: file.sizeBytes)
         }
         let known = try state.files()
-        for (path, file) in wanted.sorted(by: { $0.key < $1.key }) {
-            try await write(path, sha256: file.sha256, mode: file.mode, sequence: manifest.sequence, report: &report)
-        }
         for path in known.keys.sorted() where wanted[path] == nil {
             try remove(path, sequence: manifest.sequence, report: &report)
+        }
+        do {
+            try await place(wanted.values.sorted { $0.path < $1.path }, sequence: manifest.sequence, report: &report)
+        } catch is ContentGone {
+            // The manifest was overtaken while we fetched: read it again.
+            logger.notice("the workspace changed during the bootstrap; reading the manifest again")
+            try await bootstrap(&report)
+            return
         }
         try state.updateSyncState {
             $0.workspaceKey = manifest.workspace
@@ -204,17 +210,17 @@ public final class PullSession: Sendable {
         for path in order {
             if case .some(.none) = final[path] { try remove(path, sequence: last, report: &report) }
         }
-        for path in order {
-            guard case .some(.some(let file)) = final[path] else { continue }
-            do {
-                try await write(path, sha256: file.sha256, mode: file.mode, sequence: last, report: &report)
-            } catch let error as DeltaError where error.httpStatus == 404 {
-                // Superseded content: a later change replaced it; the manifest has the truth.
-                logger.notice(
-                    "content gone from the server; starting again from the manifest", metadata: ["path": "\(path)"])
-                try await bootstrap(&report)
-                return
-            }
+        let writes = order.compactMap { path -> WantedFile? in
+            guard case .some(.some(let file)) = final[path] else { return nil }
+            return WantedFile(path: path, sha256: file.sha256, mode: file.mode, size: nil)
+        }
+        do {
+            try await place(writes, sequence: last, report: &report)
+        } catch is ContentGone {
+            // Superseded content: a later change replaced it; the manifest has the truth.
+            logger.notice("content gone from the server; starting again from the manifest")
+            try await bootstrap(&report)
+            return
         }
         try state.setAckedSequence(last)
         report.sequence = last
@@ -222,48 +228,151 @@ public final class PullSession: Sendable {
 
     // MARK: - Files
 
-    /// Writes `path` with the blob `sha256` unless it already holds it; a local edit is kept
-    /// aside first.
-    private func write(_ path: String, sha256: String, mode: UInt32, sequence: Int64, report: inout PullReport)
-        async throws
-    {
-        guard PathRules.violation(in: Array(path.utf8)) == nil else {
-            logger.warning("skipped a path this system cannot hold", metadata: ["path": "\(path)"])
-            return
-        }
-        let full = configuration.root + "/" + path
-        let executable = mode & 0o111 != 0
-        let current = try localState(path)
-        if let current, current.sha256 == sha256 {
-            if (current.mode & 0o111 != 0) != executable { chmod(full, executable ? 0o755 : 0o644) }
-            try record(path, sha256: sha256)
-            return
-        }
-        try keepAsideIfEdited(path, sequence: sequence, report: &report, digest: current?.sha256)
-        try createParents(of: path)
-        let temporary = temporaryDirectory + "/" + UUID().uuidString
-        do {
-            let size = try await api.download(sha256: sha256, workspace: workspace, to: temporary)
-            chmod(temporary, executable ? 0o755 : 0o644)
-            // In flight: killed between the rename and `record`, the next run must take what is
-            // there as ours (old or new content), not as a local edit.
-            try state.refresh([
-                TrackedFile(
-                    path: path, size: size, mtimeNanoseconds: Self.inFlight, ctimeNanoseconds: Self.inFlight,
-                    inode: 0, mode: executable ? 0o755 : 0o644, sha256: sha256)
-            ])
-            var info = stat()
-            if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { FileSystem.removeTree(full) }
-            guard rename(temporary, full) == 0 else { throw DeltaError.posix("rename", full) }
-            report.filesWritten += 1
-            report.bytes += size
-        } catch {
-            unlink(temporary)
-            throw error
-        }
-        try record(path, sha256: sha256)
+    /// A file as the server has it.
+    struct WantedFile: Sendable {
+        var path: String
+        var sha256: String
+        var mode: UInt32
+        /// From the manifest; unknown (nil) for feed entries without `size_bytes`.
+        var size: Int64?
     }
 
+    /// The server no longer holds a blob we asked for (a later change superseded it).
+    struct ContentGone: Error {}
+
+    /// Blobs per `POST /blobs` request, bytes per request, and requests in flight.
+    static let batchHashes = 2_000
+    static let batchBytes: Int64 = 64 << 20
+    static let batchesInFlight = 4
+
+    /// Makes each of `files` hold its content: files that already do are only recorded (and
+    /// their exec bit fixed); the rest are fetched in batches (`POST /blobs`, several in
+    /// flight) into the state directory and renamed into place, a local edit kept aside first.
+    /// Throws `ContentGone` when the server no longer holds a blob.
+    private func place(_ files: [WantedFile], sequence: Int64, report: inout PullReport) async throws {
+        let known = try state.files()
+        var targets: [String: [WantedFile]] = [:]
+        var batches: [[String]] = [[]]
+        var batchBytes: Int64 = 0
+        var unchanged: [TrackedFile] = []
+        for file in files {
+            guard PathRules.violation(in: Array(file.path.utf8)) == nil else {
+                logger.warning("skipped a path this system cannot hold", metadata: ["path": "\(file.path)"])
+                continue
+            }
+            if let current = try localState(file.path, known: known), current.sha256 == file.sha256 {
+                let full = configuration.root + "/" + file.path
+                if (current.mode & 0o111 != 0) != (file.mode & 0o111 != 0) {
+                    chmod(full, file.mode & 0o111 != 0 ? 0o755 : 0o644)
+                }
+                if let tracked = Self.tracked(full, path: file.path, sha256: file.sha256) { unchanged.append(tracked) }
+                continue
+            }
+            if targets[file.sha256] == nil {
+                let size = file.size ?? 0
+                if batches[batches.count - 1].count >= Self.batchHashes
+                    || (batchBytes + size > Self.batchBytes && !batches[batches.count - 1].isEmpty)
+                {
+                    batches.append([])
+                    batchBytes = 0
+                }
+                batches[batches.count - 1].append(file.sha256)
+                batchBytes += size
+            }
+            targets[file.sha256, default: []].append(file)
+        }
+        try state.refresh(unchanged)
+        let api = self.api
+        let workspace = self.workspace
+        let directory = temporaryDirectory
+        var directories = Set<String>()
+        var placed = Set<String>()
+        try await withThrowingTaskGroup(of: [String: (path: String, size: Int64)].self) { group in
+            var pending = batches.filter { !$0.isEmpty }.makeIterator()
+            for _ in 0..<Self.batchesInFlight {
+                guard let batch = pending.next() else { break }
+                group.addTask { try await api.downloadBlobs(batch, workspace: workspace, into: directory) }
+            }
+            while let received = try await group.next() {
+                placed.formUnion(received.keys)
+                try placeBatch(
+                    received, targets: targets, directories: &directories, sequence: sequence, report: &report)
+                if let batch = pending.next() {
+                    group.addTask { try await api.downloadBlobs(batch, workspace: workspace, into: directory) }
+                }
+            }
+        }
+        if targets.keys.contains(where: { !placed.contains($0) }) { throw ContentGone() }
+    }
+
+    /// Renames one batch of downloaded blobs into place: local edits kept aside and parents
+    /// created first, then every path marked in flight (one transaction), renamed (a copy for
+    /// each further path with the same content), and recorded (one transaction).
+    private func placeBatch(
+        _ received: [String: (path: String, size: Int64)], targets: [String: [WantedFile]],
+        directories: inout Set<String>, sequence: Int64, report: inout PullReport
+    ) throws {
+        var moves: [(from: String, file: WantedFile, size: Int64)] = []
+        do {
+            for (hex, blob) in received.sorted(by: { $0.key < $1.key }) {
+                let files = targets[hex] ?? []
+                for (index, file) in files.enumerated() {
+                    let source: String
+                    if index == files.count - 1 {
+                        source = blob.path
+                    } else {
+                        source = temporaryDirectory + "/" + UUID().uuidString
+                        try FileSystem.copyFile(blob.path, to: source)
+                    }
+                    chmod(source, file.mode & 0o111 != 0 ? 0o755 : 0o644)
+                    moves.append((source, file, blob.size))
+                }
+                if files.isEmpty { unlink(blob.path) }
+            }
+            for move in moves {
+                try keepAsideIfEdited(move.file.path, sequence: sequence, report: &report)
+                try createParents(of: move.file.path, known: &directories)
+            }
+            // In flight: killed between a rename and the record below, the next run must take
+            // what is there as ours (old or new content), not as a local edit.
+            try state.refresh(
+                moves.map { move in
+                    TrackedFile(
+                        path: move.file.path, size: move.size, mtimeNanoseconds: Self.inFlight,
+                        ctimeNanoseconds: Self.inFlight, inode: 0, mode: move.file.mode & 0o111 != 0 ? 0o755 : 0o644,
+                        sha256: move.file.sha256)
+                })
+        } catch {
+            for move in moves { unlink(move.from) }
+            for blob in received.values { unlink(blob.path) }
+            throw error
+        }
+        var written: [TrackedFile] = []
+        for (index, move) in moves.enumerated() {
+            let full = configuration.root + "/" + move.file.path
+            var info = stat()
+            if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { FileSystem.removeTree(full) }
+            guard rename(move.from, full) == 0 else {
+                let error = DeltaError.posix("rename", full)
+                for rest in moves[index...] { unlink(rest.from) }
+                try state.refresh(written)
+                throw error
+            }
+            report.filesWritten += 1
+            report.bytes += move.size
+            if let tracked = Self.tracked(full, path: move.file.path, sha256: move.file.sha256) {
+                written.append(tracked)
+            }
+        }
+        try state.refresh(written)
+    }
+
+    /// The file-table row for what is at `full` now, with its known content hash.
+    static func tracked(_ full: String, path: String, sha256: String) -> TrackedFile? {
+        var info = stat()
+        guard lstat(full, &info) == 0 else { return nil }
+        return ChangeDetector.state(ScannedFile(stat: info, path: path), sha256: sha256)
+    }
     private func remove(_ path: String, sequence: Int64, report: inout PullReport) throws {
         let full = configuration.root + "/" + path
         var info = stat()
@@ -306,29 +415,25 @@ public final class PullSession: Sendable {
             metadata: ["path": "\(path)", "kept_as": "\(aside)"])
     }
 
-    /// The local file's current state when it is what pull wrote (or hashes the same).
-    private func localState(_ path: String) throws -> TrackedFile? {
+    /// The local file's current state: its recorded row when the stat matches what pull wrote,
+    /// otherwise what hashing it gives; nil when there is no regular file.
+    private func localState(_ path: String, known: [String: TrackedFile]) throws -> TrackedFile? {
         let full = configuration.root + "/" + path
         var info = stat()
         guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let scanned = ScannedFile(stat: info, path: path)
-        if let written = try state.files(at: path, andBelow: false)[path], ChangeDetector.sameStat(written, scanned) {
-            return written
-        }
+        if let written = known[path], ChangeDetector.sameStat(written, scanned) { return written }
         guard let digest = ContentHasher.hash([full]).first ?? nil else { return nil }
         return ChangeDetector.state(scanned, sha256: digest)
     }
 
-    private func record(_ path: String, sha256: String) throws {
-        var info = stat()
-        guard lstat(configuration.root + "/" + path, &info) == 0 else { return }
-        try state.refresh([ChangeDetector.state(ScannedFile(stat: info, path: path), sha256: sha256)])
-    }
-
-    private func createParents(of path: String) throws {
+    /// Creates the directories above `path`; `known` remembers those already checked.
+    private func createParents(of path: String, known: inout Set<String>) throws {
         var directory = configuration.root
         for component in PathRules.parents(of: path).last.map({ $0.split(separator: "/").map(String.init) }) ?? [] {
             directory += "/" + component
+            if known.contains(directory) { continue }
+            known.insert(directory)
             var info = stat()
             if lstat(directory, &info) == 0 {
                 if (info.st_mode & S_IFMT) == S_IFDIR { continue }

@@ -35,6 +35,56 @@ extension DeltaAPI {
         return size
     }
 
+    /// `POST /api/v1/delta/blobs`: fetches many blobs in one tar stream, each written to a new
+    /// file (0600) in `directory`. Returns hex → (file, size) for those the server sent; blobs
+    /// it no longer holds are simply absent.
+    public func downloadBlobs(_ sha256s: [String], workspace: WorkspaceReference, into directory: String)
+        async throws -> [String: (path: String, size: Int64)]
+    {
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/blobs?\(workspace.query)")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "text/plain")
+        request.body = .bytes(ByteBuffer(string: sha256s.joined(separator: "\n")))
+        authorize(&request)
+        let response = try await open(
+            request, timeout: .nanoseconds(timeout.nanoseconds), endpoint: "/api/v1/delta/blobs")
+        var reader = TarReader()
+        var received: [String: (path: String, size: Int64)] = [:]
+        var current: (hex: String, file: RawFile, path: String, size: Int64)?
+        do {
+            for try await chunk in response.body {
+                try chunk.withUnsafeReadableBytes { bytes in
+                    try reader.consume(bytes) { event in
+                        switch event {
+                        case .begin(let entry):
+                            let hex = String(decoding: entry.name, as: UTF8.self)
+                            guard entry.kind == .regular, (try? ContentHash(parsing: "sha256:" + hex)) != nil else {
+                                throw DeltaError(.invalidRequest, "the server sent an unexpected blob entry '\(hex)'")
+                            }
+                            let path = directory + "/" + UUID().uuidString
+                            current = (hex, try RawFile.create(path, mode: 0o600), path, entry.size)
+                        case .data(let data):
+                            try current?.file.write(data)
+                        case .end:
+                            if let done = current { received[done.hex] = (done.path, done.size) }
+                            current = nil
+                        }
+                    }
+                }
+            }
+            guard reader.isFinished else {
+                throw DeltaError(.network, "the blob stream from \(baseURL) ended early; it will be fetched again")
+            }
+        } catch {
+            // Nothing half-received is left behind.
+            for file in received.values { unlink(file.path) }
+            if let current { unlink(current.path) }
+            if let error = error as? DeltaError { throw error }
+            throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
+        }
+        return received
+    }
+
     /// `GET /api/v1/delta/stream`, parsed into events as they arrive. Ends when the server ends
     /// the stream; throws on a dropped connection (reconnect with the last `id`).
     public func stream(_ workspace: WorkspaceReference, after sequence: Int64) async throws -> AsyncThrowingStream<

@@ -193,6 +193,18 @@ public enum FileSystem {
         }
     }
 
+    /// Copies the regular file `source` to a new file `destination` (0600), in 256 KiB reads.
+    public static func copyFile(_ source: String, to destination: String) throws {
+        let input = try RawFile.open(reading: source)
+        let output = try RawFile.create(destination, mode: 0o600, exclusive: true)
+        var buffer = [UInt8](repeating: 0, count: 256 << 10)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+            if count == 0 { return }
+            try buffer.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
     public static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DeltaCore
 import Foundation
 import HTTPTypes
@@ -21,6 +22,7 @@ struct FeedRoutes: Sendable {
         api.get("/stream") { request, context in try await stream(request, context) }
         api.get("/bundles/:sequence") { request, context in try await bundle(request, context) }
         api.get("/blobs/:hash") { request, context in try await blob(request, context) }
+        api.post("/blobs") { request, context in try await blobBatch(request, context) }
     }
 
     func manifest(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
@@ -77,6 +79,55 @@ struct FeedRoutes: Sendable {
         }
         return try await RouteParameters.file(
             blobs.path(for: hash.hex), type: "application/octet-stream", context: context)
+    }
+
+    /// Most hashes one `POST /blobs` may ask for.
+    static let maxBatchHashes = 10_000
+
+    /// `POST /api/v1/delta/blobs?workspace=`: the body lists SHA-256s (`sha256:<hex>` or bare
+    /// hex), one per line, at most 10,000; the reply is a tar stream of those the workspace holds
+    /// now, each named by its hex, in the order asked (duplicates once). What a follower fetches
+    /// one request at a time otherwise — a bootstrap of 100,000 files in a few requests.
+    func blobBatch(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
+        let (key, _) = try context.workspace(of: request, scope: .read)
+        let body: ByteBuffer
+        do {
+            context.sendContinueIfExpected(request)
+            body = try await request.body.collect(upTo: 1 << 20)
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            throw UploadRejection(
+                error: DeltaError(.bundleTooLarge, "blobs takes at most 10,000 hashes (a body of at most 1 MiB)"),
+                bodyUnread: true)
+        }
+        var wanted: [String] = []
+        var seen = Set<String>()
+        for line in String(decoding: body.readableBytesView, as: UTF8.self).split(whereSeparator: \.isNewline) {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            let hash = try ContentHash(parsing: text.contains(":") ? text : "sha256:" + text)
+            guard hash.algorithm == .sha256 else {
+                throw DeltaError(.invalidHash, "blobs are named by sha256, not \(text)")
+            }
+            if seen.insert(hash.hex).inserted { wanted.append(hash.hex) }
+            guard wanted.count <= Self.maxBatchHashes else {
+                throw DeltaError(.tooManyEntries, "blobs takes at most \(Self.maxBatchHashes) hashes per request")
+            }
+        }
+        let held = try await storage.heldContents(workspace: key, among: wanted)
+        let archive = BlobArchive(wanted.filter(held.contains).map { ($0, blobs.path(for: $0)) })
+        let sent = metrics.counter("deltasync_blob_batch_bytes_sent_total")
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/x-tar"],
+            body: ResponseBody { writer in
+                while let chunk = try await Blocking.run({ try archive.nextChunk() }) {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                    sent.increment(by: chunk.count)
+                }
+                try await writer.finish(nil)
+            })
     }
 
     /// `410 HISTORY_COMPACTED` when the log no longer holds what follows `since`.

@@ -34,8 +34,15 @@ public protocol FileTableStore: Sendable {
     /// The current records of `paths`, keyed by bytes.
     func files(workspace: String, paths: [String]) async throws -> [PathKey: FileRecord]
     func fileCount(workspace: String) async throws -> Int
+    /// Which of these SHA-256s (hex) some current file of the workspace has.
+    func heldContents(workspace: String, among sha256s: [String]) async throws -> Set<String>
+}
+
+extension FileTableStore {
     /// Whether a current file of the workspace has this SHA-256.
-    func holdsContent(workspace: String, sha256: String) async throws -> Bool
+    func holdsContent(workspace: String, sha256: String) async throws -> Bool {
+        try await heldContents(workspace: workspace, among: [sha256]).contains(sha256)
+    }
 }
 
 /// Bearer tokens, stored as their SHA-256.

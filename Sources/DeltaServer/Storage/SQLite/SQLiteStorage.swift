@@ -299,13 +299,23 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func holdsContent(workspace: String, sha256: String) async throws -> Bool {
+    public func heldContents(workspace: String, among sha256s: [String]) async throws -> Set<String> {
         try await pool.read { db in
-            try Bool.fetchOne(
-                db,
-                sql: "SELECT EXISTS(SELECT 1 FROM file INDEXED BY file_by_sha256 WHERE workspace = ? AND sha256 = ?)",
-                arguments: [workspace, sha256]
-            ) ?? false
+            var held = Set<String>()
+            // In slices, under SQLite's bound-parameter limit.
+            for start in stride(from: 0, to: sha256s.count, by: 500) {
+                let slice = Array(sha256s[start..<min(start + 500, sha256s.count)])
+                let marks = Array(repeating: "?", count: slice.count).joined(separator: ",")
+                let found = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT sha256 FROM file INDEXED BY file_by_sha256
+                        WHERE workspace = ? AND sha256 IN (\(marks))
+                        """,
+                    arguments: StatementArguments([workspace] + slice))
+                held.formUnion(found)
+            }
+            return held
         }
     }
 
