@@ -6,6 +6,9 @@ struct DeltaBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deltasync-bench",
         abstract: "End-to-end benchmarks of DeltaSync on loopback (run with -c release).",
-        subcommands: [ApplyBenchmark.self, PushBenchmark.self, WatchBenchmark.self]
+        subcommands: [
+            ApplyBenchmark.self, PushBenchmark.self, WatchBenchmark.self, FeedBenchmark.self, StreamBenchmark.self,
+            PullBenchmark.self,
+        ]
     )
 }

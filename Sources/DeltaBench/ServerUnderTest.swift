@@ -7,10 +7,14 @@ final class ServerUnderTest {
     let port: Int
     let workDirectory: String
 
+    /// The `deltasync` binary built beside `deltasync-bench`.
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("deltasync")
+    }
+
     init(workDirectory: String, extraArguments: [String] = []) throws {
         self.workDirectory = workDirectory
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
-            "deltasync")
+        let binary = Self.binary
         process.executableURL = binary
         process.arguments =
             ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]

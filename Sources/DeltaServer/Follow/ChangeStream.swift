@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 extension FeedRoutes {
     /// `GET /api/v1/delta/stream`: Server-Sent Events, one `change` event per log entry, `id:` =
@@ -39,6 +40,7 @@ extension FeedRoutes {
         let storage = self.storage
         let heartbeat = configuration.heartbeatSeconds
         let metrics = self.metrics
+        let cache = self.events
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
         if let buffering = HTTPField.Name("X-Accel-Buffering") { headers[buffering] = "no" }
         return Response(
@@ -58,13 +60,25 @@ extension FeedRoutes {
                 try await withGracefulShutdownHandler {
                     var cursor = start
                     try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                    cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer, metrics: metrics)
+                    cursor = try await Self.sendLog(
+                        storage, key, after: cursor, to: &writer, metrics: metrics, cache: cache)
                     for await event in subscription {
                         switch event {
                         case .heartbeat:
                             try await writer.write(ByteBuffer(string: ": hb\n\n"))
+                        case .committed(let notice) where notice.sequence == cursor + 1:
+                            // The common case: the next entry, encoded once for every subscriber.
+                            if let event = cache.event(workspace: key, sequence: notice.sequence) {
+                                try await writer.write(event)
+                                cursor = notice.sequence
+                                metrics.streamEventsSent(1)
+                            } else {
+                                cursor = try await Self.sendLog(
+                                    storage, key, after: cursor, to: &writer, metrics: metrics, cache: cache)
+                            }
                         case .committed(let notice) where notice.sequence > cursor:
-                            cursor = try await Self.sendLog(storage, key, after: cursor, to: &writer, metrics: metrics)
+                            cursor = try await Self.sendLog(
+                                storage, key, after: cursor, to: &writer, metrics: metrics, cache: cache)
                         case .committed:
                             break
                         }
@@ -80,7 +94,7 @@ extension FeedRoutes {
     /// Sends every log entry after `cursor`, in pages; returns the new cursor.
     static func sendLog(
         _ storage: any WorkspaceLog, _ key: String, after cursor: Int64, to writer: inout any ResponseBodyWriter,
-        metrics: ServerMetrics
+        metrics: ServerMetrics, cache: StreamEventCache
     ) async throws -> Int64 {
         var cursor = cursor
         let encoder = JSONEncoder()
@@ -88,15 +102,52 @@ extension FeedRoutes {
         while true {
             let page = try await storage.changes(workspace: key, since: cursor, limit: 500)
             for change in page where change.sequence > cursor {
-                let data = try encoder.encode(change.entry)
-                var event = "id: \(change.sequence)\nevent: change\ndata: "
-                event += String(decoding: data, as: UTF8.self)
-                event += "\n\n"
-                try await writer.write(ByteBuffer(string: event))
+                let event: ByteBuffer
+                if let cached = cache.event(workspace: key, sequence: change.sequence) {
+                    event = cached
+                } else {
+                    let data = try encoder.encode(change.entry)
+                    var text = "id: \(change.sequence)\nevent: change\ndata: "
+                    text += String(decoding: data, as: UTF8.self)
+                    text += "\n\n"
+                    event = ByteBuffer(string: text)
+                    cache.store(event, workspace: key, sequence: change.sequence)
+                }
+                try await writer.write(event)
                 cursor = change.sequence
                 metrics.streamEventsSent(1)
             }
             if page.count < 500 { return cursor }
+        }
+    }
+}
+
+/// The most recently encoded stream events, shared by every subscriber of this server, so a
+/// commit announced to 1,000 subscribers is read from the log and encoded once, not 1,000 times.
+/// Bounded (between the newest 1,024 and 2,048 events); a miss just reads the log.
+final class StreamEventCache: Sendable {
+    private struct Key: Hashable {
+        var workspace: String
+        var sequence: Int64
+    }
+
+    static let capacity = 1024
+    private let state = Mutex<(events: [Key: ByteBuffer], order: [Key])>(([:], []))
+
+    func event(workspace: String, sequence: Int64) -> ByteBuffer? {
+        state.withLock { $0.events[Key(workspace: workspace, sequence: sequence)] }
+    }
+
+    func store(_ event: ByteBuffer, workspace: String, sequence: Int64) {
+        let key = Key(workspace: workspace, sequence: sequence)
+        state.withLock { state in
+            guard state.events.updateValue(event, forKey: key) == nil else { return }
+            state.order.append(key)
+            // Trimmed in halves, so the cost per event stays constant.
+            if state.order.count >= 2 * Self.capacity {
+                for oldest in state.order.prefix(Self.capacity) { state.events.removeValue(forKey: oldest) }
+                state.order.removeFirst(Self.capacity)
+            }
         }
     }
 }

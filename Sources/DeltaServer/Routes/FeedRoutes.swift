@@ -15,6 +15,8 @@ struct FeedRoutes: Sendable {
     let publisher: any ChangePublisher
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
+    /// Encoded stream events shared by this server's subscribers.
+    let events = StreamEventCache()
 
     func register(on api: RouterGroup<DeltaRequestContext>) {
         api.get("/manifest") { request, context in try await manifest(request, context) }
