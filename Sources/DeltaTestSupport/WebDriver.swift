@@ -179,10 +179,35 @@ public final class WebDriver: @unchecked Sendable {
     }
 
     /// The texts of every element matching `selector`.
+    /// The rendered texts of every element matching `selector` (whitespace runs as one space,
+    /// empty when hidden), read in one script so a re-render between reads can't leave a stale
+    /// element reference.
     public func texts(_ selector: String) async throws -> [String] {
-        var texts: [String] = []
-        for element in try await findAll(selector) { texts.append(try await text(element)) }
-        return texts
+        let value = try await command(
+            "POST", "/session/\(session)/execute/sync",
+            [
+                "script":
+                    "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getClientRects().length === 0 ? '' : e.innerText.replace(/\\s+/g, ' ').trim())",
+                "args": [selector],
+            ])
+        return value as? [String] ?? []
+    }
+
+    /// Clicks the first element matching `selector`, finding it again if the page re-rendered
+    /// it between the find and the click (a stale element reference).
+    public func click(_ selector: String) async throws {
+        var attempts = 0
+        while true {
+            do {
+                guard let element = try await findAll(selector).first else {
+                    throw Failure(description: "nothing matches \(selector)")
+                }
+                try await click(element)
+                return
+            } catch let failure as Failure where failure.description.contains("stale element") && attempts < 20 {
+                attempts += 1
+            }
+        }
     }
 
     private func command(_ method: String, _ path: String, _ body: Any?) async throws -> Any? {

@@ -28,7 +28,7 @@ import Testing
                     }
                     #expect(rows[0].hasPrefix("other 1 1"))
                     #expect(rows[1].hasPrefix("ws 1 1"))
-                    try await browser.click(try #require(try await browser.findAll("tr[data-workspace='ws']").first))
+                    try await browser.click("tr[data-workspace='ws']")
                     let files = try await browser.waitFor("the file list") {
                         let files = try await browser.texts("#files li")
                         return files.isEmpty ? nil : files
@@ -60,7 +60,7 @@ import Testing
                     #expect(login)
                     #expect(try await browser.findAll("tr.workspace").isEmpty)
                     try await browser.type(reader, into: try #require(try await browser.findAll("#token").first))
-                    try await browser.click(try #require(try await browser.findAll("#login button").first))
+                    try await browser.click("#login button")
                     let signedIn = try await browser.waitFor("the workspace list after signing in") {
                         let rows = try await browser.texts("tr.workspace")
                         return rows.isEmpty ? nil : rows
@@ -69,7 +69,7 @@ import Testing
                     #expect(!(try await browser.currentURL()).contains(reader))
                     #expect(try await browser.evaluate("return document.cookie") == "")  // HttpOnly
 
-                    try await browser.click(try #require(try await browser.findAll("tr[data-workspace='ws']").first))
+                    try await browser.click("tr[data-workspace='ws']")
                     _ = try await browser.waitFor("the file list after signing in") {
                         try await browser.texts("#files li") == ["docs/new.md (3 bytes)"] ? true : nil
                     }
