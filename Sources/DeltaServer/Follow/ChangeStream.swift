@@ -68,7 +68,11 @@ extension FeedRoutes {
                             try await writer.write(ByteBuffer(string: ": hb\n\n"))
                         case .committed(let notice) where notice.sequence == cursor + 1:
                             // The common case: the next entry, encoded once for every subscriber.
-                            if let event = cache.event(workspace: key, sequence: notice.sequence) {
+                            // The first subscriber to ask reads it; the others wait for that read.
+                            if let event = try await cache.event(
+                                workspace: key, sequence: notice.sequence,
+                                load: { try await Self.loadEvent(storage, key, sequence: notice.sequence) })
+                            {
                                 try await writer.write(event)
                                 cursor = notice.sequence
                                 metrics.streamEventsSent(1)
@@ -91,26 +95,43 @@ extension FeedRoutes {
         )
     }
 
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// One SSE `change` event: `id:`, `event:` and the entry's JSON as `data:`.
+    static func encode(_ entry: ChangeEntry, sequence: Int64, encoder: JSONEncoder) throws -> ByteBuffer {
+        var text = "id: \(sequence)\nevent: change\ndata: "
+        text += String(decoding: try encoder.encode(entry), as: UTF8.self)
+        text += "\n\n"
+        return ByteBuffer(string: text)
+    }
+
+    /// Reads and encodes the log entry `sequence`; nil if the log has none.
+    static func loadEvent(_ storage: any WorkspaceLog, _ key: String, sequence: Int64) async throws -> ByteBuffer? {
+        guard let change = try await storage.changes(workspace: key, since: sequence - 1, limit: 1).first,
+            change.sequence == sequence
+        else { return nil }
+        return try encode(change.entry, sequence: sequence, encoder: encoder())
+    }
+
     /// Sends every log entry after `cursor`, in pages; returns the new cursor.
     static func sendLog(
         _ storage: any WorkspaceLog, _ key: String, after cursor: Int64, to writer: inout any ResponseBodyWriter,
         metrics: ServerMetrics, cache: StreamEventCache
     ) async throws -> Int64 {
         var cursor = cursor
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = Self.encoder()
         while true {
             let page = try await storage.changes(workspace: key, since: cursor, limit: 500)
             for change in page where change.sequence > cursor {
                 let event: ByteBuffer
-                if let cached = cache.event(workspace: key, sequence: change.sequence) {
+                if let cached = await cache.completed(workspace: key, sequence: change.sequence) {
                     event = cached
                 } else {
-                    let data = try encoder.encode(change.entry)
-                    var text = "id: \(change.sequence)\nevent: change\ndata: "
-                    text += String(decoding: data, as: UTF8.self)
-                    text += "\n\n"
-                    event = ByteBuffer(string: text)
+                    event = try Self.encode(change.entry, sequence: change.sequence, encoder: encoder)
                     cache.store(event, workspace: key, sequence: change.sequence)
                 }
                 try await writer.write(event)
@@ -123,8 +144,9 @@ extension FeedRoutes {
 }
 
 /// The most recently encoded stream events, shared by every subscriber of this server, so a
-/// commit announced to 1,000 subscribers is read from the log and encoded once, not 1,000 times.
-/// Bounded (between the newest 1,024 and 2,048 events); a miss just reads the log.
+/// commit announced to 1,000 subscribers is read from the log and encoded once, not 1,000 times:
+/// the first subscriber to ask starts the read and the others await the same one. Bounded
+/// (between the newest 1,024 and 2,048 events); a miss or a failed read just reads the log.
 final class StreamEventCache: Sendable {
     private struct Key: Hashable {
         var workspace: String
@@ -132,22 +154,60 @@ final class StreamEventCache: Sendable {
     }
 
     static let capacity = 1024
-    private let state = Mutex<(events: [Key: ByteBuffer], order: [Key])>(([:], []))
+    private let state = Mutex<(events: [Key: Task<ByteBuffer?, any Error>], order: [Key])>(([:], []))
 
-    func event(workspace: String, sequence: Int64) -> ByteBuffer? {
-        state.withLock { $0.events[Key(workspace: workspace, sequence: sequence)] }
+    /// The event for `sequence`, loaded by `load` unless another subscriber already did or is
+    /// doing it. Nil when the log has no such entry (the caller reads the log itself).
+    func event(
+        workspace: String, sequence: Int64, load: @escaping @Sendable () async throws -> ByteBuffer?
+    ) async throws -> ByteBuffer? {
+        let key = Key(workspace: workspace, sequence: sequence)
+        let task = state.withLock { state in
+            if let running = state.events[key] { return running }
+            let started = Task { try await load() }
+            Self.insert(started, for: key, into: &state)
+            return started
+        }
+        do {
+            if let event = try await task.value { return event }
+            forget(key)
+            return nil
+        } catch {
+            forget(key)
+            throw error
+        }
+    }
+
+    /// The event if it is cached (or being read), without starting a read.
+    func completed(workspace: String, sequence: Int64) async -> ByteBuffer? {
+        guard let task = state.withLock({ $0.events[Key(workspace: workspace, sequence: sequence)] }) else {
+            return nil
+        }
+        return (try? await task.value) ?? nil
     }
 
     func store(_ event: ByteBuffer, workspace: String, sequence: Int64) {
         let key = Key(workspace: workspace, sequence: sequence)
         state.withLock { state in
-            guard state.events.updateValue(event, forKey: key) == nil else { return }
-            state.order.append(key)
-            // Trimmed in halves, so the cost per event stays constant.
-            if state.order.count >= 2 * Self.capacity {
-                for oldest in state.order.prefix(Self.capacity) { state.events.removeValue(forKey: oldest) }
-                state.order.removeFirst(Self.capacity)
-            }
+            guard state.events[key] == nil else { return }
+            Self.insert(Task { event }, for: key, into: &state)
+        }
+    }
+
+    private func forget(_ key: Key) {
+        state.withLock { _ = $0.events.removeValue(forKey: key) }
+    }
+
+    private static func insert(
+        _ task: Task<ByteBuffer?, any Error>, for key: Key,
+        into state: inout (events: [Key: Task<ByteBuffer?, any Error>], order: [Key])
+    ) {
+        state.events[key] = task
+        state.order.append(key)
+        // Trimmed in halves, so the cost per event stays constant.
+        if state.order.count >= 2 * capacity {
+            for oldest in state.order.prefix(capacity) { state.events.removeValue(forKey: oldest) }
+            state.order.removeFirst(capacity)
         }
     }
 }
