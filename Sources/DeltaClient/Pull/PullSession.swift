@@ -287,19 +287,28 @@ public final class PullSession: Sendable {
         let directory = temporaryDirectory
         var directories = Set<String>()
         var placed = Set<String>()
-        try await withThrowingTaskGroup(of: [String: (path: String, size: Int64)].self) { group in
-            var pending = batches.filter { !$0.isEmpty }.makeIterator()
-            for _ in 0..<Self.batchesInFlight {
-                guard let batch = pending.next() else { break }
-                group.addTask { try await api.downloadBlobs(batch, workspace: workspace, into: directory) }
-            }
-            while let received = try await group.next() {
-                placed.formUnion(received.keys)
-                try placeBatch(
-                    received, targets: targets, directories: &directories, sequence: sequence, report: &report)
-                if let batch = pending.next() {
-                    group.addTask { try await api.downloadBlobs(batch, workspace: workspace, into: directory) }
+        // Each batch downloads into its own directory: concurrent creates and renames out of one
+        // shared directory contend on its inode lock.
+        typealias Fetched = (directory: String, blobs: [String: (path: String, size: Int64)])
+        try await withThrowingTaskGroup(of: Fetched.self) { group in
+            var pending = batches.filter { !$0.isEmpty }.enumerated().makeIterator()
+            func fetch(_ index: Int, _ batch: [String]) {
+                let into = directory + "/batch-\(index)"
+                group.addTask {
+                    try FileSystem.createDirectory(into, mode: 0o700)
+                    return (into, try await api.downloadBlobs(batch, workspace: workspace, into: into))
                 }
+            }
+            for _ in 0..<Self.batchesInFlight {
+                guard let (index, batch) = pending.next() else { break }
+                fetch(index, batch)
+            }
+            while let fetched = try await group.next() {
+                placed.formUnion(fetched.blobs.keys)
+                try placeBatch(
+                    fetched.blobs, targets: targets, directories: &directories, sequence: sequence, report: &report)
+                FileSystem.removeTree(fetched.directory)
+                if let (index, batch) = pending.next() { fetch(index, batch) }
             }
         }
         if targets.keys.contains(where: { !placed.contains($0) }) { throw ContentGone() }
