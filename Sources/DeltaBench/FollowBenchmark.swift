@@ -23,9 +23,7 @@ struct FeedBenchmark: AsyncParsableCommand {
     func run() async throws {
         let environment = try options.prepare(label: "feed")
         defer { environment.close() }
-        let started = ContinuousClock.now
-        let pushed = try await PushSession(configuration: environment.push, logger: environment.logger).run()
-        print("initial push: \(pushed.created) files in \(Seconds.since(started))")
+        let pushed = try await environment.pushWorkload()
         let uploader = try Uploader(environment: environment, workspace: "bench")
         let logStart = ContinuousClock.now
         for index in 0..<entries {
@@ -169,9 +167,7 @@ struct PullBenchmark: AsyncParsableCommand {
     func run() async throws {
         let environment = try options.prepare(label: "pull")
         defer { environment.close() }
-        let started = ContinuousClock.now
-        let pushed = try await PushSession(configuration: environment.push, logger: environment.logger).run()
-        print("pushed \(pushed.created) files in \(Seconds.since(started))")
+        _ = try await environment.pushWorkload()
         let daemon = try RsyncDaemon(tree: environment.tree, scratch: environment.scratch)
         defer { daemon.stop() }
         let destination = environment.scratch + "/replica"

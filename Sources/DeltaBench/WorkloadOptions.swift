@@ -29,6 +29,18 @@ struct WorkloadOptions: ParsableArguments {
                 root: tree, serverURL: server.baseURL, workspaceName: "bench", stateDirectory: scratch + "/state")
         }
 
+        /// Pushes the workload (the set-up of the follow benchmarks, not what they time) and says
+        /// how long it took.
+        func pushWorkload() async throws -> PushReport {
+            let started = ContinuousClock.now
+            let report = try await PushSession(configuration: push, logger: logger).run()
+            let seconds =
+                Double(started.duration(to: .now).components.seconds)
+                + Double(started.duration(to: .now).components.attoseconds) / 1e18
+            print(String(format: "pushed %d files in %.2f s", report.created, seconds))
+            return report
+        }
+
         func close() {
             server.stop()
             FileSystem.removeTree(scratch)

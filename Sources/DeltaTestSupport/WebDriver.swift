@@ -154,11 +154,6 @@ public final class WebDriver: @unchecked Sendable {
         _ = try await command("POST", "/session/\(session)/element/\(element.id)/value", ["text": text])
     }
 
-    /// The element's rendered text (empty when hidden).
-    public func text(_ element: Element) async throws -> String {
-        try await command("GET", "/session/\(session)/element/\(element.id)/text", nil) as? String ?? ""
-    }
-
     /// Runs `script` in the page and returns its result as a string (`String(describing:)`).
     public func evaluate(_ script: String) async throws -> String {
         let value = try await command("POST", "/session/\(session)/execute/sync", ["script": script, "args": []])

@@ -346,7 +346,9 @@ public final class ClientState: Sendable {
                 )
             }
         }
-        let resolved = all.filter { !FileSystem.exists(root + "/" + $0.keptAs) }
+        let present = all.filter { FileSystem.exists(root + "/" + $0.keptAs) }
+        let kept = Set(present.map(\.keptAs))
+        let resolved = all.filter { !kept.contains($0.keptAs) }
         if !resolved.isEmpty {
             try queue.write { db in
                 for conflict in resolved {
@@ -354,7 +356,7 @@ public final class ClientState: Sendable {
                 }
             }
         }
-        return all.filter { FileSystem.exists(root + "/" + $0.keptAs) }
+        return present
     }
 }
 

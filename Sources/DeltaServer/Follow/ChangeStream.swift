@@ -136,8 +136,8 @@ extension FeedRoutes {
                 }
                 try await writer.write(event)
                 cursor = change.sequence
-                metrics.streamEventsSent(1)
             }
+            metrics.streamEventsSent(page.count)
             if page.count < 500 { return cursor }
         }
     }

@@ -92,17 +92,9 @@ struct FeedRoutes: Sendable {
     /// one request at a time otherwise — a bootstrap of 100,000 files in a few requests.
     func blobBatch(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, _) = try context.workspace(of: request, scope: .read)
-        let body: ByteBuffer
-        do {
-            context.sendContinueIfExpected(request)
-            body = try await request.body.collect(upTo: 1 << 20)
-        } catch let error as HTTPParserError {
-            throw error
-        } catch {
-            throw UploadRejection(
-                error: DeltaError(.bundleTooLarge, "blobs takes at most 10,000 hashes (a body of at most 1 MiB)"),
-                bodyUnread: true)
-        }
+        let body = try await RouteParameters.smallBody(
+            request, context, limit: 1 << 20,
+            tooLarge: DeltaError(.bundleTooLarge, "blobs takes at most 10,000 hashes (a body of at most 1 MiB)"))
         var wanted: [String] = []
         var seen = Set<String>()
         for line in String(decoding: body.readableBytesView, as: UTF8.self).split(whereSeparator: \.isNewline) {

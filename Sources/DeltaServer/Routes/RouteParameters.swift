@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// Parsing shared by the route collections: workspace parameters, numbers, form fields, files.
 enum RouteParameters {
@@ -51,5 +52,22 @@ enum RouteParameters {
         guard size >= 0 else { throw DeltaError(.notFound, "stored content is missing") }
         let body = try await FileIO().loadFile(path: path, context: context)
         return Response(status: .ok, headers: [.contentType: type, .contentLength: String(size)], body: body)
+    }
+
+    /// A small request body, at most `limit` bytes: a declared or actual larger one is
+    /// `tooLarge`, answered with a lingering close (the rest is never read). A malformed body
+    /// stays the parser's 400.
+    static func smallBody(_ request: Request, _ context: DeltaRequestContext, limit: Int, tooLarge: DeltaError)
+        async throws -> ByteBuffer
+    {
+        do {
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
+            context.sendContinueIfExpected(request)
+            return try await request.body.collect(upTo: limit)
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            throw UploadRejection(error: tooLarge, bodyUnread: true)
+        }
     }
 }

@@ -81,19 +81,9 @@ struct UploadRoutes: Sendable {
     }
 
     func recover(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
-        let body: ByteBuffer
-        do {
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > 1 << 20 {
-                throw DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB")
-            }
-            context.sendContinueIfExpected(request)
-            body = try await request.body.collect(upTo: 1 << 20)
-        } catch let error as HTTPParserError {
-            throw error  // a malformed body: 400 from the error middleware
-        } catch {
-            throw UploadRejection(
-                error: DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB"), bodyUnread: true)
-        }
+        let body = try await RouteParameters.smallBody(
+            request, context, limit: 1 << 20,
+            tooLarge: DeltaError(.bundleTooLarge, "recover takes a JSON body of at most 1 MiB"))
         let input: RecoverRequest
         do {
             input = try JSONDecoder().decode(RecoverRequest.self, from: Data(body.readableBytesView))
