@@ -146,6 +146,35 @@ import Testing
         }
     }
 
+    /// Downloads are staged beside their targets; what a killed pull left there (listed in the
+    /// state directory before it fetched) is removed by the next run, and nothing else is.
+    @Test func stagedDownloadsAKilledPullLeftAreRemoved() async throws {
+        try await withTemporaryDirectory("staging") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("top.txt", "top")
+                try source.write("src/lib/a.c", "int a;\n")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                _ = try await Self.pull(mirror, server)
+                #expect(!FileManager.default.fileExists(atPath: mirror + "/.deltasync/pull-staging"))
+
+                // What a pull killed mid-fetch leaves: staged files and the list naming their directories.
+                let left = try WorkspaceTree(root: mirror)
+                try left.write("src/lib/.deltasync-tmp-0A1B", "half a download")
+                try left.write(".deltasync-tmp-FFFF", "another")
+                try left.write("src/lib/deltasync-tmp-mine.txt", "a local file, not staged")
+                try FileSystem.writeAtomically(mirror + "/.deltasync/pull-staging", Array("\nsrc/lib".utf8))
+                let report = try await Self.pull(mirror, server)
+                #expect(report.filesWritten == 0)
+                var mirrored = try Self.snapshot(mirror)
+                #expect(mirrored.removeValue(forKey: "src/lib/deltasync-tmp-mine.txt") != nil)
+                #expect(mirrored == (try Self.snapshot(source.root)))
+                #expect(!FileManager.default.fileExists(atPath: mirror + "/.deltasync/pull-staging"))
+            }
+        }
+    }
+
     @Test func theCommandPrintsAJSONReport() async throws {
         try await withTemporaryDirectory("pull-cli") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in

@@ -70,14 +70,37 @@ public final class PullSession: Sendable {
         try FileSystem.createDirectory(configuration.stateDirectory)
         lock = try SessionLock(directory: configuration.stateDirectory)
         state = try ClientState(directory: configuration.stateDirectory)
-        // Downloads land here and are renamed into place; what a killed pull left is dropped.
+        // Copies of content several paths share are made here; what a killed pull left is dropped,
+        // and so are the downloads it left beside their targets.
         FileSystem.removeTree(temporaryDirectory)
         try FileSystem.createDirectory(temporaryDirectory, mode: 0o700)
+        sweepStaging()
     }
 
-    /// In the state directory, so a half-written download is never inside the replica (the
-    /// state directory must be on the replica's filesystem for the rename).
+    /// In the state directory (which must be on the replica's filesystem for the rename).
     var temporaryDirectory: String { configuration.stateDirectory + "/pull-tmp" }
+
+    /// Downloads are written beside their targets as `.deltasync-tmp-<uuid>` and renamed over
+    /// them in the same directory, as rsync does: the new inode is allocated near its directory's
+    /// (one staging directory made ext4 search a single block group for every new inode). The
+    /// directories a fetch may stage into are listed here first, so the next run removes what a
+    /// killed pull left.
+    var stagingList: String { configuration.stateDirectory + "/pull-staging" }
+
+    static let stagingPrefix = ".deltasync-tmp-"
+
+    /// Removes the staged downloads a killed or failed fetch left in the listed directories.
+    private func sweepStaging() {
+        guard let list = try? String(contentsOfFile: stagingList, encoding: .utf8) else { return }
+        for directory in list.split(separator: "\n", omittingEmptySubsequences: false) {
+            let full = configuration.root + (directory.isEmpty ? "" : "/" + directory)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []
+            where name.hasPrefix(Self.stagingPrefix) {
+                unlink(full + "/" + name)
+            }
+        }
+        unlink(stagingList)
+    }
 
     var api: DeltaAPI {
         DeltaAPI(baseURL: configuration.serverURL, token: configuration.token, timeout: configuration.requestTimeout)
@@ -255,6 +278,7 @@ public final class PullSession: Sendable {
         var batches: [[String]] = [[]]
         var batchBytes: Int64 = 0
         var unchanged: [TrackedFile] = []
+        var directories = Set<String>()
         for file in files {
             guard PathRules.violation(in: Array(file.path.utf8)) == nil else {
                 logger.warning("skipped a path this system cannot hold", metadata: ["path": "\(file.path)"])
@@ -282,35 +306,50 @@ public final class PullSession: Sendable {
             targets[file.sha256, default: []].append(file)
         }
         try state.refresh(unchanged)
-        let api = self.api
-        let workspace = self.workspace
-        let directory = temporaryDirectory
-        var directories = Set<String>()
-        var placed = Set<String>()
-        // Each batch downloads into its own directory: concurrent creates and renames out of one
-        // shared directory contend on its inode lock.
-        typealias Fetched = (directory: String, blobs: [String: (path: String, size: Int64)])
-        try await withThrowingTaskGroup(of: Fetched.self) { group in
-            var pending = batches.filter { !$0.isEmpty }.enumerated().makeIterator()
-            func fetch(_ index: Int, _ batch: [String]) {
-                let into = directory + "/batch-\(index)"
-                group.addTask {
-                    try FileSystem.createDirectory(into, mode: 0o700)
-                    return (into, try await api.downloadBlobs(batch, workspace: workspace, into: into))
-                }
-            }
-            for _ in 0..<Self.batchesInFlight {
-                guard let (index, batch) = pending.next() else { break }
-                fetch(index, batch)
-            }
-            while let fetched = try await group.next() {
-                placed.formUnion(fetched.blobs.keys)
-                try placeBatch(
-                    fetched.blobs, targets: targets, directories: &directories, sequence: sequence, report: &report)
-                FileSystem.removeTree(fetched.directory)
-                if let (index, batch) = pending.next() { fetch(index, batch) }
+        // Each blob is staged in the directory of the last path that takes it (its rename target).
+        var staging: [String: String] = [:]
+        for (hex, files) in targets {
+            for file in files { try createParents(of: file.path, known: &directories) }
+            if let last = files.last?.path {
+                staging[hex] = last.lastIndex(of: "/").map { String(last[..<$0]) } ?? ""
             }
         }
+        guard !staging.isEmpty else { return }
+        try FileSystem.writeAtomically(stagingList, Array(Set(staging.values).sorted().joined(separator: "\n").utf8))
+        let root = configuration.root
+        let stagingDirectories = staging
+        let api = self.api
+        let workspace = self.workspace
+        var placed = Set<String>()
+        do {
+            try await withThrowingTaskGroup(of: [String: (path: String, size: Int64)].self) { group in
+                var pending = batches.filter { !$0.isEmpty }.makeIterator()
+                func fetch(_ batch: [String]) {
+                    group.addTask {
+                        try await api.downloadBlobs(batch, workspace: workspace) { hex in
+                            let directory = stagingDirectories[hex] ?? ""
+                            return root + (directory.isEmpty ? "" : "/" + directory) + "/" + Self.stagingPrefix
+                                + UUID().uuidString
+                        }
+                    }
+                }
+                for _ in 0..<Self.batchesInFlight {
+                    guard let batch = pending.next() else { break }
+                    fetch(batch)
+                }
+                while let fetched = try await group.next() {
+                    placed.formUnion(fetched.keys)
+                    try placeBatch(
+                        fetched, targets: targets, directories: &directories, sequence: sequence, report: &report)
+                    if let batch = pending.next() { fetch(batch) }
+                }
+            }
+        } catch {
+            // Batches fetched but not yet placed when another failed are still staged.
+            sweepStaging()
+            throw error
+        }
+        unlink(stagingList)
         if targets.keys.contains(where: { !placed.contains($0) }) { throw ContentGone() }
     }
 
