@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages DeltaSync builds and tests against, if any is missing: the build's
-# C libraries, chromium and chromium-driver for the page's real-browser test, rsync for the
-# benchmarks' side-by-side runs. Idempotent and quiet when everything is present.
+# C libraries, and chromium and chromium-driver for the page's real-browser test. With --bench,
+# also the peers the benchmarks run beside deltasync: rsync (and git). Idempotent and quiet when
+# everything is present.
 set -euo pipefail
-needed=(libsqlite3-dev zlib1g-dev curl openssl git chromium chromium-driver rsync)
+needed=(libsqlite3-dev zlib1g-dev curl openssl git chromium chromium-driver)
+for argument in "$@"; do
+  case "$argument" in
+    --bench) needed+=(rsync git) ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

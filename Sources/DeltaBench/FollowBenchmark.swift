@@ -168,7 +168,7 @@ struct PullBenchmark: AsyncParsableCommand {
         let environment = try options.prepare(label: "pull")
         defer { environment.close() }
         _ = try await environment.pushWorkload()
-        let daemon = try RsyncDaemon(tree: environment.tree, scratch: environment.scratch)
+        let daemon = try RsyncDaemon(module: environment.tree, scratch: environment.scratch)
         defer { daemon.stop() }
         let destination = environment.scratch + "/replica"
         let deltasync = ServerUnderTest.binary.path
@@ -222,12 +222,15 @@ struct PullBenchmark: AsyncParsableCommand {
     }
 }
 
-/// `rsync --daemon` on 127.0.0.1 serving one read-only module, `bench`.
+/// `rsync --daemon` on 127.0.0.1 serving one module, `bench`, at `module`: read-only to be
+/// pulled from, or writable (as the running user) to be pushed to.
 final class RsyncDaemon {
     let process = Process()
     let url: String
+    let module: String
 
-    init(tree: String, scratch: String) throws {
+    init(module: String, scratch: String, writable: Bool = false) throws {
+        self.module = module
         let port = Int.random(in: 20_000...40_000)
         let config = scratch + "/rsyncd.conf"
         try FileSystem.writeAtomically(
@@ -237,8 +240,10 @@ final class RsyncDaemon {
                 use chroot = no
                 pid file = \(scratch)/rsyncd.pid
                 [bench]
-                path = \(tree)
-                read only = yes
+                path = \(module)
+                read only = \(writable ? "no" : "yes")
+                uid = \(getuid())
+                gid = \(getgid())
 
                 """.utf8))
         process.executableURL = URL(fileURLWithPath: "/usr/bin/rsync")
@@ -253,7 +258,7 @@ final class RsyncDaemon {
         }
         stop()
         throw BenchError(
-            "rsync --daemon did not start on 127.0.0.1:\(port) (is rsync installed? scripts/install-deps.sh)")
+            "rsync --daemon did not start on 127.0.0.1:\(port) (is rsync installed? scripts/install-deps.sh --bench)")
     }
 
     func stop() {

@@ -42,21 +42,8 @@ final class ServerUnderTest {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Resident set size now and at its peak, in MiB, from /proc.
-    func memory() -> (rss: Double, peak: Double) {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-        else {
-            return (0, 0)
-        }
-        func field(_ name: String) -> Double {
-            for line in status.split(separator: "\n") where line.hasPrefix(name) {
-                let digits = line.split(separator: " ").compactMap { Double($0) }
-                return (digits.first ?? 0) / 1024
-            }
-            return 0
-        }
-        return (field("VmRSS:"), field("VmHWM:"))
-    }
+    /// Resident set size now and at its peak, in MiB.
+    func memory() -> (rss: Double, peak: Double) { ProcessStatus.memory(of: process.processIdentifier) }
 
     func stop() {
         process.terminate()
@@ -67,4 +54,29 @@ final class ServerUnderTest {
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What /proc says about a child process.
+enum ProcessStatus {
+    /// Resident set size now (`VmRSS`) and at its peak (`VmHWM`), in MiB.
+    static func memory(of pid: Int32) -> (rss: Double, peak: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            for line in status.split(separator: "\n") where line.hasPrefix(name) {
+                return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
+            }
+            return 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// User and system CPU time so far, in seconds (fields 14 and 15 of /proc/PID/stat).
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 }

@@ -47,7 +47,8 @@ struct WorkloadOptions: ParsableArguments {
         }
     }
 
-    func prepare(label: String) throws -> Environment {
+    /// The workload's tree and a new scratch directory (the caller removes it).
+    func directories(label: String) throws -> (tree: String, scratch: String) {
         let tree = bench + "/work/" + workload
         guard FileManager.default.fileExists(atPath: tree) else {
             throw BenchError("\(tree) is missing: run bash ../shared/bench/make_workloads.sh")
@@ -55,6 +56,11 @@ struct WorkloadOptions: ParsableArguments {
         if includeTopLevel { try FileSystem.writeAtomically(tree + "/.deltasyncignore", Array("!/*\n".utf8)) }
         let scratch = NSTemporaryDirectory() + "deltasync-bench-\(label)-" + UUID().uuidString.prefix(8)
         try FileSystem.createDirectory(scratch)
+        return (tree, scratch)
+    }
+
+    func prepare(label: String) throws -> Environment {
+        let (tree, scratch) = try directories(label: label)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         return Environment(

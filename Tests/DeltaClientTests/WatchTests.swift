@@ -209,6 +209,26 @@ import Testing
             #expect(
                 try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws")
                     == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+
+            // push asks the running watch instead of scanning; it answers once what was written
+            // before the question is on the server.
+            try tree.write("pushed.txt", "written just before push")
+            let push = try await ServerProcess.run([
+                "push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+            ])
+            #expect(push.status == 0, "\(push.stderr)")
+            let report = try JSONDecoder().decode(PushReport.self, from: Data(push.stdout.utf8))
+            #expect(report.viaWatch && report.sequence > (live?.ackedSequence ?? 0))
+            #expect(push.stdout.contains("\"via_watch\":true"))
+            let serverTree = try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws")
+            #expect(serverTree == (try WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"])))
+            // A push to another server while this watch holds the state is refused and sends nothing.
+            let elsewhere = try await ServerProcess.run([
+                "push", tree.root, "--server", "http://127.0.0.1:9", "--workspace", "ws",
+            ])
+            #expect(elsewhere.status != 0 && elsewhere.stderr.contains("is syncing it to \(server.baseURL)"))
+            #expect(try WorkspaceTree.snapshot(directory.sub("server") + "/workspaces/ws") == serverTree)
+
             // SIGTERM: flushes and exits cleanly.
             try tree.write("c.txt", "written just before stopping")
             watcher.terminate()

@@ -58,6 +58,10 @@ struct Push: AsyncParsableCommand {
     }
 
     static func summary(_ report: PushReport) -> String {
+        if report.viaWatch {
+            return "\(report.workspace) is up to date at sequence \(report.sequence): the running deltasync watch "
+                + "had sent everything (answered in " + String(format: "%.0f ms)", report.durationMilliseconds)
+        }
         var lines = [
             "pushed \(report.workspace) to sequence \(report.sequence): \(report.created) created, \(report.updated) updated, "
                 + "\(report.deleted) deleted, \(report.moved) moved in \(report.bundles) bundle(s), "

@@ -21,6 +21,10 @@ public final class PushSession: Sendable {
     /// Runs the push to completion (or throws a `DeltaError` saying what to do).
     public func run() async throws -> PushReport {
         let started = ContinuousClock.now
+        if var report = try answerFromWatch() {
+            report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
+            return report
+        }
         let engine = try SyncEngine(configuration: configuration, logger: logger, progress: progress)
         var report = PushReport()
         // A reconciliation or a file that changed under us starts a new round; bounded so it ends.
@@ -69,6 +73,38 @@ public final class PushSession: Sendable {
         report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
         let finished = ISO8601DateFormatter().string(from: Date())
         try engine.state.updateSyncState { $0.lastPushAt = finished }
+        return report
+    }
+
+    /// When a `deltasync watch` runs on this state directory it holds the lock and has already
+    /// sent (or is sending) every change: ask it, as git asks fsmonitor, instead of scanning.
+    /// Nil when no watcher answers; throws when one answers but cannot say the server is up to
+    /// date (server unreachable, still busy after a minute) or watches another server.
+    func answerFromWatch() throws -> PushReport? {
+        let socket = configuration.stateDirectory + "/watch.sock"
+        guard FileSystem.exists(socket), let data = ControlChannel.ask(socket, .push),
+            let status = try? JSONDecoder().decode(ClientStatus.self, from: data)
+        else { return nil }
+        guard status.server == configuration.serverURL else {
+            throw DeltaError(
+                .stateLocked,
+                "a deltasync watch on \(configuration.root) is syncing it to \(status.server); "
+                    + "stop it, or give this push its own --state-dir")
+        }
+        guard status.idle else {
+            let reason =
+                status.serverError.map { "the server is not answering it (\($0))" }
+                ?? "it still has \(status.pendingBundles) bundle(s) to send"
+            throw DeltaError(
+                .stateLocked,
+                "a deltasync watch on \(configuration.root) is running and \(reason); "
+                    + "see deltasync status, or wait and push again")
+        }
+        var report = PushReport()
+        report.workspace = status.workspace ?? ""
+        report.sequence = status.ackedSequence
+        report.serverKind = status.serverKind ?? .deltasync
+        report.viaWatch = true
         return report
     }
 }

@@ -34,6 +34,10 @@ public final class SessionLock: Sendable {
 
     deinit { close(fd) }
 
+    /// Lets the next session in before this object goes away (a finished `watch` may still be
+    /// referenced by a status question in flight). Idempotent.
+    public func release() { flock(fd, LOCK_UN) }
+
     private static func holder(_ fd: Int32) -> String? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

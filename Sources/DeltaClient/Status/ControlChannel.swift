@@ -3,16 +3,23 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A Unix socket in the state directory through which `deltasync status` asks a running
-/// watcher for its live state (whatever `status` answers). The answer comes after a quiescence barrier: every event the
-/// kernel has queued is read, batched, detected and uploaded (or two seconds pass), so "idle"
-/// means the server really has everything written before the question.
+/// A Unix socket in the state directory through which `deltasync status` and `deltasync push`
+/// ask a running watcher for its live state (whatever `status` answers). The answer comes after
+/// a quiescence barrier: every event the kernel has queued is read, batched, detected and
+/// uploaded (or the question's wait passes: two seconds for `status`, a minute for `push`), so
+/// "idle" means the server really has everything written before the question.
 final class ControlChannel: @unchecked Sendable {
     let path: String
     private let fd: Int32
     private let closed = Atomic<Bool>(false)
 
-    init(path: String, status: @escaping @Sendable () async -> ClientStatus) throws {
+    /// What is asked: `status` (answer within two seconds) or `push` (wait up to a minute for
+    /// the watcher to be idle, since the answer stands in for a push).
+    enum Question: String, Sendable {
+        case status, push
+    }
+
+    init(path: String, status: @escaping @Sendable (Question) async -> ClientStatus) throws {
         self.path = path
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -42,7 +49,7 @@ final class ControlChannel: @unchecked Sendable {
         thread.start()
     }
 
-    private func acceptLoop(status: @escaping @Sendable () async -> ClientStatus) {
+    private func acceptLoop(status: @escaping @Sendable (Question) async -> ClientStatus) {
         while !closed.load(ordering: .relaxed) {
             let client = accept(fd, nil, nil)
             if client < 0 {
@@ -50,11 +57,14 @@ final class ControlChannel: @unchecked Sendable {
                 return
             }
             var buffer = [UInt8](repeating: 0, count: 64)
-            _ = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
+            let word = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let question = Question(rawValue: word) ?? .status
             let done = DispatchSemaphore(value: 0)
             let answer = Mutex<[UInt8]>([])
             Task {
-                let current = await status()
+                let current = await status(question)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 let data = (try? encoder.encode(current)) ?? Data()
@@ -76,7 +86,7 @@ final class ControlChannel: @unchecked Sendable {
     }
 
     /// Asks the watcher behind `path`; nil when none answers.
-    static func ask(_ path: String) -> Data? {
+    static func ask(_ path: String, _ question: Question = .status) -> Data? {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
@@ -93,7 +103,7 @@ final class ControlChannel: @unchecked Sendable {
             }
         }
         guard connected == 0 else { return nil }
-        let request = Array("status\n".utf8)
+        let request = Array((question.rawValue + "\n").utf8)
         _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         var data = Data()
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)

@@ -36,6 +36,9 @@ public struct PushReport: Sendable, Codable {
     /// The kind of server pushed to.
     public var serverKind: ServerKind = .deltasync
     public var durationMilliseconds: Double = 0
+    /// Answered by a `deltasync watch` running on the same directory (it had already sent
+    /// everything): nothing was scanned by this process.
+    public var viaWatch = false
 
     public struct SkippedFile: Sendable, Codable, Hashable {
         public var path: String
@@ -49,5 +52,6 @@ public struct PushReport: Sendable, Codable {
         case bytesSent = "bytes_sent"
         case durationMilliseconds = "duration_ms"
         case serverKind = "server_kind"
+        case viaWatch = "via_watch"
     }
 }

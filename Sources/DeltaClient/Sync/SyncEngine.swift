@@ -74,6 +74,9 @@ public final class SyncEngine: Sendable {
         public var resynced: Bool
     }
 
+    /// Releases the state directory's session lock; the engine must not write after this.
+    public func releaseLock() { lock.release() }
+
     /// Asks the server for its sequence, kind and limits, and reconciles when needed.
     public func prepare() async throws -> Prepared {
         update { $0.phase = .connecting }

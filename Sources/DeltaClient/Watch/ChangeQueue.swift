@@ -3,6 +3,10 @@ import Synchronization
 /// Collects watch events and releases them in batches: after a quiet period with no new event,
 /// or at the latest a maximum delay after the first event of the batch. Repeated events on a
 /// path coalesce, so a burst (a `git checkout` of 20,000 files) becomes a few large batches.
+///
+/// One save when idle goes at once: a file closed after writing (or moved in) whose path is the
+/// only one pending, that was not created in this batch, while no batch is being handled, is
+/// released without waiting out the quiet period. What follows it coalesces as above.
 public final class ChangeQueue: Sendable {
     /// One batch of work for the sync engine.
     public struct Batch: Sendable {
@@ -17,6 +21,10 @@ public final class ChangeQueue: Sendable {
         var firstEvent: ContinuousClock.Instant?
         var lastEvent: ContinuousClock.Instant?
         var received = 0
+        /// Files created since the last release (a new file's first close may not be its last).
+        var created: Set<String> = []
+        /// A lone completed save on an idle queue: release now.
+        var releaseNow = false
         /// Batches handed out and not yet `finish`ed: still work in progress for the barrier.
         var inFlight = 0
     }
@@ -39,6 +47,16 @@ public final class ChangeQueue: Sendable {
         pending.withLock { state in
             switch event {
             case .changed(let path): state.batch.paths.insert(path)
+            case .created(let path):
+                state.batch.paths.insert(path)
+                state.created.insert(path)
+            case .completed(let path):
+                state.batch.paths.insert(path)
+                if state.inFlight == 0, state.batch.paths.count == 1, state.batch.directories.isEmpty,
+                    state.batch.rescan == nil, !state.created.contains(path)
+                {
+                    state.releaseNow = true
+                }
             case .directoryAppeared(let path): state.batch.directories.insert(path)
             case .rescan(let reason): state.batch.rescan = reason
             }
@@ -63,14 +81,20 @@ public final class ChangeQueue: Sendable {
     /// Events received since start (for status and benchmarks).
     public var received: Int { pending.withLock { $0.received } }
 
+    /// When the pending batch is due: now for a lone save on an idle queue, otherwise a quiet
+    /// period after the last event, at most the maximum delay after the first; nil when empty.
+    var releaseDeadline: ContinuousClock.Instant? {
+        pending.withLock { state in
+            guard let first = state.firstEvent, let last = state.lastEvent else { return nil }
+            return state.releaseNow ? first : min(last + quietPeriod, first + maxDelay)
+        }
+    }
+
     /// Waits for the next batch; returns nil when cancelled.
     public func next() async -> Batch? {
         var iterator = signals.makeAsyncIterator()
         while !Task.isCancelled {
-            let deadline: ContinuousClock.Instant? = pending.withLock { state in
-                guard let first = state.firstEvent, let last = state.lastEvent else { return nil }
-                return min(last + quietPeriod, first + maxDelay)
-            }
+            let deadline = releaseDeadline
             guard let deadline else {
                 guard await iterator.next() != nil else { return nil }
                 continue
@@ -91,6 +115,8 @@ public final class ChangeQueue: Sendable {
                 state.batch = Batch()
                 state.firstEvent = nil
                 state.lastEvent = nil
+                state.created = []
+                state.releaseNow = false
             }
             return state.batch
         }

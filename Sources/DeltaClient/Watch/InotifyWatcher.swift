@@ -272,7 +272,13 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
                 forget(under: path)
             }
         }
-        emit(.changed(path))
+        if !isDirectory && mask & Mask.create != 0 {
+            emit(.created(path))
+        } else if !isDirectory && mask & (Mask.closeWrite | Mask.movedTo) != 0 {
+            emit(.completed(path))
+        } else {
+            emit(.changed(path))
+        }
     }
 
     private func emit(_ event: WatchEvent) {

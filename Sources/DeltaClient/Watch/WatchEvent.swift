@@ -1,7 +1,11 @@
 /// What a watcher reports. Paths are workspace-relative.
 public enum WatchEvent: Sendable, Hashable {
-    /// Something at this path changed (file or directory, created, written, deleted, renamed).
+    /// Something at this path changed (file or directory, written, deleted, renamed).
     case changed(String)
+    /// A file was created at this path (its content may still be coming).
+    case created(String)
+    /// A file was closed after writing, or moved in: its content is complete for now.
+    case completed(String)
     /// A directory appeared (created or moved in): scan it whole, files may predate its watch.
     case directoryAppeared(String)
     /// The watcher lost events (queue overflow, watch limit): rescan everything.

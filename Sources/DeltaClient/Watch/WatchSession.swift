@@ -91,8 +91,8 @@ public final class WatchSession: Service, Sendable {
         let queue = self.queue
         try watcher.start { event in queue.add(event) }
         defer { watcher.stop() }
-        let control = try? ControlChannel(path: configuration.push.stateDirectory + "/watch.sock") {
-            await self.quiescentStatus()
+        let control = try? ControlChannel(path: configuration.push.stateDirectory + "/watch.sock") { question in
+            await self.quiescentStatus(timeout: question == .push ? .seconds(60) : .seconds(2))
         }
         defer { control?.close() }
 
@@ -118,6 +118,7 @@ public final class WatchSession: Service, Sendable {
             group.cancelAll()
         }
         await shutdown()
+        engine.releaseLock()
     }
 
     /// Asks `run()` to flush pending work and return (what SIGTERM does).

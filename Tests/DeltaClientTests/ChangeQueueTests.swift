@@ -1,0 +1,64 @@
+import Testing
+
+@testable import DeltaClient
+
+/// When `ChangeQueue` releases a batch. The quiet period and maximum delay are an hour, so a
+/// batch that is due now can only be due because of the lone-save rule.
+@Suite struct ChangeQueueTests {
+    static func queue() -> ChangeQueue { ChangeQueue(quietPeriod: .seconds(3600), maxDelay: .seconds(7200)) }
+
+    static func isDueNow(_ queue: ChangeQueue) -> Bool {
+        guard let deadline = queue.releaseDeadline else { return false }
+        return deadline <= .now
+    }
+
+    @Test func aLoneSaveOnAnIdleQueueGoesAtOnce() async throws {
+        let queue = Self.queue()
+        queue.add(.changed("src/a.c"))  // IN_MODIFY
+        #expect(!Self.isDueNow(queue))
+        queue.add(.completed("src/a.c"))  // IN_CLOSE_WRITE
+        #expect(Self.isDueNow(queue))
+        let batch = try #require(await queue.next())
+        #expect(batch.paths == ["src/a.c"])
+        #expect(queue.releaseDeadline == nil)
+        queue.finish(batch)
+    }
+
+    @Test func whatFollowsASaveCoalesces() async throws {
+        let queue = Self.queue()
+        queue.add(.completed("a"))
+        let first = try #require(await queue.next())
+        // While the first batch is handled, later saves wait out the quiet period together.
+        queue.add(.completed("b"))
+        queue.add(.completed("c"))
+        #expect(!Self.isDueNow(queue))
+        queue.finish(first)
+        #expect(!Self.isDueNow(queue))
+        #expect(queue.take().paths == ["b", "c"])
+    }
+
+    @Test func aNewFileOrASecondPathWaitsForTheQuietPeriod() {
+        let created = Self.queue()
+        created.add(.created("new.txt"))
+        created.add(.completed("new.txt"))  // its first close may not be its last
+        #expect(!Self.isDueNow(created))
+
+        let two = Self.queue()
+        two.add(.changed("a"))
+        two.add(.completed("b"))
+        #expect(!Self.isDueNow(two))
+
+        let directory = Self.queue()
+        directory.add(.directoryAppeared("d"))
+        directory.add(.completed("d/x"))
+        #expect(!Self.isDueNow(directory))
+    }
+
+    @Test func aFileCreatedInAnEarlierBatchSavesAtOnce() {
+        let queue = Self.queue()
+        queue.add(.created("new.txt"))
+        queue.finish(queue.take())
+        queue.add(.completed("new.txt"))
+        #expect(Self.isDueNow(queue))
+    }
+}
