@@ -29,7 +29,10 @@ struct CompareBenchmark: AsyncParsableCommand {
         let files = try TreeScanner(root: tree, ignore: IgnoreRules(root: tree)).scan().files
         let megabytes = Double(files.reduce(0) { $0 + $1.size }) / 1_048_576
         let say = json ? { (_: String) in } : { (line: String) in print(line) }
-        say(String(format: "%@: %d files, %.0f MiB; median of %d after a warm-up", options.workload, files.count, megabytes, runs))
+        say(
+            String(
+                format: "%@: %d files, %.0f MiB; median of %d after a warm-up", options.workload, files.count,
+                megabytes, runs))
         var rows: [Row] = []
         let edited = EditedFiles(tree: tree)
         defer { edited.restore() }
@@ -89,7 +92,8 @@ struct CompareBenchmark: AsyncParsableCommand {
             noChangeRsync.add(peer: rsyncTime * 1000, value: pushTime * 1000)
         }
         rows.append(
-            noChangeGit.row("no_change_push_ms", "git status --porcelain (untracked cache)", unit: "ms", ratioTarget: 1.0))
+            noChangeGit.row(
+                "no_change_push_ms", "git status --porcelain (untracked cache)", unit: "ms", ratioTarget: 1.0))
         rows.append(noChangeRsync.row("no_change_push_ms", "rsync -a, nothing changed", unit: "ms", ratioTarget: 1.0))
 
         // One file edited: the same edit seen by both.
@@ -203,11 +207,13 @@ struct CompareBenchmark: AsyncParsableCommand {
 
         static func table(_ rows: [Row]) -> String {
             var lines = [
-                "metric                               peer value    deltasync    ratio   target      met   peer",
+                "metric                               peer value    deltasync    ratio   target      met   peer"
             ]
             for row in rows {
                 let target =
-                    row.target.map { row.targetOn == "ratio" ? String(format: "≤ %.2f×", $0) : "≤ " + format($0, row.unit) }
+                    row.target.map {
+                        row.targetOn == "ratio" ? String(format: "≤ %.2f×", $0) : "≤ " + format($0, row.unit)
+                    }
                     ?? "—"
                 let met = row.met.map { $0 ? "yes" : "NO" } ?? "—"
                 lines.append(
