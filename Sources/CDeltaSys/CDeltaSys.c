@@ -73,3 +73,5 @@ int cdeltasys_limit_malloc_arenas(int count) {
     return 0;
 #endif
 }
+
+int cdeltasys_malloc_trim(void) { return malloc_trim(0); }

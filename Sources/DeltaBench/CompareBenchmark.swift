@@ -28,7 +28,8 @@ struct CompareBenchmark: AsyncParsableCommand {
         let deltasync = ServerUnderTest.binary.path
         let files = try TreeScanner(root: tree, ignore: IgnoreRules(root: tree)).scan().files
         let megabytes = Double(files.reduce(0) { $0 + $1.size }) / 1_048_576
-        let say = json ? { (_: String) in } : { (line: String) in print(line) }
+        // Unbuffered, so progress shows as it comes even when the output is a file.
+        let say = json ? { (_: String) in } : { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         say(
             String(
                 format: "%@: %d files, %.0f MiB; median of %d after a warm-up", options.workload, files.count,
@@ -278,7 +279,7 @@ struct GitPeer {
     init(tree: String) throws {
         let git = "/usr/bin/git"
         if !FileManager.default.fileExists(atPath: tree + "/.git/HEAD") {
-            print("making \(tree) a git repository (once)")
+            FileHandle.standardOutput.write(Data("making \(tree) a git repository (once)\n".utf8))
             try PushBenchmark.run(git, ["init", "-q"], in: tree)
             try PushBenchmark.run(git, ["add", "-A", "-f"], in: tree)
             try PushBenchmark.run(

@@ -35,6 +35,9 @@ int cdeltasys_pending_bytes(int fd);
 /// fragmentation adds tens of MiB of resident memory.
 int cdeltasys_limit_malloc_arenas(int count);
 
+/// malloc_trim(0): hands freed heap pages back to the kernel; returns 1 if any were released.
+int cdeltasys_malloc_trim(void);
+
 /// Makes the current process exit at once, without running atexit handlers (named failpoints).
 void cdeltasys_exit_now(int code);
 

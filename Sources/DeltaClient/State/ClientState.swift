@@ -46,7 +46,14 @@ public final class ClientState: Sendable {
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // WAL with synchronous NORMAL: a commit appends to the log and syncs only at checkpoints,
+        // where the default rollback journal synced two files per commit (several per save in
+        // `watch`). A killed process loses nothing committed; a power loss may lose the last
+        // commits, which the next run finds again (the tree is re-detected against the file table,
+        // and the server's sequence or the manifest reconciles the rest).
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         queue = try DatabaseQueue(path: directory + "/state.sqlite", configuration: configuration)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(

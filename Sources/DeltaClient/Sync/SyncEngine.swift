@@ -186,7 +186,8 @@ public final class SyncEngine: Sendable {
                     self.update { $0.bytesSent += sent }
                 }
             }
-            _ = try? state.updateSyncState { $0.lastError = nil }
+            // A write (and its sync) only when there was an error to clear: not once per upload.
+            if (try? state.syncState().lastError) != nil { _ = try? state.updateSyncState { $0.lastError = nil } }
             return outcome
         } catch let error as DeltaError {
             _ = try? state.updateSyncState { $0.lastError = "\(error.code): \(error.message)" }

@@ -1,3 +1,4 @@
+import CDeltaSys
 import DeltaCore
 import Foundation
 public import Logging
@@ -99,6 +100,7 @@ public final class WatchSession: Service, Sendable {
         await prepareIfNeeded()
         var report = PushReport()
         try detectAndQueue { try self.engine.detectAll(report: &report) }
+        Self.returnFreedMemory()
         setPhase("watching")
         ready.yield()
         logger.info(
@@ -145,6 +147,7 @@ public final class WatchSession: Service, Sendable {
             if let reason = batch.rescan {
                 logger.info("rescanning", metadata: ["reason": "\(reason)"])
                 try detectAndQueue { try self.engine.detectAll(report: &report) }
+                Self.returnFreedMemory()
             } else if batch.paths.contains(where: Self.isRuleFile) || batch.directories.contains(where: Self.isRuleFile)
             {
                 // An ignore file changed: what is synced may change anywhere below it.
@@ -301,6 +304,13 @@ public final class WatchSession: Service, Sendable {
     }
 
     private func setPhase(_ phase: String) { live.withLock { $0.phase = phase } }
+
+    /// A whole-tree scan allocates in proportion to the tree and frees it all when done; glibc
+    /// keeps freed heap pages mapped, so a watcher idling after its catch-up would hold them.
+    /// Hands them back to the kernel.
+    static func returnFreedMemory() {
+        _ = cdeltasys_malloc_trim()
+    }
 
     static func isRuleFile(_ path: String) -> Bool {
         IgnoreRules.isRuleFile(String(path.split(separator: "/").last ?? ""))
