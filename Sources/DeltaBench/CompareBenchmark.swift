@@ -119,7 +119,7 @@ struct CompareBenchmark: AsyncParsableCommand {
         rows.append(oneEdit.row("one_file_edit_push_ms", "rsync -a after the same edit", unit: "ms", ratioTarget: 1.0))
 
         // watch: save → applied and save → stream-notified, then memory and CPU when idle.
-        let watch = try WatchProcess(deltasync: deltasync, tree: tree, server: server, state: state, scratch: scratch)
+        let watch = try WatchProcess(deltasync: deltasync, tree: tree, server: server, state: state)
         defer { watch.stop() }
         let latency = try await LatencyProbe.measure(
             server: server, tree: tree, files: small, edits: edits, edited: edited, say: say)
@@ -323,7 +323,7 @@ final class EditedFiles: Sendable {
 final class WatchProcess {
     let process = Process()
 
-    init(deltasync: String, tree: String, server: ServerUnderTest, state: String, scratch: String) throws {
+    init(deltasync: String, tree: String, server: ServerUnderTest, state: String) throws {
         process.executableURL = URL(fileURLWithPath: deltasync)
         process.arguments = [
             "watch", tree, "--server", server.baseURL, "--workspace", "bench", "--state-dir", state, "--log-level",

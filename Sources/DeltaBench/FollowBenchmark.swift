@@ -179,7 +179,11 @@ struct PullBenchmark: AsyncParsableCommand {
             let rsyncDestination = environment.scratch + "/rsync-\(run)"
             let pullDestination = environment.scratch + "/pull-\(run)"
             sync()
-            let rsyncTime = try Timed.process(["/usr/bin/rsync", "-a", daemon.url + "/", rsyncDestination + "/"])
+            // What deltasync never syncs (a git directory a `compare` run made, the state directory).
+            let rsyncTime = try Timed.process([
+                "/usr/bin/rsync", "-a", "--exclude=.git", "--exclude=.deltasync", daemon.url + "/",
+                rsyncDestination + "/",
+            ])
             let rsyncFiles = try Self.fileCount(rsyncDestination)
             sync()
             let pullTime = try Timed.process([
