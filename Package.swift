@@ -55,6 +55,7 @@ let package = Package(
             name: "DeltaServer",
             dependencies: [
                 "DeltaCore",
+                "DeltaGraph",
                 "CDeltaSys",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -91,7 +92,6 @@ let package = Package(
         ),
         .target(
             name: "DeltaGraph",
-            dependencies: ["DeltaCore"],
             swiftSettings: settings
         ),
         .executableTarget(
@@ -161,6 +161,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "DeltaGraphTests",
+            dependencies: ["DeltaGraph"],
             swiftSettings: settings
         ),
         .testTarget(

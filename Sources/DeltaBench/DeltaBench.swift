@@ -8,7 +8,7 @@ struct DeltaBench: AsyncParsableCommand {
         abstract: "End-to-end benchmarks of DeltaSync on loopback (run with -c release).",
         subcommands: [
             ApplyBenchmark.self, PushBenchmark.self, WatchBenchmark.self, FeedBenchmark.self, StreamBenchmark.self,
-            PullBenchmark.self, CompareBenchmark.self,
+            PullBenchmark.self, CompareBenchmark.self, GraphBenchmark.self,
         ]
     )
 }

@@ -85,6 +85,9 @@ public enum DeltaServer {
             storage: storage, blobs: blobs, materializer: materializer, configuration: configuration,
             counters: counters, logger: logger, degraded: degraded, space: space, publisher: publisher
         )
+        let indexer = GraphIndexer(
+            storage: storage, blobs: blobs, changes: publisher, metrics: counters.metrics, logger: logger,
+            failpoints: configuration.failpoints, maxSubscribers: configuration.maxSubscribers)
         let routeAuthority =
             configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
         let router = Router(context: DeltaRequestContext.self)
@@ -95,8 +98,10 @@ public enum DeltaServer {
             storage: storage, configuration: configuration, counters: counters, authority: routeAuthority,
             degraded: degraded, publisher: publisher
         ).register(on: router)
-        WorkspaceRoutes(storage: storage, authority: routeAuthority, configuration: configuration).register(
-            on: router)
+        WorkspaceRoutes(storage: storage, authority: routeAuthority, configuration: configuration, indexer: indexer)
+            .register(on: router)
+        GraphRoutes(storage: storage, indexer: indexer, configuration: configuration, metrics: counters.metrics)
+            .register(on: router)
         WebPage.register(on: router)
         let api = router.group("/api/v1/delta")
         UploadRoutes(
@@ -106,7 +111,7 @@ public enum DeltaServer {
                 deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space
             ),
             configuration: configuration, authority: routeAuthority,
-            gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded
+            gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded, indexer: indexer
         ).register(on: api)
         FeedRoutes(
             storage: storage, blobs: blobs, publisher: publisher, configuration: configuration,
@@ -134,7 +139,9 @@ public enum DeltaServer {
             router: router, server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "deltasync"),
-            services: [RepairService(applier: applier, interval: .seconds(max(1, configuration.repairRetrySeconds)))],
+            services: [
+                RepairService(applier: applier, interval: .seconds(max(1, configuration.repairRetrySeconds))), indexer,
+            ],
             onServerRunning: onServerRunning, logger: logger
         )
         return Prepared(
@@ -164,6 +171,24 @@ public enum DeltaServer {
                 blobs: try BlobStore(root: work + "/blobs"))
             return try await materializer.rebuild(workspace: workspace, storage: storage)
         }
+    }
+
+    /// `deltasync graph rebuild`: builds a workspace's code graph from scratch, with no server
+    /// running on `workDirectory`. Returns the graph's files and edges.
+    public static func rebuildGraph(workDirectory work: String, workspace: String, logger: Logger) async throws -> (
+        files: Int, edges: Int
+    ) {
+        guard FileSystem.exists(work + "/deltasync.sqlite") else {
+            throw DeltaError(.configuration, "no DeltaSync database in \(work) (is --work-dir right?)")
+        }
+        let lock = try WorkDirectory.Lock(work, purpose: "stop it to rebuild the graph by hand")
+        defer { withExtendedLifetime(lock) {} }
+        let storage = try SQLiteStorage(path: work + "/deltasync.sqlite")
+        guard try await storage.workspace(workspace) != nil else {
+            throw DeltaError(.notFound, "workspace '\(workspace)' does not exist in \(work)")
+        }
+        return try await GraphIndexer.rebuild(
+            storage: storage, blobs: try BlobStore(root: work + "/blobs"), workspace: workspace, logger: logger)
     }
 
     /// `deltasync compact`: keeps the newest `keep` change-log entries of a workspace. Works

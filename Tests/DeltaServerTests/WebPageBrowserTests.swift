@@ -43,6 +43,12 @@ import Testing
                         return changes.count == 2 ? changes : nil
                     }
                     #expect(Set(changes) == ["#2 created docs/new.md", "#2 deleted src/main.c"])
+                    // The code graph indexes it and says so on the page (its own stream).
+                    let indexed = try await browser.waitFor("the graph's invalidation record") {
+                        let items = try await browser.texts("li.invalidation")
+                        return items.first { $0.hasPrefix("graph indexed #2: 1 changed") }
+                    }
+                    #expect(indexed.hasSuffix("invalidated"))
                     _ = try await browser.waitFor("sequence 2 in the table") {
                         try await browser.texts("tr[data-workspace='ws']").first?.hasPrefix("ws 2 1") == true
                             ? true : nil

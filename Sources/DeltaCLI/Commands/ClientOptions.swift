@@ -42,12 +42,18 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    var serverURL: String {
-        server ?? Environment.value("DELTASYNC_SERVER", "REMOTE_UPLOAD_ENDPOINT") ?? "http://127.0.0.1:8002"
+    var serverURL: String { Self.serverURL(server) }
+
+    /// `--server`, else `DELTASYNC_SERVER` / `REMOTE_UPLOAD_ENDPOINT`, else the local default.
+    static func serverURL(_ flag: String?) -> String {
+        flag ?? Environment.value("DELTASYNC_SERVER", "REMOTE_UPLOAD_ENDPOINT") ?? "http://127.0.0.1:8002"
     }
 
     /// The token from the flag (with a warning), `DELTASYNC_TOKEN`, or a 0600 credentials file.
-    func resolvedToken() throws -> String? {
+    func resolvedToken() throws -> String? { try Self.resolveToken(flag: token, file: tokenFile) }
+
+    /// The token from `--token` (with a warning), `DELTASYNC_TOKEN`, or a 0600 credentials file.
+    static func resolveToken(flag token: String?, file tokenFile: String?) throws -> String? {
         if let token {
             FileHandle.standardError.write(
                 Data("warning: --token is visible in the process list; prefer DELTASYNC_TOKEN or --token-file\n".utf8))

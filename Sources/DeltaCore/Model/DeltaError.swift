@@ -71,6 +71,8 @@ extension DeltaError.Code {
     public static let bundleIDConflict = Self(rawValue: "BUNDLE_ID_CONFLICT")
     public static let historyCompacted = Self(rawValue: "HISTORY_COMPACTED")
     public static let notFound = Self(rawValue: "NOT_FOUND")
+    /// The code graph knows no such path in the workspace.
+    public static let pathNotFound = Self(rawValue: "PATH_NOT_FOUND")
     public static let methodNotAllowed = Self(rawValue: "METHOD_NOT_ALLOWED")
     public static let unauthorized = Self(rawValue: "UNAUTHORIZED")
     public static let forbidden = Self(rawValue: "FORBIDDEN")

@@ -13,6 +13,9 @@ public struct Failpoints: Sendable {
         case afterBlobs = "after-blobs"
         case afterCommit = "after-commit"
         case afterMaterialise = "after-materialise"
+        /// In the code graph's indexer, after a step updated the graph in memory and before it
+        /// commits (not on the upload path: uploads never wait for indexing).
+        case graphBeforeCommit = "graph-before-commit"
     }
 
     /// The point at which the process exits (from `DELTASYNC_FAILPOINT`).

@@ -44,7 +44,7 @@ enum WebPage {
         </form>
         <p id="error"></p>
         <table id="workspaces">
-          <thead><tr><th>workspace</th><th>sequence</th><th>files</th><th>last upload</th><th>uploads/min</th></tr></thead>
+          <thead><tr><th>workspace</th><th>sequence</th><th>files</th><th>last upload</th><th>uploads/min</th><th>code graph</th></tr></thead>
           <tbody></tbody>
         </table>
         <section id="detail" class="hidden">
@@ -58,6 +58,7 @@ enum WebPage {
         "use strict";
         const $ = (id) => document.getElementById(id);
         let stream = null;
+        let graphStream = null;
 
         async function api(path, options) {
           const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options || {}));
@@ -80,6 +81,9 @@ enum WebPage {
               row.dataset.workspace = w.workspace;
               cell(row, w.workspace); cell(row, w.last_sequence); cell(row, w.file_count);
               cell(row, w.last_upload || "never"); cell(row, w.uploads_per_minute);
+              cell(row, w.index_status === "indexing"
+                ? "indexing " + w.indexed_sequence + "/" + w.last_sequence + " (" + w.pending_operations + " pending)"
+                : w.index_status + " at " + w.indexed_sequence);
               row.onclick = () => openWorkspace(w.workspace);
               body.appendChild(row);
             }
@@ -109,6 +113,17 @@ enum WebPage {
                 (op.source_path ? " (from " + op.source_path + ")" : "");
               $("changes").prepend(item);
             }
+            refresh();
+          });
+          if (graphStream) { graphStream.close(); }
+          graphStream = new EventSource("/api/v1/graph/stream?" + query + "&since=" + manifest.sequence);
+          graphStream.addEventListener("invalidated", (event) => {
+            const record = JSON.parse(event.data);
+            const item = document.createElement("li");
+            item.className = "invalidation";
+            item.textContent = "graph indexed #" + record.to_sequence + ": " + record.changed_count + " changed, " +
+              record.invalidated_count + " invalidated";
+            $("changes").prepend(item);
             refresh();
           });
         }

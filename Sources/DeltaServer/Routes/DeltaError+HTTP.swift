@@ -11,7 +11,7 @@ extension DeltaError.Code {
         case .contentMissing, .hashMismatch: return .unprocessableContent
         case .sequenceMismatch, .bundleIDConflict, .pathConflict: return .conflict
         case .historyCompacted: return .gone
-        case .notFound: return .notFound
+        case .notFound, .pathNotFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
         case .unauthorized: return .unauthorized
         case .forbidden: return .forbidden

@@ -15,6 +15,7 @@ struct UploadRoutes: Sendable {
     let authority: TokenAuthority
     let gate: UploadGate
     let degraded: DegradedWorkspaces
+    let indexer: GraphIndexer
 
     func register(on api: RouterGroup<DeltaRequestContext>) {
         api.get("/status") { request, context in try await status(request, context) }
@@ -28,11 +29,13 @@ struct UploadRoutes: Sendable {
         let (key, path) = try context.workspace(of: request, scope: .read)
         let record = try await storage.workspace(key)
         let files = record == nil ? 0 : try await storage.fileCount(workspace: key)
+        let progress = record.map { indexer.progress(of: $0) }
         let response = StatusResponse(
             workspace: key, workspacePath: path ?? record?.workspacePath,
             collectionName: record?.collectionName ?? WorkspaceIdentity.collectionName(forPath: path ?? key),
-            lastSequence: record?.lastSequence ?? 0, lastUpload: record?.lastUpload, pendingOperations: 0,
-            indexedSequence: record?.indexedSequence ?? 0, indexStatus: "none", status: "ready", fileCount: files,
+            lastSequence: record?.lastSequence ?? 0, lastUpload: record?.lastUpload,
+            pendingOperations: progress?.pendingOperations ?? 0, indexedSequence: record?.indexedSequence ?? 0,
+            indexStatus: progress?.status ?? "none", status: "ready", fileCount: files,
             serverInfo: serverInfo
         )
         var reply = response

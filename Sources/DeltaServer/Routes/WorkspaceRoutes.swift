@@ -12,6 +12,7 @@ struct WorkspaceRoutes: Sendable {
     let storage: any WorkspaceLog & FileTableStore
     let authority: TokenAuthority
     let configuration: ServerConfiguration
+    let indexer: GraphIndexer
 
     static let cookieName = "deltasync_session"
 
@@ -29,6 +30,7 @@ struct WorkspaceRoutes: Sendable {
         var uploadsPerMinute: Int
         var indexedSequence: Int64
         var indexStatus: String
+        var pendingOperations: Int
 
         enum CodingKeys: String, CodingKey {
             case workspace
@@ -38,6 +40,7 @@ struct WorkspaceRoutes: Sendable {
             case uploadsPerMinute = "uploads_per_minute"
             case indexedSequence = "indexed_sequence"
             case indexStatus = "index_status"
+            case pendingOperations = "pending_operations"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -49,6 +52,7 @@ struct WorkspaceRoutes: Sendable {
             try container.encode(uploadsPerMinute, forKey: .uploadsPerMinute)
             try container.encode(indexedSequence, forKey: .indexedSequence)
             try container.encode(indexStatus, forKey: .indexStatus)
+            try container.encode(pendingOperations, forKey: .pendingOperations)
         }
     }
 
@@ -61,12 +65,14 @@ struct WorkspaceRoutes: Sendable {
             if context.authRequired, let token = context.token, token.workspace != "*", token.workspace != record.key {
                 continue
             }
+            let progress = indexer.progress(of: record)
             summaries.append(
                 Summary(
                     workspace: record.key, lastSequence: record.lastSequence,
                     fileCount: try await storage.fileCount(workspace: record.key), lastUpload: record.lastUpload,
                     uploadsPerMinute: try await storage.changeCount(workspace: record.key, appliedSince: minuteAgo),
-                    indexedSequence: record.indexedSequence, indexStatus: "none"))
+                    indexedSequence: record.indexedSequence, indexStatus: progress.status,
+                    pendingOperations: progress.pendingOperations))
         }
         return try JSONReply.make(["workspaces": summaries])
     }

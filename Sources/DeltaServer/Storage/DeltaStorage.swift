@@ -1,4 +1,5 @@
 public import DeltaCore
+public import DeltaGraph
 
 /// Workspaces and their change log: the sequence, the commit of a bundle, the feed.
 ///
@@ -57,9 +58,25 @@ public protocol TokenStore: Sendable {
     func tokenCount() async throws -> Int
 }
 
+/// The code graph of each workspace (DESIGN §5): per-file facts and symbols, the invalidation
+/// records, and `indexed_sequence`, written together so a restart resumes where indexing stopped.
+public protocol GraphStore: Sendable {
+    /// The persisted graph: the model version it was built with, its `indexed_sequence`, and
+    /// every file's facts without symbols. Nil when the workspace was never indexed.
+    func graphFiles(workspace: String) async throws -> PersistedGraph?
+    /// One indexing step, in one transaction.
+    func commitGraph(_ commit: GraphCommit) async throws
+    /// The symbols of these files.
+    func symbols(workspace: String, paths: [String]) async throws -> [String: [Symbol]]
+    /// Symbols whose name matches `query` exactly, by prefix, then as a substring (case-insensitive).
+    func searchSymbols(workspace: String, query: String, limit: Int) async throws -> [GraphSearchResult]
+    /// Records with `to_sequence > since`, ascending, at most `limit`.
+    func invalidations(workspace: String, since: Int64, limit: Int) async throws -> [InvalidationRecord]
+}
+
 /// The server's database, by concern. SQLite (GRDB, WAL) is the embedded implementation; every
 /// method is async so a network database (postgres-nio) can implement it as it is.
-public protocol DeltaStorage: WorkspaceLog, FileTableStore, TokenStore {
+public protocol DeltaStorage: WorkspaceLog, FileTableStore, TokenStore, GraphStore {
     /// A cheap query proving the database answers.
     func healthCheck() async throws
 }

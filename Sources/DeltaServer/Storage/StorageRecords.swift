@@ -1,4 +1,5 @@
 public import DeltaCore
+public import DeltaGraph
 
 /// A workspace row.
 public struct WorkspaceRecord: Sendable, Hashable {
@@ -134,4 +135,29 @@ public struct FileTableSnapshot: Sendable {
         self.below = below
         self.holders = holders
     }
+}
+
+/// A workspace's graph as persisted.
+public struct PersistedGraph: Sendable {
+    public var modelVersion: Int
+    public var indexedSequence: Int64
+    /// Facts without symbols (those stay in the database), by path.
+    public var files: [(path: String, facts: FileFacts)]
+}
+
+/// One indexing step of a workspace's graph.
+public struct GraphCommit: Sendable {
+    public var workspace: String
+    /// Drop the workspace's graph first (a rebuild).
+    public var reset: Bool
+    /// 0 while a rebuild is written in slices (a restart then rebuilds again).
+    public var modelVersion: Int
+    /// Nil leaves `indexed_sequence` as it is (a slice of a rebuild).
+    public var indexedSequence: Int64?
+    /// Files whose facts (with symbols) are new or changed.
+    public var upserts: [(path: String, facts: FileFacts)]
+    /// Files that are gone or no longer source files.
+    public var deletes: [String]
+    /// Nil for a slice of a rebuild that is not its last.
+    public var record: InvalidationRecord?
 }

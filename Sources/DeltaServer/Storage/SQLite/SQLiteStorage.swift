@@ -92,6 +92,42 @@ public final class SQLiteStorage: DeltaStorage {
         migrator.registerMigration("v3-token-revocation") { db in
             try db.execute(sql: "ALTER TABLE token ADD COLUMN revoked_at TEXT")
         }
+        migrator.registerMigration("v4-graph") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE graph_workspace (
+                        workspace TEXT PRIMARY KEY NOT NULL,
+                        model_version INTEGER NOT NULL
+                    );
+                    CREATE TABLE graph_file (
+                        workspace TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        language TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        package TEXT,
+                        imports BLOB NOT NULL,
+                        PRIMARY KEY (workspace, path)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE graph_symbol (
+                        workspace TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        line INTEGER NOT NULL,
+                        signature TEXT NOT NULL,
+                        exported INTEGER NOT NULL
+                    );
+                    CREATE INDEX graph_symbol_by_path ON graph_symbol(workspace, path);
+                    CREATE INDEX graph_symbol_by_name ON graph_symbol(workspace, name COLLATE NOCASE);
+                    CREATE TABLE graph_record (
+                        workspace TEXT NOT NULL,
+                        to_sequence INTEGER NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (workspace, to_sequence)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 

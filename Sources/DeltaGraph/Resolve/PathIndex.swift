@@ -1,0 +1,147 @@
+/// Every path of a workspace (source or not: an include may name any file), with the directory
+/// structure the resolvers ask about: which directories exist, their child directories and
+/// files, and which files end in a given pair of components.
+public struct PathIndex: Sendable {
+    public private(set) var files: Set<String> = []
+    /// Directory → names of its child directories ("" is the root).
+    private var childDirectories: [String: Set<String>] = [:]
+    /// Directory → names of the files directly in it.
+    private var directFiles: [String: Set<String>] = [:]
+    /// `PathIndex.tail(path)` → files with that tail (for Java's package-path lookups).
+    private var byTail: [String: Set<String>] = [:]
+    /// `PathIndex.tail(directory)` → directories with that tail.
+    private var directoriesByTail: [String: Set<String>] = [:]
+    private var knownDirectories: Set<String> = []
+
+    public init() {}
+
+    public init(_ paths: some Sequence<String>) {
+        for path in paths { insert(path) }
+    }
+
+    public func contains(_ path: String) -> Bool { files.contains(path) }
+
+    public func isDirectory(_ path: String) -> Bool {
+        path.isEmpty || knownDirectories.contains(path)
+    }
+
+    public mutating func insert(_ path: String) {
+        guard files.insert(path).inserted else { return }
+        let (directory, name) = Self.split(path)
+        directFiles[directory, default: []].insert(name)
+        byTail[Self.tail(path), default: []].insert(path)
+        var child = directory
+        while !child.isEmpty, knownDirectories.insert(child).inserted {
+            directoriesByTail[Self.tail(child), default: []].insert(child)
+            let (parent, childName) = Self.split(child)
+            childDirectories[parent, default: []].insert(childName)
+            child = parent
+        }
+    }
+
+    public mutating func remove(_ path: String) {
+        guard files.remove(path) != nil else { return }
+        let (directory, name) = Self.split(path)
+        directFiles[directory]?.remove(name)
+        if directFiles[directory]?.isEmpty == true { directFiles[directory] = nil }
+        byTail[Self.tail(path)]?.remove(path)
+        if byTail[Self.tail(path)]?.isEmpty == true { byTail[Self.tail(path)] = nil }
+        var child = directory
+        while !child.isEmpty, directFiles[child] == nil, childDirectories[child]?.isEmpty ?? true {
+            childDirectories[child] = nil
+            knownDirectories.remove(child)
+            directoriesByTail[Self.tail(child)]?.remove(child)
+            if directoriesByTail[Self.tail(child)]?.isEmpty == true { directoriesByTail[Self.tail(child)] = nil }
+            let (parent, childName) = Self.split(child)
+            childDirectories[parent]?.remove(childName)
+            if childDirectories[parent]?.isEmpty == true { childDirectories[parent] = nil }
+            child = parent
+        }
+    }
+
+    /// Files directly in `directory`, as paths, sorted.
+    public func files(in directory: String) -> [String] {
+        (directFiles[directory] ?? []).map { Self.join(directory, $0) }.sorted()
+    }
+
+    /// Files anywhere below `directory`, sorted.
+    public func files(under directory: String) -> [String] {
+        var found: [String] = []
+        var pending = [directory]
+        while let next = pending.popLast() {
+            found += (directFiles[next] ?? []).map { Self.join(next, $0) }
+            pending += (childDirectories[next] ?? []).map { Self.join(next, $0) }
+        }
+        return found.sorted()
+    }
+
+    /// Files whose path is `suffix` or ends in `/suffix`.
+    public func files(endingIn suffix: String) -> [String] {
+        (byTail[Self.tail(suffix)] ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+    }
+
+    /// Directories whose path is `suffix` or ends in `/suffix`.
+    public func directories(endingIn suffix: String) -> [String] {
+        (directoriesByTail[Self.tail(suffix)] ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+    }
+
+    /// The existing directories matching `pattern`, whose segments may be `*` (one segment).
+    public func directories(matching pattern: String) -> [String] {
+        var current = [""]
+        for segment in pattern.split(separator: "/", omittingEmptySubsequences: true) {
+            var next: [String] = []
+            for directory in current {
+                guard let children = childDirectories[directory] else { continue }
+                if segment == "*" {
+                    next += children.sorted().map { Self.join(directory, $0) }
+                } else if children.contains(String(segment)) {
+                    next.append(Self.join(directory, String(segment)))
+                }
+            }
+            current = next
+            if current.isEmpty { break }
+        }
+        return current
+    }
+
+    // MARK: - Path helpers
+
+    /// (directory, name); the directory of a top-level path is "".
+    public static func split(_ path: String) -> (String, String) {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return ("", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+
+    public static func directory(of path: String) -> String { split(path).0 }
+
+    public static func join(_ directory: String, _ name: String) -> String {
+        directory.isEmpty ? name : directory + "/" + name
+    }
+
+    /// The last two components (`linux/list.h` of `include/linux/list.h`), the key under which
+    /// a path's creation or deletion is matched against the imports that could name it.
+    public static func tail(_ path: String) -> String {
+        let utf8 = path.utf8
+        guard let last = utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        guard let previous = utf8[..<last].lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.index(after: previous)...])
+    }
+
+    /// Resolves `.` and `..` segments and doubled slashes; nil when the path leaves the root.
+    public static func normalize(_ path: String) -> String? {
+        guard path.contains("./") || path.contains("//") || path.hasPrefix("/") || path.hasSuffix("/.")
+            || path.hasSuffix("/..") || path == "." || path == ".."
+        else { return path }
+        var parts: [Substring] = []
+        for segment in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if segment == "." { continue }
+            if segment == ".." {
+                guard !parts.isEmpty else { return nil }
+                parts.removeLast()
+            } else {
+                parts.append(segment)
+            }
+        }
+        return parts.joined(separator: "/")
+    }
+}

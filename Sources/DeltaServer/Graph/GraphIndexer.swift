@@ -1,0 +1,430 @@
+import CoreMetrics
+import DeltaCore
+import DeltaGraph
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Keeps the code graph of every workspace (DESIGN §5): follows each change log on its own
+/// cursor (`indexed_sequence`), never holding up an upload. Told of commits by the
+/// `ChangePublisher`; on start it catches up every workspace from the database, so a restart
+/// mid-queue resumes where the last indexing step committed. Several queued changes to one file
+/// are processed once (a step covers up to `maxBundlesPerStep` log entries); the files of a step
+/// are extracted in parallel off the cooperative pool. Each step commits its graph changes, its
+/// invalidation record and the new `indexed_sequence` in one transaction, then announces the
+/// record on `records` (the graph stream).
+public final class GraphIndexer: Service, Sendable {
+    /// Rebuilds a workspace's graph from scratch with no server running (`deltasync graph
+    /// rebuild`). Returns the files and edges of the graph.
+    public static func rebuild(storage: any DeltaStorage, blobs: BlobStore, workspace: String, logger: Logger)
+        async throws -> (files: Int, edges: Int)
+    {
+        let indexer = GraphIndexer(
+            storage: storage, blobs: blobs, changes: LocalChangePublisher(), metrics: ServerMetrics(), logger: logger,
+            failpoints: Failpoints(), maxSubscribers: 1)
+        let built = try await indexer.rebuild(workspace)
+        return built.graph.withLock { ($0.nodeCount, $0.edgeCount) }
+    }
+
+    /// What `/status` reports of one workspace.
+    public struct Progress: Sendable, Hashable {
+        /// `none | indexing | ready | error`.
+        public var status: String
+        /// Operations of the log entries read and not yet indexed.
+        public var pendingOperations: Int
+        public var error: String?
+    }
+
+    /// One workspace's graph in memory and how far it is indexed.
+    final class WorkspaceGraph: Sendable {
+        let graph: Mutex<CodeGraph>
+        let indexed: Atomic<Int64>
+
+        init(_ graph: consuming CodeGraph, indexed: Int64) {
+            self.graph = Mutex(graph)
+            self.indexed = Atomic(indexed)
+        }
+    }
+
+    static let maxBundlesPerStep = 256
+    static let maxPathsPerStep = 20_000
+    /// Files larger than this are not read (edges and symbols both; they are data, not source).
+    static let maxReadSize: Int64 = 32 << 20
+
+    let storage: any DeltaStorage
+    let blobs: BlobStore
+    let changes: any ChangePublisher
+    /// Announces each committed invalidation record (`sequence` = its `to_sequence`).
+    public let records: LocalChangePublisher
+    let metrics: ServerMetrics
+    let logger: Logger
+    let failpoints: Failpoints
+
+    private let graphs = Mutex<[String: WorkspaceGraph]>([:])
+    private let progress = Mutex<[String: Progress]>([:])
+    private let pending = Mutex<Set<String>>([])
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    init(
+        storage: any DeltaStorage, blobs: BlobStore, changes: any ChangePublisher, metrics: ServerMetrics,
+        logger: Logger, failpoints: Failpoints, maxSubscribers: Int
+    ) {
+        self.storage = storage
+        self.blobs = blobs
+        self.changes = changes
+        self.records = LocalChangePublisher(maxSubscribers: maxSubscribers)
+        self.metrics = metrics
+        self.logger = logger
+        self.failpoints = failpoints
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    // MARK: - Running
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.work() }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        records.finishAll()
+    }
+
+    /// Marks workspaces as needing indexing when a bundle commits (and all of them at start and
+    /// after a lost subscription).
+    private func listen() async {
+        while !Task.isCancelled {
+            guard let subscription = changes.subscribe(workspace: nil) else {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            await markAllPending()
+            await withTaskCancellationHandler {
+                for await event in subscription {
+                    if case .committed(let notice) = event { markPending(notice.workspace) }
+                }
+            } onCancel: {
+                subscription.end()
+            }
+            // Ended by shutdown, or because this reader fell behind: resubscribe and catch up.
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func markAllPending() async {
+        do {
+            for workspace in try await storage.workspaces() { markPending(workspace.key) }
+        } catch {
+            logger.error("graph: cannot list workspaces", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func markPending(_ workspace: String) {
+        pending.withLock { _ = $0.insert(workspace) }
+        wake.yield()
+    }
+
+    private func work() async {
+        for await _ in wakes {
+            while !Task.isCancelled, let next = pending.withLock({ $0.popFirst() }) {
+                await index(next)
+            }
+            if Task.isCancelled { return }
+        }
+    }
+
+    private func index(_ key: String) async {
+        do {
+            try await catchUp(key)
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.error("graph: indexing failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
+            setProgress(key) {
+                $0.status = "error"
+                $0.error = "\(error)"
+            }
+            // Retried on the next commit, or after a pause.
+            Task {
+                try? await Task.sleep(for: .seconds(5))
+                self.markPending(key)
+            }
+        }
+    }
+
+    // MARK: - Status and queries
+
+    /// The index status of a workspace whose record says it is at `lastSequence`.
+    public func progress(of workspace: WorkspaceRecord) -> Progress {
+        let known = progress.withLock { $0[workspace.key] }
+        if let known, known.status == "error" { return known }
+        if workspace.indexedSequence >= workspace.lastSequence {
+            return Progress(status: workspace.lastSequence == 0 ? "none" : "ready", pendingOperations: 0)
+        }
+        return Progress(status: "indexing", pendingOperations: known?.pendingOperations ?? 0)
+    }
+
+    /// The graph of a workspace, loading it if it is not in memory yet.
+    func graph(_ key: String) async throws -> WorkspaceGraph {
+        if let loaded = graphs.withLock({ $0[key] }) { return loaded }
+        return try await load(key)
+    }
+
+    private func setProgress(_ key: String, _ change: (inout Progress) -> Void) {
+        progress.withLock { all in
+            var value = all[key] ?? Progress(status: "indexing", pendingOperations: 0)
+            change(&value)
+            all[key] = value
+        }
+    }
+
+    // MARK: - Indexing
+
+    private func catchUp(_ key: String) async throws {
+        let workspaceGraph = try await graph(key)
+        while !Task.isCancelled {
+            guard let record = try await storage.workspace(key) else { return }
+            let indexed = workspaceGraph.indexed.load(ordering: .acquiring)
+            if indexed >= record.lastSequence {
+                metrics.gauge("deltasync_graph_queue_depth").record(0)
+                setProgress(key) {
+                    $0.status = "ready"
+                    $0.pendingOperations = 0
+                    $0.error = nil
+                }
+                return
+            }
+            if !record.retains(since: indexed) {
+                _ = try await rebuild(key)
+                continue
+            }
+            var page = try await storage.changes(workspace: key, since: indexed, limit: Self.maxBundlesPerStep)
+            guard !page.isEmpty else { return }
+            var pathCount = 0
+            for (position, change) in page.enumerated() {
+                pathCount += change.operations.count
+                if pathCount > Self.maxPathsPerStep, position > 0 {
+                    page = Array(page.prefix(position))
+                    break
+                }
+            }
+            let queued = page.reduce(0) { $0 + $1.operations.count }
+            setProgress(key) {
+                $0.status = "indexing"
+                $0.pendingOperations = queued
+            }
+            metrics.gauge("deltasync_graph_queue_depth").record(queued)
+            try await step(key, workspaceGraph, page)
+        }
+    }
+
+    /// Reads and extracts the current content of `paths` (nil facts: gone or not source).
+    private func read(_ key: String, paths: [String]) async throws -> [FileUpdate] {
+        let current = try await storage.files(workspace: key, paths: paths)
+        return try await read(key, paths.map { ($0, current[PathKey($0)]) })
+    }
+
+    /// Extracts the given files (nil record: gone), 64 to a task, four tasks at a time.
+    private func read(_ key: String, _ files: [(path: String, record: FileRecord?)]) async throws -> [FileUpdate] {
+        let blobs = self.blobs
+        let timer = metrics.timer("deltasync_graph_file_processing_seconds")
+        let chunks = stride(from: 0, to: files.count, by: 64).map { Array(files[$0..<min($0 + 64, files.count)]) }
+        var updates: [FileUpdate] = []
+        updates.reserveCapacity(files.count)
+        try await withThrowingTaskGroup(of: [FileUpdate].self) { group in
+            var next = 0
+            func submit() {
+                guard next < chunks.count else { return }
+                let chunk = chunks[next]
+                next += 1
+                group.addTask {
+                    try await Blocking.run {
+                        chunk.map { path, record in
+                            guard let record else { return FileUpdate(path: path, exists: false) }
+                            return Self.extract(path: path, record: record, blobs: blobs, timer: timer)
+                        }
+                    }
+                }
+            }
+            for _ in 0..<4 { submit() }
+            while let done = try await group.next() {
+                updates += done
+                submit()
+            }
+        }
+        return updates
+    }
+
+    static func extract(path: String, record: FileRecord, blobs: BlobStore, timer: CoreMetrics.Timer) -> FileUpdate {
+        let isConfiguration = GraphConfiguration.isConfigurationFile(path)
+        guard record.size <= maxReadSize,
+            isConfiguration || Extractor.language(path: path, contents: []) != nil || record.mode & 0o111 != 0
+        else { return FileUpdate(path: path, exists: true) }
+        let started = ContinuousClock.now
+        guard let bytes = try? FileSystem.readAll(blobs.path(for: record.sha256), limit: Int(maxReadSize)) else {
+            return FileUpdate(path: path, exists: true)
+        }
+        let facts = Extractor.extract(path: path, contents: bytes)
+        timer.recordNanoseconds(ServerMetrics.nanoseconds(ContinuousClock.now - started))
+        return FileUpdate(path: path, exists: true, facts: facts, configuration: isConfiguration ? bytes : nil)
+    }
+
+    /// One indexing step over the log entries of `page`.
+    private func step(_ key: String, _ workspaceGraph: WorkspaceGraph, _ page: [ChangeRecord]) async throws {
+        let started = ContinuousClock.now
+        var seen = Set<String>()
+        var paths: [String] = []
+        for change in page {
+            for operation in change.operations {
+                for path in [operation.sourcePath, operation.path].compactMap({ $0 }) where seen.insert(path).inserted {
+                    paths.append(path)
+                }
+            }
+        }
+        let updates = try await read(key, paths: paths)
+        let extracted = ContinuousClock.now
+        let before = try await storage.symbols(workspace: key, paths: paths)
+        let invalidation = workspaceGraph.graph.withLock { $0.apply(updates) }
+        let updated = ContinuousClock.now
+        let delta = Self.symbolDelta(updates: updates, before: before)
+        let from = workspaceGraph.indexed.load(ordering: .acquiring) + 1
+        let to = page.last?.sequence ?? from - 1
+        var record = Self.record(
+            from: from, to: to, invalidation: invalidation, delta: delta,
+            timings: ["extract": Self.ms(extracted - started), "update": Self.ms(updated - extracted)])
+        let commit = GraphCommit(
+            workspace: key, reset: false, modelVersion: DeltaGraph.modelVersion, indexedSequence: to,
+            upserts: updates.compactMap { update in update.facts.map { (update.path, $0) } },
+            deletes: updates.filter { $0.facts == nil }.map(\.path), record: record)
+        await failpoints.reach(.graphBeforeCommit, workspace: key)
+        try Task.checkCancellation()
+        try await storage.commitGraph(commit)
+        workspaceGraph.indexed.store(to, ordering: .releasing)
+        record.timingsMs["persist"] = Self.ms(ContinuousClock.now - updated)
+        metrics.timer("deltasync_graph_update_seconds").recordNanoseconds(
+            ServerMetrics.nanoseconds(ContinuousClock.now - started))
+        records.publish(ChangeNotice(workspace: key, sequence: to))
+    }
+
+    /// Loads a workspace's persisted graph (or builds it when there is none, or it is of
+    /// another model version).
+    private func load(_ key: String) async throws -> WorkspaceGraph {
+        guard let persisted = try await storage.graphFiles(workspace: key),
+            persisted.modelVersion == DeltaGraph.modelVersion
+        else { return try await rebuild(key) }
+        let (_, files) = try await storage.files(workspace: key)
+        var known: [String: FileFacts] = [:]
+        for file in persisted.files { known[file.path] = file.facts }
+        let facts = known
+        let blobs = self.blobs
+        let graph = try await Blocking.run {
+            CodeGraph(
+                building: files.map { record in
+                    let configuration =
+                        GraphConfiguration.isConfigurationFile(record.path)
+                        ? try? FileSystem.readAll(blobs.path(for: record.sha256), limit: 1 << 20) : nil
+                    return FileUpdate(
+                        path: record.path, exists: true, facts: facts[record.path], configuration: configuration)
+                })
+        }
+        let loaded = WorkspaceGraph(graph, indexed: persisted.indexedSequence)
+        graphs.withLock { $0[key] = loaded }
+        return loaded
+    }
+
+    /// Builds a workspace's graph from its current file table, replacing what was persisted.
+    @discardableResult
+    func rebuild(_ key: String) async throws -> WorkspaceGraph {
+        let started = ContinuousClock.now
+        let previous = graphs.withLock { $0[key] }?.indexed.load(ordering: .acquiring) ?? 0
+        let (sequence, files) = try await storage.files(workspace: key)
+        setProgress(key) {
+            $0.status = "indexing"
+            $0.pendingOperations = files.count
+        }
+        // Read, extracted and persisted in slices, only the facts without symbols kept for the
+        // graph (a kernel tree has millions of symbols). The model version is written last, so a
+        // restart in between builds again.
+        var kept: [FileUpdate] = []
+        kept.reserveCapacity(files.count)
+        let slice = 4_000
+        for start in stride(from: 0, to: files.count, by: slice) {
+            let part = try await read(key, files[start..<min(start + slice, files.count)].map { ($0.path, $0) })
+            try await storage.commitGraph(
+                GraphCommit(
+                    workspace: key, reset: start == 0, modelVersion: 0, indexedSequence: nil,
+                    upserts: part.compactMap { update in update.facts.map { (update.path, $0) } }, deletes: [],
+                    record: nil))
+            for var update in part {
+                update.facts?.symbols = []
+                kept.append(update)
+            }
+            setProgress(key) { $0.pendingOperations = max(0, files.count - start - slice) }
+        }
+        let extracted = ContinuousClock.now
+        let graph = CodeGraph(building: kept)
+        let updated = ContinuousClock.now
+        let changed = kept.map(\.path).sorted()
+        let nodes = kept.filter { $0.facts != nil }.map(\.path).sorted()
+        let limit = InvalidationRecord.listLimit
+        let record = InvalidationRecord(
+            fromSequence: previous + 1, toSequence: sequence, changed: Array(changed.prefix(limit)),
+            changedCount: changed.count, symbolDelta: [], invalidated: Array(nodes.prefix(limit)),
+            invalidatedCount: nodes.count,
+            timingsMs: ["extract": Self.ms(extracted - started), "update": Self.ms(updated - extracted)],
+            truncated: changed.count > limit || nodes.count > limit)
+        await failpoints.reach(.graphBeforeCommit, workspace: key)
+        try Task.checkCancellation()
+        try await storage.commitGraph(
+            GraphCommit(
+                workspace: key, reset: files.isEmpty, modelVersion: DeltaGraph.modelVersion, indexedSequence: sequence,
+                upserts: [], deletes: [], record: record))
+        let rebuilt = WorkspaceGraph(graph, indexed: sequence)
+        graphs.withLock { $0[key] = rebuilt }
+        logger.notice(
+            "graph: built", metadata: ["workspace": "\(key)", "files": "\(nodes.count)", "sequence": "\(sequence)"])
+        if sequence > previous { records.publish(ChangeNotice(workspace: key, sequence: sequence)) }
+        return rebuilt
+    }
+
+    // MARK: - Records
+
+    static func symbolDelta(updates: [FileUpdate], before: [String: [Symbol]]) -> [SymbolDeltaEntry] {
+        var entries: [SymbolDeltaEntry] = []
+        for update in updates.sorted(by: { $0.path < $1.path }) {
+            let old = Dictionary(grouping: before[update.path] ?? [], by: \.name)
+            let new = Dictionary(grouping: update.facts?.symbols ?? [], by: \.name)
+            let added = new.keys.filter { old[$0] == nil }.sorted()
+            let removed = old.keys.filter { new[$0] == nil }.sorted()
+            let changed = new.keys.filter { name in
+                guard let was = old[name], let now = new[name] else { return false }
+                return Set(was.map { [$0.kind, $0.signature] }) != Set(now.map { [$0.kind, $0.signature] })
+            }.sorted()
+            if !added.isEmpty || !removed.isEmpty || !changed.isEmpty {
+                entries.append(SymbolDeltaEntry(path: update.path, added: added, removed: removed, changed: changed))
+            }
+        }
+        return entries
+    }
+
+    static func record(
+        from: Int64, to: Int64, invalidation: Invalidation, delta: [SymbolDeltaEntry], timings: [String: Double]
+    ) -> InvalidationRecord {
+        let limit = InvalidationRecord.listLimit
+        return InvalidationRecord(
+            fromSequence: from, toSequence: to, changed: Array(invalidation.changed.prefix(limit)),
+            changedCount: invalidation.changed.count, symbolDelta: Array(delta.prefix(limit)),
+            invalidated: Array(invalidation.invalidated.prefix(limit)), invalidatedCount: invalidation.invalidated.count,
+            timingsMs: timings,
+            truncated: invalidation.changed.count > limit || invalidation.invalidated.count > limit || delta.count > limit)
+    }
+
+    static func ms(_ duration: Duration) -> Double {
+        Double(ServerMetrics.nanoseconds(duration)) / 1e6
+    }
+}

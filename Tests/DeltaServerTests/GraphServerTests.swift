@@ -1,0 +1,204 @@
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// The server's code graph: it follows every applied bundle on its own cursor, answers the
+/// queries, publishes invalidation records on its stream, and resumes after a restart mid-queue.
+@Suite struct GraphServerTests {
+    static let sample: [String: String] = [
+        "include/linux/types.h": "#ifndef TYPES_H\n#define TYPES_H\ntypedef unsigned int u32;\n#endif\n",
+        "include/linux/list.h":
+            "#include <linux/types.h>\nstruct list_head { struct list_head *next; };\nvoid list_add(struct list_head *n);\n",
+        "kernel/sched.c":
+            "#include <linux/list.h>\n#include \"sched.h\"\n/* #include <linux/gone.h> */\nint schedule(void) { return 0; }\n",
+        "kernel/sched.h": "int schedule(void);\n",
+        "kernel/leaf.c": "static int helper(int x) { return x; }\nint leaf(void) { return helper(1); }\n",
+        "tools/app.py": "import os\nfrom tools import util\n\ndef main(argv):\n    return util.run(argv)\n",
+        "tools/util.py": "def run(argv):\n    return 0\n",
+        "tools/__init__.py": "",
+    ]
+
+    /// Polls `/status` until the graph has indexed everything uploaded (no timed assertion: the
+    /// test fails only if indexing never catches up).
+    static func waitIndexed(_ server: TestServer, workspace: String = "ws", headers: [(String, String)] = []) async throws
+        -> [String: JSONValue]
+    {
+        for _ in 0..<3000 {
+            let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=\(workspace)", headers: headers)
+                .json
+            if status["index_status"]?.stringValue == "ready",
+                status["indexed_sequence"]?.intValue == status["last_sequence"]?.intValue
+            {
+                return status
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the graph never caught up")
+        return [:]
+    }
+
+    static func get<T: Decodable>(_ server: TestServer, _ path: String, as type: T.Type) async throws -> T {
+        let reply = try await HTTP.get(server.baseURL + path)
+        #expect(reply.status == 200, "\(path): \(String(decoding: reply.body, as: UTF8.self))")
+        return try reply.decode(type)
+    }
+
+    @Test func theGraphFollowsUploadsAndAnswersQueries() async throws {
+        try await withTemporaryDirectory("graph") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: Self.sample)).status == 200)
+                let status = try await Self.waitIndexed(server)
+                #expect(status["pending_operations"]?.intValue == 0)
+
+                let dependents = try await Self.get(
+                    server, "/api/v1/graph/dependents?workspace=ws&path=include/linux/types.h&transitive=true",
+                    as: GraphPathsResponse.self)
+                #expect(dependents.results == [
+                    GraphPathResult(path: "include/linux/list.h", depth: 1), GraphPathResult(path: "kernel/sched.c", depth: 2),
+                ])
+                #expect(dependents.indexedSequence == 1)
+                let dependencies = try await Self.get(
+                    server, "/api/v1/graph/dependencies?workspace=ws&path=kernel/sched.c", as: GraphPathsResponse.self)
+                #expect(dependencies.results.map(\.path) == ["include/linux/list.h", "kernel/sched.h"])
+                #expect(dependencies.unresolved.isEmpty)  // the include inside a comment does not count
+                let python = try await Self.get(
+                    server, "/api/v1/graph/dependencies?workspace=ws&path=tools/app.py", as: GraphPathsResponse.self)
+                #expect(python.results.map(\.path) == ["tools/__init__.py", "tools/util.py"])
+                #expect(python.unresolved.map(\.specifier) == ["os"])
+
+                let symbols = try await Self.get(
+                    server, "/api/v1/graph/symbols?workspace=ws&path=kernel/leaf.c", as: GraphSymbolsResponse.self)
+                #expect(symbols.language == "c")
+                #expect(symbols.symbols.map(\.name) == ["helper", "leaf"])
+                let search = try await Self.get(server, "/api/v1/graph/search?workspace=ws&q=sched", as: GraphSearchResponse.self)
+                #expect(search.results.first?.name == "schedule")
+                #expect(search.results.first?.match == "prefix")
+                let exact = try await Self.get(server, "/api/v1/graph/search?workspace=ws&q=leaf", as: GraphSearchResponse.self)
+                #expect(exact.results.first?.match == "exact")
+
+                let unknown = try await HTTP.get(server.baseURL + "/api/v1/graph/dependents?workspace=ws&path=nope.c")
+                #expect(unknown.status == 404)
+                #expect(unknown.errorCode == "PATH_NOT_FOUND")
+                let missing = try await HTTP.get(server.baseURL + "/api/v1/graph/dependents?workspace=ws")
+                #expect(missing.status == 400)
+
+                // Body-only edit of a leaf: one file invalidated. Interface edit of a header: its
+                // transitive dependents.
+                let stream = try await EventStreamReader(url: server.baseURL + "/api/v1/graph/stream?workspace=ws")
+                #expect(stream.status == 200)
+                _ = try await ServerTest.upload(
+                    server,
+                    TestBundle.simple(updates: [
+                        "kernel/leaf.c": "static int helper(int x) { return x + 1; }\nint leaf(void) { return helper(2); }\n"
+                    ]))
+                let leaf = try await stream.next(1, of: "invalidated")
+                let leafRecord = try JSONDecoder().decode(InvalidationRecord.self, from: Data((leaf.first?.data ?? "").utf8))
+                #expect(leafRecord.invalidated == ["kernel/leaf.c"])
+                #expect(leaf.first?.id == "2")
+                _ = try await ServerTest.upload(
+                    server,
+                    TestBundle.simple(updates: [
+                        "include/linux/types.h": "#ifndef TYPES_H\n#define TYPES_H\ntypedef unsigned long u32;\n#endif\n"
+                    ]))
+                let header = try await stream.next(1, of: "invalidated")
+                let headerRecord = try JSONDecoder().decode(InvalidationRecord.self, from: Data((header.first?.data ?? "").utf8))
+                #expect(headerRecord.invalidated == ["include/linux/list.h", "include/linux/types.h", "kernel/sched.c"])
+                #expect(headerRecord.changed == ["include/linux/types.h"])
+                stream.close()
+
+                // A delete: listed as changed, its dependents invalidated, the import kept unresolved.
+                _ = try await ServerTest.upload(server, TestBundle.simple(deletes: ["kernel/sched.h"]))
+                _ = try await Self.waitIndexed(server)
+                let records = try await Self.get(
+                    server, "/api/v1/graph/invalidations?workspace=ws&since=3", as: InvalidationsResponse.self)
+                #expect(records.records.map(\.toSequence) == [4])
+                #expect(records.records.first?.changed == ["kernel/sched.h"])
+                #expect(records.records.first?.invalidated == ["kernel/sched.c"])
+                let after = try await Self.get(
+                    server, "/api/v1/graph/dependencies?workspace=ws&path=kernel/sched.c", as: GraphPathsResponse.self)
+                #expect(after.unresolved.map(\.specifier) == ["sched.h"])
+                // Resuming the graph stream from a cursor replays what came after it, once.
+                let resumed = try await EventStreamReader(
+                    url: server.baseURL + "/api/v1/graph/stream?workspace=ws", headers: [("Last-Event-ID", "2")])
+                #expect(try await resumed.next(2, of: "invalidated").map(\.id) == ["3", "4"])
+                resumed.close()
+                let metrics = String(decoding: try await HTTP.get(server.baseURL + "/metrics").body, as: UTF8.self)
+                for name in [
+                    "deltasync_graph_update_seconds", "deltasync_graph_file_processing_seconds", "deltasync_graph_queue_depth",
+                ] {
+                    #expect(metrics.contains(name), "\(name) missing from /metrics")
+                }
+            }
+        }
+    }
+
+    @Test func aRestartMidQueueResumesWithoutLoss() async throws {
+        try await withTemporaryDirectory("graph-restart") { directory in
+            let park = Atomic<Bool>(false)
+            let parked = Atomic<Int>(0)
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.failpoints.hook = { point, _ in
+                        guard point == .graphBeforeCommit, park.load(ordering: .relaxed) else { return }
+                        parked.add(1, ordering: .relaxed)
+                        // Parked until the server stops: this step never commits.
+                        while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                    }
+                }
+            ) { server in
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: Self.sample)).status == 200)
+                _ = try await Self.waitIndexed(server)
+                park.store(true, ordering: .relaxed)
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(updates: ["kernel/sched.h": "int schedule(int);\n"]))
+                        .status == 200)
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["kernel/extra.c": "#include \"sched.h\"\n"]))
+                        .status == 200)
+                while parked.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws").json
+                #expect(status["last_sequence"]?.intValue == 3)  // uploads never wait for indexing
+                #expect(status["indexed_sequence"]?.intValue == 1)
+                #expect(status["index_status"]?.stringValue == "indexing")
+            }
+            try await TestServer.with(workDirectory: directory.path) { server in
+                _ = try await Self.waitIndexed(server)
+                let records = try await Self.get(
+                    server, "/api/v1/graph/invalidations?workspace=ws", as: InvalidationsResponse.self)
+                // Every sequence is covered exactly once: the first server's step, then the rest.
+                var next: Int64 = 1
+                for record in records.records {
+                    #expect(record.fromSequence == next)
+                    next = record.toSequence + 1
+                }
+                #expect(next == 4)
+                #expect(records.records.count >= 2)
+                let dependents = try await Self.get(
+                    server, "/api/v1/graph/dependents?workspace=ws&path=kernel/sched.h", as: GraphPathsResponse.self)
+                #expect(dependents.results.map(\.path) == ["kernel/extra.c", "kernel/sched.c"])
+            }
+        }
+    }
+
+    @Test func graphQueriesNeedReadAccessWhenAuthIsOn() async throws {
+        try await withTemporaryDirectory("graph-auth") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                _ = try await ServerTest.upload(server, TestBundle.simple(files: Self.sample))
+                let reader = try await AuthTests.token(directory.path, workspace: "ws", scope: "read")
+                let other = try await AuthTests.token(directory.path, workspace: "other", scope: "read")
+                let auth = [("Authorization", "Bearer \(reader)")]
+                _ = try await Self.waitIndexed(server, headers: auth)
+                let url = server.baseURL + "/api/v1/graph/symbols?workspace=ws&path=kernel/leaf.c"
+                #expect(try await HTTP.get(url).status == 401)
+                #expect(try await HTTP.get(url, headers: [("Authorization", "Bearer \(other)")]).status == 403)
+                #expect(try await HTTP.get(url, headers: auth).status == 200)
+                let stream = try await EventStreamReader(url: server.baseURL + "/api/v1/graph/stream?workspace=ws")
+                #expect(stream.status == 401)
+            }
+        }
+    }
+}
