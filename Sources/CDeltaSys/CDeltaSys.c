@@ -9,6 +9,7 @@
 #include <sys/inotify.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 
 int cdeltasys_syncfs(int fd) { return syncfs(fd); }
 
@@ -75,3 +76,7 @@ int cdeltasys_limit_malloc_arenas(int count) {
 }
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
+
+int cdeltasys_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}

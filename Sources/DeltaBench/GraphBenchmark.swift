@@ -170,13 +170,17 @@ struct GraphBenchmark: AsyncParsableCommand {
         var compared = 0
         for file in chosen {
             let arguments =
-                ["-MM", "-MG", "-D__KERNEL__", "-nostdinc"] + includeDirectories.flatMap { ["-I", $0] } + [file]
+                ["-MM", "-MG", "-D__KERNEL__", "-nostdinc", "-include", "include/linux/kconfig.h"]
+                + includeDirectories.flatMap { ["-I", $0] } + [file]
+            // Without a kernel configuration some headers stop at an `#error`; the preprocessor
+            // goes on and the dependency list is still written, so a non-zero status is kept.
             let result = try ProcessRunner.run("/usr/bin/env", ["gcc"] + arguments, directory: tree)
-            guard result.status == 0 else { continue }
+            guard result.stdout.contains(":") else { continue }
             let compiler = Set(
                 result.stdout.replacingOccurrences(of: "\\\n", with: " ").split(whereSeparator: { $0 == " " || $0 == "\n" })
                     .dropFirst(2).map(String.init).compactMap { path -> String? in
                         let clean = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+                        guard clean != "include/linux/kconfig.h" else { return nil }  // the -include'd file
                         return FileManager.default.fileExists(atPath: tree + "/" + clean) ? clean : nil
                     })
             let graph = Set(

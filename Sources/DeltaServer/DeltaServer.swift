@@ -87,7 +87,8 @@ public enum DeltaServer {
         )
         let indexer = GraphIndexer(
             storage: storage, blobs: blobs, changes: publisher, metrics: counters.metrics, logger: logger,
-            failpoints: configuration.failpoints, maxSubscribers: configuration.maxSubscribers)
+            failpoints: configuration.failpoints, maxSubscribers: configuration.maxSubscribers,
+            enabled: configuration.codeGraph)
         let routeAuthority =
             configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
         let router = Router(context: DeltaRequestContext.self)
@@ -140,8 +141,8 @@ public enum DeltaServer {
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "deltasync"),
             services: [
-                RepairService(applier: applier, interval: .seconds(max(1, configuration.repairRetrySeconds))), indexer,
-            ],
+                RepairService(applier: applier, interval: .seconds(max(1, configuration.repairRetrySeconds)))
+            ] + (configuration.codeGraph ? [indexer] : []),
             onServerRunning: onServerRunning, logger: logger
         )
         return Prepared(

@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     /// Keep only the newest N change-log entries per workspace (compacted after each commit);
     /// nil keeps everything.
     public var retainChanges: Int64?
+    /// Whether the server keeps a code graph of each workspace (`--no-graph` turns it off).
+    public var codeGraph = true
 
     public init(
         host: String = "127.0.0.1", port: Int = 8002, workDirectory: String = "./deltasync-data",

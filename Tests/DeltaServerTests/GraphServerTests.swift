@@ -201,4 +201,19 @@ import Testing
             }
         }
     }
+
+    @Test func aServerWithoutTheGraphSaysSo() async throws {
+        try await withTemporaryDirectory("graph-off") { directory in
+            try await TestServer.with(workDirectory: directory.path, configure: { $0.codeGraph = false }) { server in
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: Self.sample)).status == 200)
+                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws").json
+                #expect(status["index_status"]?.stringValue == "none")
+                #expect(status["indexed_sequence"]?.intValue == 0)
+                let query = try await HTTP.get(
+                    server.baseURL + "/api/v1/graph/dependents?workspace=ws&path=include/linux/types.h")
+                #expect(query.status == 404)
+                #expect(String(decoding: query.body, as: UTF8.self).contains("--no-graph"))
+            }
+        }
+    }
 }

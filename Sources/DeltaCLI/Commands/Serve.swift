@@ -64,6 +64,11 @@ struct Serve: AsyncParsableCommand {
     )
     var retainChanges: Int64?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Keep a code graph of every workspace (env: DELTASYNC_GRAPH=0 turns it off). Default on")
+    var graph = true
+
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; serves HTTPS with --tls-key")
     var tlsCertificate: String?
 
@@ -162,6 +167,7 @@ struct Serve: AsyncParsableCommand {
         if let value = try heartbeatSeconds ?? Environment.integer("DELTASYNC_HEARTBEAT_SECS") {
             configuration.heartbeatSeconds = Double(try Self.checked(value, in: 1...3600, "--heartbeat-secs"))
         }
+        configuration.codeGraph = graph && Environment.value("DELTASYNC_GRAPH") != "0"
         if let value = try maxSubscribers ?? Environment.integer("DELTASYNC_MAX_SUBSCRIBERS") {
             configuration.maxSubscribers = Int(try Self.checked(value, in: 1...1_000_000, "--max-subscribers"))
         }

@@ -1,8 +1,11 @@
+import CDeltaSys
 import CoreMetrics
 import DeltaCore
 import DeltaGraph
 import Foundation
 public import Logging
+import NIOCore
+import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
@@ -48,9 +51,21 @@ public final class GraphIndexer: Service, Sendable {
     }
 
     static let maxBundlesPerStep = 256
-    static let maxPathsPerStep = 20_000
+    /// Bounds a step's transaction (its symbols are written in it; uploads commit between steps).
+    static let maxPathsPerStep = 1_000
     /// Files larger than this are not read (edges and symbols both; they are data, not source).
     static let maxReadSize: Int64 = 32 << 20
+
+    /// Extraction runs on threads of its own at nice 10: under load the kernel gives the CPU to
+    /// uploads first (which never wait for indexing); on an idle server indexing runs at full
+    /// speed.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        pool.start()
+        return pool
+    }()
+
+    static func backgroundPriority() { _ = cdeltasys_set_thread_nice(10) }
 
     let storage: any DeltaStorage
     let blobs: BlobStore
@@ -60,6 +75,8 @@ public final class GraphIndexer: Service, Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let failpoints: Failpoints
+    /// False on a server started with `--no-graph`: every workspace reports `index_status` none.
+    let enabled: Bool
 
     private let graphs = Mutex<[String: WorkspaceGraph]>([:])
     private let progress = Mutex<[String: Progress]>([:])
@@ -69,8 +86,9 @@ public final class GraphIndexer: Service, Sendable {
 
     init(
         storage: any DeltaStorage, blobs: BlobStore, changes: any ChangePublisher, metrics: ServerMetrics,
-        logger: Logger, failpoints: Failpoints, maxSubscribers: Int
+        logger: Logger, failpoints: Failpoints, maxSubscribers: Int, enabled: Bool = true
     ) {
+        self.enabled = enabled
         self.storage = storage
         self.blobs = blobs
         self.changes = changes
@@ -161,6 +179,7 @@ public final class GraphIndexer: Service, Sendable {
 
     /// The index status of a workspace whose record says it is at `lastSequence`.
     public func progress(of workspace: WorkspaceRecord) -> Progress {
+        guard enabled else { return Progress(status: "none", pendingOperations: 0) }
         let known = progress.withLock { $0[workspace.key] }
         if let known, known.status == "error" { return known }
         if workspace.indexedSequence >= workspace.lastSequence {
@@ -243,8 +262,9 @@ public final class GraphIndexer: Service, Sendable {
                 let chunk = chunks[next]
                 next += 1
                 group.addTask {
-                    try await Blocking.run {
-                        chunk.map { path, record in
+                    try await Self.pool.runIfActive {
+                        Self.backgroundPriority()
+                        return chunk.map { path, record in
                             guard let record else { return FileUpdate(path: path, exists: false) }
                             return Self.extract(path: path, record: record, blobs: blobs, timer: timer)
                         }
@@ -289,7 +309,10 @@ public final class GraphIndexer: Service, Sendable {
         let updates = try await read(key, paths: paths)
         let extracted = ContinuousClock.now
         let before = try await storage.symbols(workspace: key, paths: paths)
-        let invalidation = workspaceGraph.graph.withLock { $0.apply(updates) }
+        let invalidation = try await Self.pool.runIfActive {
+            Self.backgroundPriority()
+            return workspaceGraph.graph.withLock { $0.apply(updates) }
+        }
         let updated = ContinuousClock.now
         let delta = Self.symbolDelta(updates: updates, before: before)
         let from = workspaceGraph.indexed.load(ordering: .acquiring) + 1
@@ -309,6 +332,8 @@ public final class GraphIndexer: Service, Sendable {
         metrics.timer("deltasync_graph_update_seconds").recordNanoseconds(
             ServerMetrics.nanoseconds(ContinuousClock.now - started))
         records.publish(ChangeNotice(workspace: key, sequence: to))
+        // A large step's symbols are gone now; hand their pages back to the kernel.
+        if paths.count > 1_000 { _ = cdeltasys_malloc_trim() }
     }
 
     /// Loads a workspace's persisted graph (or builds it when there is none, or it is of
@@ -322,8 +347,9 @@ public final class GraphIndexer: Service, Sendable {
         for file in persisted.files { known[file.path] = file.facts }
         let facts = known
         let blobs = self.blobs
-        let graph = try await Blocking.run {
-            CodeGraph(
+        let graph = try await Self.pool.runIfActive {
+            Self.backgroundPriority()
+            return CodeGraph(
                 building: files.map { record in
                     let configuration =
                         GraphConfiguration.isConfigurationFile(record.path)
@@ -352,7 +378,7 @@ public final class GraphIndexer: Service, Sendable {
         // restart in between builds again.
         var kept: [FileUpdate] = []
         kept.reserveCapacity(files.count)
-        let slice = 4_000
+        let slice = 1_000
         for start in stride(from: 0, to: files.count, by: slice) {
             let part = try await read(key, files[start..<min(start + slice, files.count)].map { ($0.path, $0) })
             try await storage.commitGraph(
@@ -367,7 +393,11 @@ public final class GraphIndexer: Service, Sendable {
             setProgress(key) { $0.pendingOperations = max(0, files.count - start - slice) }
         }
         let extracted = ContinuousClock.now
-        let graph = CodeGraph(building: kept)
+        let everything = kept
+        let graph = try await Self.pool.runIfActive {
+            Self.backgroundPriority()
+            return CodeGraph(building: everything)
+        }
         let updated = ContinuousClock.now
         let changed = kept.map(\.path).sorted()
         let nodes = kept.filter { $0.facts != nil }.map(\.path).sorted()
@@ -386,6 +416,7 @@ public final class GraphIndexer: Service, Sendable {
                 upserts: [], deletes: [], record: record))
         let rebuilt = WorkspaceGraph(graph, indexed: sequence)
         graphs.withLock { $0[key] = rebuilt }
+        _ = cdeltasys_malloc_trim()
         logger.notice(
             "graph: built", metadata: ["workspace": "\(key)", "files": "\(nodes.count)", "sequence": "\(sequence)"])
         if sequence > previous { records.publish(ChangeNotice(workspace: key, sequence: sequence)) }

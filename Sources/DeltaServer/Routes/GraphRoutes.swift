@@ -28,6 +28,7 @@ struct GraphRoutes: Sendable {
 
     /// The workspace's graph, after checking the workspace exists.
     private func graph(_ key: String) async throws -> (GraphIndexer.WorkspaceGraph, WorkspaceRecord) {
+        try requireGraph()
         guard let record = try await storage.workspace(key) else {
             throw DeltaError(.notFound, "workspace '\(key)' does not exist")
         }
@@ -81,6 +82,7 @@ struct GraphRoutes: Sendable {
 
     func search(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, _) = try context.workspace(of: request, scope: .read)
+        try requireGraph()
         let query = request.uri.queryParameters
         guard let text = query["q"].map(String.init), !text.isEmpty else {
             throw DeltaError(.invalidRequest, "q is required (a symbol name, or part of one)")
@@ -96,6 +98,7 @@ struct GraphRoutes: Sendable {
 
     func invalidations(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, _) = try context.workspace(of: request, scope: .read)
+        try requireGraph()
         let query = request.uri.queryParameters
         let since = try RouteParameters.integer(
             query["since"].map(String.init), name: "since", default: 0, range: 0...Int64.max)
@@ -104,6 +107,12 @@ struct GraphRoutes: Sendable {
         let page = try await storage.invalidations(workspace: key, since: since, limit: Int(limit) + 1)
         return try JSONReply.make(
             InvalidationsResponse(records: Array(page.prefix(Int(limit))), hasMore: page.count > Int(limit)))
+    }
+
+    func requireGraph() throws {
+        guard configuration.codeGraph else {
+            throw DeltaError(.notFound, "this server keeps no code graph (it was started with --no-graph)")
+        }
     }
 
     static func pathNotFound(_ key: String, _ path: String) -> DeltaError {
@@ -116,6 +125,7 @@ struct GraphRoutes: Sendable {
     /// cursor) — the change stream's rules.
     func stream(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, _) = try context.workspace(of: request, scope: .read)
+        try requireGraph()
         let resumeFrom = HTTPField.Name("Last-Event-ID").flatMap { request.headers[$0] }.flatMap {
             Int64($0.trimmingCharacters(in: .whitespaces))
         }

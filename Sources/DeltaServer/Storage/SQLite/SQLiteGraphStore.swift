@@ -33,6 +33,10 @@ extension SQLiteStorage {
         }
     }
 
+    /// The name index, dropped while a rebuild writes its symbols and made again (sorted, in one
+    /// pass) at its end: kept up to date row by row, it cost most of a kernel tree's build.
+    static let nameIndex = "CREATE INDEX IF NOT EXISTS graph_symbol_by_name ON graph_symbol(name COLLATE NOCASE)"
+
     public func commitGraph(_ commit: GraphCommit) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -40,45 +44,51 @@ extension SQLiteStorage {
         try await pool.write { db in
             let key = commit.workspace
             if commit.reset {
-                for table in ["graph_file", "graph_symbol", "graph_record"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE workspace = ?", arguments: [key])
-                }
+                if !commit.upserts.isEmpty { try db.execute(sql: "DROP INDEX IF EXISTS graph_symbol_by_name") }
+                try db.execute(
+                    sql: "DELETE FROM graph_symbol WHERE file IN (SELECT id FROM graph_file WHERE workspace = ?)",
+                    arguments: [key])
+                try db.execute(sql: "DELETE FROM graph_file WHERE workspace = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM graph_record WHERE workspace = ?", arguments: [key])
             }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO graph_workspace (workspace, model_version) VALUES (?, ?)",
                 arguments: [key, commit.modelVersion])
-            let deleteFile = try db.cachedStatement(sql: "DELETE FROM graph_file WHERE workspace = ? AND path = ?")
-            let deleteSymbols = try db.cachedStatement(
-                sql: "DELETE FROM graph_symbol WHERE workspace = ? AND path = ?")
+            let findFile = try db.cachedStatement(sql: "SELECT id FROM graph_file WHERE workspace = ? AND path = ?")
+            let deleteFile = try db.cachedStatement(sql: "DELETE FROM graph_file WHERE id = ?")
+            let deleteSymbols = try db.cachedStatement(sql: "DELETE FROM graph_symbol WHERE file = ?")
             for path in commit.deletes + (commit.reset ? [] : commit.upserts.map(\.path)) {
-                try deleteFile.execute(arguments: [key, path])
-                try deleteSymbols.execute(arguments: [key, path])
+                guard let id = try Int64.fetchOne(findFile, arguments: [key, path]) else { continue }
+                try deleteSymbols.execute(arguments: [id])
+                try deleteFile.execute(arguments: [id])
             }
             let insertFile = try db.cachedStatement(
                 sql: """
                     INSERT INTO graph_file (workspace, path, language, fingerprint, package, imports)
                     VALUES (?, ?, ?, ?, ?, ?)
                     """)
-            let insertSymbol = try db.cachedStatement(
-                sql: """
-                    INSERT INTO graph_symbol (workspace, path, name, kind, line, signature, exported)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
+            var rows: [(any DatabaseValueConvertible)?] = []
+            rows.reserveCapacity(Self.symbolBatch * 6)
             for (path, facts) in commit.upserts {
                 try insertFile.execute(arguments: [
                     key, path, facts.language.rawValue, facts.fingerprint, facts.package,
                     try encoder.encode(facts.imports),
                 ])
+                let file = db.lastInsertedRowID
                 for symbol in facts.symbols {
-                    try insertSymbol.execute(arguments: [
-                        key, path, symbol.name, symbol.kind, symbol.line, symbol.signature, symbol.exported,
-                    ])
+                    rows += [file, symbol.line, symbol.name, symbol.kind, symbol.signature, symbol.exported]
+                    if rows.count == Self.symbolBatch * 6 {
+                        try Self.insertSymbols(rows, db)
+                        rows.removeAll(keepingCapacity: true)
+                    }
                 }
             }
+            if !rows.isEmpty { try Self.insertSymbols(rows, db) }
             if let record, let sequence = commit.record?.toSequence {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO graph_record (workspace, to_sequence, body) VALUES (?, ?, ?)",
                     arguments: [key, sequence, record])
+                try db.execute(sql: Self.nameIndex)
             }
             if let indexed = commit.indexedSequence {
                 try db.execute(
@@ -87,13 +97,27 @@ extension SQLiteStorage {
         }
     }
 
+    /// Symbols written per INSERT statement: a kernel tree has millions, and one statement per
+    /// row cost most of a full build.
+    static let symbolBatch = 200
+
+    static func insertSymbols(_ values: [(any DatabaseValueConvertible)?], _ db: Database) throws {
+        let count = values.count / 6
+        let sql =
+            "INSERT INTO graph_symbol (file, line, name, kind, signature, exported) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", ")
+        let statement = count == symbolBatch ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+        try statement.execute(arguments: StatementArguments(values))
+    }
+
     public func symbols(workspace: String, paths: [String]) async throws -> [String: [Symbol]] {
         try await pool.read { db in
             var result: [String: [Symbol]] = [:]
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT name, kind, line, signature, exported FROM graph_symbol
-                    WHERE workspace = ? AND path = ? ORDER BY line, name
+                    SELECT s.name, s.kind, s.line, s.signature, s.exported
+                    FROM graph_symbol s JOIN graph_file f ON f.id = s.file
+                    WHERE f.workspace = ? AND f.path = ? ORDER BY s.line, s.name
                     """)
             for path in paths {
                 let rows = try Row.fetchAll(statement, arguments: [workspace, path])
@@ -115,16 +139,17 @@ extension SQLiteStorage {
             var results: [GraphSearchResult] = []
             var seen = Set<String>()
             let passes: [(match: String, sql: String, argument: String)] = [
-                ("exact", "name = ? COLLATE NOCASE", query),
-                ("prefix", "name LIKE ? ESCAPE '\\'", escaped + "%"),
-                ("substring", "name LIKE ? ESCAPE '\\'", "%" + escaped + "%"),
+                ("exact", "s.name = ? COLLATE NOCASE", query),
+                ("prefix", "s.name LIKE ? ESCAPE '\\'", escaped + "%"),
+                ("substring", "s.name LIKE ? ESCAPE '\\'", "%" + escaped + "%"),
             ]
             for pass in passes where results.count < limit {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT name, kind, path, line FROM graph_symbol WHERE workspace = ? AND \(pass.sql)
-                        ORDER BY length(name), name, path, line LIMIT ?
+                        SELECT s.name, s.kind, f.path, s.line FROM graph_symbol s JOIN graph_file f ON f.id = s.file
+                        WHERE f.workspace = ? AND \(pass.sql)
+                        ORDER BY length(s.name), s.name, f.path, s.line LIMIT ?
                         """,
                     arguments: [workspace, pass.argument, limit * 2])
                 for row in rows where results.count < limit {

@@ -100,25 +100,25 @@ public final class SQLiteStorage: DeltaStorage {
                         model_version INTEGER NOT NULL
                     );
                     CREATE TABLE graph_file (
+                        id INTEGER PRIMARY KEY,
                         workspace TEXT NOT NULL,
                         path TEXT NOT NULL,
                         language TEXT NOT NULL,
                         fingerprint TEXT NOT NULL,
                         package TEXT,
                         imports BLOB NOT NULL,
-                        PRIMARY KEY (workspace, path)
-                    ) WITHOUT ROWID;
+                        UNIQUE (workspace, path)
+                    );
                     CREATE TABLE graph_symbol (
-                        workspace TEXT NOT NULL,
-                        path TEXT NOT NULL,
+                        file INTEGER NOT NULL,
+                        line INTEGER NOT NULL,
                         name TEXT NOT NULL,
                         kind TEXT NOT NULL,
-                        line INTEGER NOT NULL,
                         signature TEXT NOT NULL,
                         exported INTEGER NOT NULL
                     );
-                    CREATE INDEX graph_symbol_by_path ON graph_symbol(workspace, path);
-                    CREATE INDEX graph_symbol_by_name ON graph_symbol(workspace, name COLLATE NOCASE);
+                    CREATE INDEX graph_symbol_by_file ON graph_symbol(file);
+                    CREATE INDEX graph_symbol_by_name ON graph_symbol(name COLLATE NOCASE);
                     CREATE TABLE graph_record (
                         workspace TEXT NOT NULL,
                         to_sequence INTEGER NOT NULL,

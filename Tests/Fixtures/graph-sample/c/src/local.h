@@ -1,0 +1,1 @@
+struct local_state { int count; };

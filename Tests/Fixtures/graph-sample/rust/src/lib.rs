@@ -1,0 +1,4 @@
+mod net;
+use crate::net::tcp::connect;
+// mod commented;
+pub fn start() { connect(); let _ = r#"mod fake;"#; }

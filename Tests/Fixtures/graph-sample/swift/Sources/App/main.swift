@@ -1,0 +1,4 @@
+import Core
+import Foundation
+let note = "import Fake"
+print(coreValue())

@@ -1,0 +1,1 @@
+public func coreValue() -> Int { 42 }
