@@ -45,13 +45,21 @@ struct GraphBenchmark: AsyncParsableCommand {
         let pushStarted = ContinuousClock.now
         let push = try ProcessRunner.run(
             ServerUnderTest.binary.path,
-            ["push", tree, "--server", server.baseURL, "--workspace", "bench", "--state-dir", scratch + "/state", "--json"])
+            [
+                "push", tree, "--server", server.baseURL, "--workspace", "bench", "--state-dir", scratch + "/state",
+                "--json",
+            ])
         guard push.status == 0 else { throw BenchError("push failed: \(push.stderr)") }
         let pushed = Milliseconds.since(pushStarted) / 1000
         let caughtUp = try await Self.waitIndexed(api, reference)
         let following = Milliseconds.since(pushStarted) / 1000
-        print(String(format: "push %.2f s; graph caught up %.2f s after the push began (%d bundles)", pushed, following, caughtUp))
-        print(String(format: "server RSS after indexing: %.1f MiB (peak %.1f)", server.memory().rss, server.memory().peak))
+        print(
+            String(
+                format: "push %.2f s; graph caught up %.2f s after the push began (%d bundles)", pushed, following,
+                caughtUp))
+        print(
+            String(format: "server RSS after indexing: %.1f MiB (peak %.1f)", server.memory().rss, server.memory().peak)
+        )
 
         // 2. A full build, timed as the CLI runs it, with the server stopped.
         server.stop()
@@ -68,7 +76,8 @@ struct GraphBenchmark: AsyncParsableCommand {
         print(rebuild.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         print(
             String(
-                format: "full build: %.2f s wall (process), peak RSS %.1f MiB, database %.1f MiB (files, change log and graph)",
+                format:
+                    "full build: %.2f s wall (process), peak RSS %.1f MiB, database %.1f MiB (files, change log and graph)",
                 rebuildSeconds, rebuild.peakMiB, Double(databaseBytes) / 1_048_576))
 
         server = try ServerUnderTest(workDirectory: work)
@@ -79,7 +88,9 @@ struct GraphBenchmark: AsyncParsableCommand {
         let uploader = try Uploader(baseURL: server.baseURL, scratch: scratch, workspace: "bench")
 
         // 3. A body-only edit of a leaf .c file.
-        let leaf = ["kernel/sys.c", "mm/mmap.c", "fs/open.c"].first { FileManager.default.fileExists(atPath: tree + "/" + $0) }
+        let leaf = ["kernel/sys.c", "mm/mmap.c", "fs/open.c"].first {
+            FileManager.default.fileExists(atPath: tree + "/" + $0)
+        }
         if let leaf {
             let text = try String(contentsOfFile: tree + "/" + leaf, encoding: .utf8)
             var rows: [(latency: Double, invalidated: Int, indexing: Double)] = []
@@ -89,8 +100,10 @@ struct GraphBenchmark: AsyncParsableCommand {
                 let (record, arrived) = try await events.wait(for: sequence)
                 if round > 0 {  // the first adds the function: its interface is unchanged, its symbols are not
                     rows.append(
-                        (Double(acknowledged.duration(to: arrived).nanoseconds) / 1e6, record.invalidatedCount,
-                         record.timingsMs.values.reduce(0, +)))
+                        (
+                            Double(acknowledged.duration(to: arrived).nanoseconds) / 1e6, record.invalidatedCount,
+                            record.timingsMs.values.reduce(0, +)
+                        ))
                 }
             }
             Self.report("leaf body edit: \(leaf)", rows)
@@ -98,7 +111,9 @@ struct GraphBenchmark: AsyncParsableCommand {
 
         // 4. An interface edit of the most included header.
         var best: (path: String, direct: Int) = ("", -1)
-        for candidate in ["include/linux/types.h", "include/linux/kernel.h", "include/linux/slab.h", "include/linux/module.h"]
+        for candidate in [
+            "include/linux/types.h", "include/linux/kernel.h", "include/linux/slab.h", "include/linux/module.h",
+        ]
         where FileManager.default.fileExists(atPath: tree + "/" + candidate) {
             let direct = try await live.graphRelated(
                 dependents: true, workspace: reference, path: candidate, transitive: false, depth: nil
@@ -113,8 +128,10 @@ struct GraphBenchmark: AsyncParsableCommand {
                 let (sequence, acknowledged) = try await uploader.upload([best.path: edited])
                 let (record, arrived) = try await events.wait(for: sequence)
                 rows.append(
-                    (Double(acknowledged.duration(to: arrived).nanoseconds) / 1e6, record.invalidatedCount,
-                     record.timingsMs.values.reduce(0, +)))
+                    (
+                        Double(acknowledged.duration(to: arrived).nanoseconds) / 1e6, record.invalidatedCount,
+                        record.timingsMs.values.reduce(0, +)
+                    ))
             }
             Self.report("header interface edit: \(best.path) (\(best.direct) direct includers)", rows)
         }
@@ -130,7 +147,8 @@ struct GraphBenchmark: AsyncParsableCommand {
         print(title)
         print(
             String(
-                format: "  upload acknowledged → invalidated event: p50 %.1f ms, p95 %.1f ms, max %.1f ms over %d edits",
+                format:
+                    "  upload acknowledged → invalidated event: p50 %.1f ms, p95 %.1f ms, max %.1f ms over %d edits",
                 Percentile.of(latencies, 50), Percentile.of(latencies, 95), latencies.max() ?? 0, rows.count))
         print(
             String(
@@ -141,7 +159,9 @@ struct GraphBenchmark: AsyncParsableCommand {
     static func waitIndexed(_ api: DeltaAPI, _ reference: WorkspaceReference) async throws -> Int64 {
         while true {
             let status = try await api.status(reference)
-            if status.indexStatus == "ready", status.indexedSequence == status.lastSequence { return status.lastSequence }
+            if status.indexStatus == "ready", status.indexedSequence == status.lastSequence {
+                return status.lastSequence
+            }
             if status.indexStatus == "error" { throw BenchError("indexing failed; see the server log") }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -177,15 +197,19 @@ struct GraphBenchmark: AsyncParsableCommand {
             let result = try ProcessRunner.run("/usr/bin/env", ["gcc"] + arguments, directory: tree)
             guard result.stdout.contains(":") else { continue }
             let compiler = Set(
-                result.stdout.replacingOccurrences(of: "\\\n", with: " ").split(whereSeparator: { $0 == " " || $0 == "\n" })
-                    .dropFirst(2).map(String.init).compactMap { path -> String? in
-                        let clean = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
-                        guard clean != "include/linux/kconfig.h" else { return nil }  // the -include'd file
-                        return FileManager.default.fileExists(atPath: tree + "/" + clean) ? clean : nil
-                    })
+                result.stdout.replacingOccurrences(of: "\\\n", with: " ").split(whereSeparator: {
+                    $0 == " " || $0 == "\n"
+                })
+                .dropFirst(2).map(String.init).compactMap { path -> String? in
+                    let clean = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+                    guard clean != "include/linux/kconfig.h" else { return nil }  // the -include'd file
+                    return FileManager.default.fileExists(atPath: tree + "/" + clean) ? clean : nil
+                })
             let graph = Set(
-                try await api.graphRelated(dependents: false, workspace: reference, path: file, transitive: true, depth: nil)
-                    .results.map(\.path))
+                try await api.graphRelated(
+                    dependents: false, workspace: reference, path: file, transitive: true, depth: nil
+                )
+                .results.map(\.path))
             common += compiler.intersection(graph).count
             compilerOnly += compiler.subtracting(graph).count
             graphOnly += graph.subtracting(compiler).count
@@ -195,7 +219,8 @@ struct GraphBenchmark: AsyncParsableCommand {
         print("gcc -MM -MG agreement over \(compared) .c files (transitive includes, \(arch) include directories):")
         print(
             String(
-                format: "  recall %.1f%% (%d of %d compiler headers found); %d extra edges in the graph (every #if branch, every wildcard match)",
+                format:
+                    "  recall %.1f%% (%d of %d compiler headers found); %d extra edges in the graph (every #if branch, every wildcard match)",
                 recall, common, common + compilerOnly, graphOnly))
     }
 }
@@ -282,7 +307,8 @@ enum ProcessRunner {
     }
 
     static func which(_ name: String) -> String? {
-        for directory in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
+        for directory in ["/usr/bin", "/usr/local/bin", "/bin"]
+        where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
             return directory + "/" + name
         }
         return nil

@@ -8,7 +8,8 @@ struct DeltaSync: AsyncParsableCommand {
         abstract: "Keep a remote copy of a code workspace fresh within milliseconds of every save.",
         version: "0.1.0",
         subcommands: [
-            Serve.self, Push.self, Watch.self, Pull.self, Status.self, Graph.self, Token.self, Repair.self, Compact.self,
+            Serve.self, Push.self, Watch.self, Pull.self, Status.self, Graph.self, Token.self, Repair.self,
+            Compact.self,
         ]
     )
 }

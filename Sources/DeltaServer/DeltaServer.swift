@@ -85,10 +85,11 @@ public enum DeltaServer {
             storage: storage, blobs: blobs, materializer: materializer, configuration: configuration,
             counters: counters, logger: logger, degraded: degraded, space: space, publisher: publisher
         )
+        let gate = UploadGate(capacity: configuration.maxConcurrentUploads)
         let indexer = GraphIndexer(
             storage: storage, blobs: blobs, changes: publisher, metrics: counters.metrics, logger: logger,
             failpoints: configuration.failpoints, maxSubscribers: configuration.maxSubscribers,
-            enabled: configuration.codeGraph)
+            enabled: configuration.codeGraph, uploads: gate)
         let routeAuthority =
             configuration.insecureNoAuth ? TokenAuthority(storage: storage, loopback: true) : authority
         let router = Router(context: DeltaRequestContext.self)
@@ -112,7 +113,7 @@ public enum DeltaServer {
                 deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space
             ),
             configuration: configuration, authority: routeAuthority,
-            gate: UploadGate(capacity: configuration.maxConcurrentUploads), degraded: degraded, indexer: indexer
+            gate: gate, degraded: degraded, indexer: indexer
         ).register(on: api)
         FeedRoutes(
             storage: storage, blobs: blobs, publisher: publisher, configuration: configuration,

@@ -43,7 +43,7 @@ import Testing
     }
 
     static func randomImport(_ language: Language, rng: inout Seeded) -> ImportSpec {
-        func pick(_ list: [String]) -> String { list.randomElement(using: &rng)! }
+        func pick(_ list: [String]) -> String { list[Int.random(in: 0..<list.count, using: &rng)] }
         switch language {
         case .c, .cpp:
             let quoted = Bool.random(using: &rng)
@@ -57,10 +57,14 @@ import Testing
             let names = Bool.random(using: &rng) ? [pick(["a", "b", "util", "*"])] : []
             return ImportSpec(specifier: spec, kind: .module, line: 1, names: names)
         case .javascript, .typescript:
-            let spec = pick(["./a", "./util", "../lib", "../lib/util", "./util/index.js", "@lib/util", "util", "react", "."])
+            let spec = pick([
+                "./a", "./util", "../lib", "../lib/util", "./util/index.js", "@lib/util", "util", "react", ".",
+            ])
             return ImportSpec(specifier: spec, kind: .module, line: 1)
         case .go:
-            let spec = pick(["example.com/m/svc/util", "example.com/m/svc", "example.com/m", "fmt", "example.com/n/lib"])
+            let spec = pick([
+                "example.com/m/svc/util", "example.com/m/svc", "example.com/m", "fmt", "example.com/n/lib",
+            ])
             return ImportSpec(specifier: spec, kind: .module, line: 1)
         case .rust:
             if Bool.random(using: &rng) {
@@ -70,7 +74,8 @@ import Testing
             return ImportSpec(specifier: spec, kind: .rustUse, line: 1)
         case .java:
             let spec = pick(["com.x.a", "com.x.util", "com.x.*", "com.x.a.Inner", "java.util.List"])
-            return ImportSpec(specifier: spec, kind: .module, line: 1, names: Bool.random(using: &rng) ? ["static"] : [])
+            return ImportSpec(
+                specifier: spec, kind: .module, line: 1, names: Bool.random(using: &rng) ? ["static"] : [])
         case .swift:
             return ImportSpec(specifier: pick(["Mod", "App", "Foundation"]), kind: .module, line: 1)
         }
@@ -78,7 +83,10 @@ import Testing
 
     static func randomUpdate(path: String, rng: inout Seeded) -> FileUpdate {
         if GraphConfiguration.isConfigurationFile(path) {
-            return FileUpdate(path: path, exists: true, configuration: Array(configurations(path).randomElement(using: &rng)!.utf8))
+            return FileUpdate(
+                path: path, exists: true,
+                configuration: Array(
+                    configurations(path)[Int.random(in: 0..<configurations(path).count, using: &rng)].utf8))
         }
         guard let language = language(of: path) else { return FileUpdate(path: path, exists: true) }
         let imports = (0..<Int.random(in: 0...4, using: &rng)).map { _ in randomImport(language, rng: &rng) }
@@ -109,7 +117,9 @@ import Testing
         var allPaths = Set<String>()
         for directory in Self.directories {
             for name in Self.names {
-                for ext in Self.extensions { allPaths.insert(directory.isEmpty ? name + ext : directory + "/" + name + ext) }
+                for ext in Self.extensions {
+                    allPaths.insert(directory.isEmpty ? name + ext : directory + "/" + name + ext)
+                }
             }
         }
         allPaths.formUnion([GraphConfiguration.fileName, "tsconfig.json", "go.mod", "svc/go.mod"])
@@ -131,7 +141,8 @@ import Testing
                 } else if roll < 90 {
                     // A move: the same facts under another name.
                     let from = existing.randomElement(using: &rng)!
-                    let to = universe.filter { Self.language(of: $0) == Self.language(of: from) }.randomElement(using: &rng)!
+                    let to = universe.filter { Self.language(of: $0) == Self.language(of: from) }.randomElement(
+                        using: &rng)!
                     guard from != to, let moved = tree[from] else { continue }
                     tree[from] = nil
                     batch.append(FileUpdate(path: from, exists: false))
@@ -150,14 +161,17 @@ import Testing
             }
             let invalidation = graph.apply(batch)
             #expect(
-                Set(invalidation.invalidated).isDisjoint(with: batch.filter { !$0.exists && tree[$0.path] == nil }.map(\.path)),
+                Set(invalidation.invalidated).isDisjoint(
+                    with: batch.filter { !$0.exists && tree[$0.path] == nil }.map(\.path)),
                 "seed \(seed) step \(step): a deleted file was listed as invalidated")
             if step % 25 == 0 || step == 500 {
                 let scratch = CodeGraph(building: Array(tree.values))
                 let incremental = graph.canonical()
                 let expected = scratch.canonical()
                 if incremental != expected {
-                    let differing = Set(incremental.keys).union(expected.keys).filter { incremental[$0] != expected[$0] }
+                    let differing = Set(incremental.keys).union(expected.keys).filter {
+                        incremental[$0] != expected[$0]
+                    }
                     let first = differing.sorted().first ?? ""
                     Issue.record(
                         """

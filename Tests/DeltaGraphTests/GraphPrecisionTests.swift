@@ -75,7 +75,8 @@ import Testing
 
     @Test func aQuotedIncludeCreatedNextToTheIncluderShadowsTheIncludeDirectory() {
         var graph = CodeGraph(building: [
-            Self.c("include/util.h", []), Self.c("drivers/net/x.c", ["util.h"]), Self.c("drivers/net/y.c", ["<util.h>"]),
+            Self.c("include/util.h", []), Self.c("drivers/net/x.c", ["util.h"]),
+            Self.c("drivers/net/y.c", ["<util.h>"]),
         ])
         #expect(graph.dependencies(of: "drivers/net/x.c").map(\.path) == ["include/util.h"])
         let result = graph.apply([Self.c("drivers/net/util.h", [])])
@@ -89,7 +90,8 @@ import Testing
     @Test func aMoveReResolvesTheImportersOfBothNames() {
         var graph = Self.tree()
         let result = graph.apply([
-            FileUpdate(path: "include/linux/list.h", exists: false), Self.c("include/linux/klist.h", ["<linux/types.h>"]),
+            FileUpdate(path: "include/linux/list.h", exists: false),
+            Self.c("include/linux/klist.h", ["<linux/types.h>"]),
         ])
         #expect(result.changed == ["include/linux/klist.h", "include/linux/list.h"])
         #expect(result.invalidated == ["include/linux/klist.h", "kernel/a.c", "kernel/b.c"])
@@ -119,7 +121,9 @@ import Testing
             Self.c("drivers/d.c", ["<asm/io.h>"]),
         ])
         #expect(
-            graph.dependencies(of: "drivers/d.c").map(\.path) == ["arch/arm/include/asm/io.h", "arch/x86/include/asm/io.h"])
+            graph.dependencies(of: "drivers/d.c").map(\.path) == [
+                "arch/arm/include/asm/io.h", "arch/x86/include/asm/io.h",
+            ])
     }
 
     @Test func theConfigurationFileChangesTheIncludeDirectories() {
@@ -127,7 +131,8 @@ import Testing
         #expect(graph.unresolvedImports(of: "app/m.c").map(\.specifier) == ["u.h"])
         let result = graph.apply([
             FileUpdate(
-                path: GraphConfiguration.fileName, exists: true, configuration: Array(#"{"c_include_dirs": ["src/inc"]}"#.utf8))
+                path: GraphConfiguration.fileName, exists: true,
+                configuration: Array(#"{"c_include_dirs": ["src/inc"]}"#.utf8))
         ])
         #expect(graph.dependencies(of: "app/m.c").map(\.path) == ["src/inc/u.h"])
         #expect(result.invalidated == ["app/m.c"])

@@ -38,7 +38,10 @@ import Testing
         let paths = ["web/a.ts", "web/lib/index.tsx", "web/lib/util.js", "src/app/x.ts", "web/types.d.ts"]
         #expect(Self.resolve(Self.module("./a"), from: "web/m.ts", .typescript, in: paths) == ["web/a.ts"])
         #expect(Self.resolve(Self.module("./lib"), from: "web/m.ts", .typescript, in: paths) == ["web/lib/index.tsx"])
-        #expect(Self.resolve(Self.module("../web/lib/util"), from: "web/m.ts", .typescript, in: paths) == ["web/lib/util.js"])
+        #expect(
+            Self.resolve(Self.module("../web/lib/util"), from: "web/m.ts", .typescript, in: paths) == [
+                "web/lib/util.js"
+            ])
         // ESM TypeScript names the emitted `.js`.
         #expect(Self.resolve(Self.module("./a.js"), from: "web/m.ts", .typescript, in: paths) == ["web/a.ts"])
         #expect(Self.resolve(Self.module("./types"), from: "web/m.ts", .typescript, in: paths) == ["web/types.d.ts"])
@@ -77,8 +80,14 @@ import Testing
         #expect(Self.resolve(mod("net"), from: "src/lib.rs", .rust, in: paths) == ["src/net.rs"])
         #expect(Self.resolve(mod("util"), from: "src/lib.rs", .rust, in: paths) == ["src/util/mod.rs"])
         #expect(Self.resolve(mod("tcp"), from: "src/net.rs", .rust, in: paths) == ["src/net/tcp.rs"])
-        #expect(Self.resolve(use("crate::net::tcp::Stream"), from: "src/util/strings.rs", .rust, in: paths) == ["src/net/tcp.rs"])
-        #expect(Self.resolve(use("self::strings::trim"), from: "src/util/mod.rs", .rust, in: paths) == ["src/util/strings.rs"])
+        #expect(
+            Self.resolve(use("crate::net::tcp::Stream"), from: "src/util/strings.rs", .rust, in: paths) == [
+                "src/net/tcp.rs"
+            ])
+        #expect(
+            Self.resolve(use("self::strings::trim"), from: "src/util/mod.rs", .rust, in: paths) == [
+                "src/util/strings.rs"
+            ])
         // An item of the module itself is no edge.
         #expect(Self.resolve(use("self::Local"), from: "src/util/mod.rs", .rust, in: paths).isEmpty)
         #expect(Self.resolve(use("super::Helper"), from: "src/net/tcp.rs", .rust, in: paths) == ["src/net.rs"])
@@ -88,7 +97,8 @@ import Testing
 
     @Test func javaClassesPackagesAndStaticImports() {
         let paths = ["src/main/java/com/x/A.java", "src/main/java/com/x/B.java", "src/main/java/com/y/C.java"]
-        #expect(Self.resolve(Self.module("com.x.A"), from: "Main.java", .java, in: paths) == ["src/main/java/com/x/A.java"])
+        #expect(
+            Self.resolve(Self.module("com.x.A"), from: "Main.java", .java, in: paths) == ["src/main/java/com/x/A.java"])
         #expect(
             Self.resolve(Self.module("com.x.*"), from: "Main.java", .java, in: paths) == [
                 "src/main/java/com/x/A.java", "src/main/java/com/x/B.java",

@@ -23,12 +23,15 @@ import Testing
 
     /// Polls `/status` until the graph has indexed everything uploaded (no timed assertion: the
     /// test fails only if indexing never catches up).
-    static func waitIndexed(_ server: TestServer, workspace: String = "ws", headers: [(String, String)] = []) async throws
+    static func waitIndexed(_ server: TestServer, workspace: String = "ws", headers: [(String, String)] = [])
+        async throws
         -> [String: JSONValue]
     {
         for _ in 0..<3000 {
-            let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=\(workspace)", headers: headers)
-                .json
+            let status = try await HTTP.get(
+                server.baseURL + "/api/v1/delta/status?workspace=\(workspace)", headers: headers
+            )
+            .json
             if status["index_status"]?.stringValue == "ready",
                 status["indexed_sequence"]?.intValue == status["last_sequence"]?.intValue
             {
@@ -56,9 +59,11 @@ import Testing
                 let dependents = try await Self.get(
                     server, "/api/v1/graph/dependents?workspace=ws&path=include/linux/types.h&transitive=true",
                     as: GraphPathsResponse.self)
-                #expect(dependents.results == [
-                    GraphPathResult(path: "include/linux/list.h", depth: 1), GraphPathResult(path: "kernel/sched.c", depth: 2),
-                ])
+                #expect(
+                    dependents.results == [
+                        GraphPathResult(path: "include/linux/list.h", depth: 1),
+                        GraphPathResult(path: "kernel/sched.c", depth: 2),
+                    ])
                 #expect(dependents.indexedSequence == 1)
                 let dependencies = try await Self.get(
                     server, "/api/v1/graph/dependencies?workspace=ws&path=kernel/sched.c", as: GraphPathsResponse.self)
@@ -73,10 +78,12 @@ import Testing
                     server, "/api/v1/graph/symbols?workspace=ws&path=kernel/leaf.c", as: GraphSymbolsResponse.self)
                 #expect(symbols.language == "c")
                 #expect(symbols.symbols.map(\.name) == ["helper", "leaf"])
-                let search = try await Self.get(server, "/api/v1/graph/search?workspace=ws&q=sched", as: GraphSearchResponse.self)
+                let search = try await Self.get(
+                    server, "/api/v1/graph/search?workspace=ws&q=sched", as: GraphSearchResponse.self)
                 #expect(search.results.first?.name == "schedule")
                 #expect(search.results.first?.match == "prefix")
-                let exact = try await Self.get(server, "/api/v1/graph/search?workspace=ws&q=leaf", as: GraphSearchResponse.self)
+                let exact = try await Self.get(
+                    server, "/api/v1/graph/search?workspace=ws&q=leaf", as: GraphSearchResponse.self)
                 #expect(exact.results.first?.match == "exact")
 
                 let unknown = try await HTTP.get(server.baseURL + "/api/v1/graph/dependents?workspace=ws&path=nope.c")
@@ -92,20 +99,25 @@ import Testing
                 _ = try await ServerTest.upload(
                     server,
                     TestBundle.simple(updates: [
-                        "kernel/leaf.c": "static int helper(int x) { return x + 1; }\nint leaf(void) { return helper(2); }\n"
+                        "kernel/leaf.c":
+                            "static int helper(int x) { return x + 1; }\nint leaf(void) { return helper(2); }\n"
                     ]))
                 let leaf = try await stream.next(1, of: "invalidated")
-                let leafRecord = try JSONDecoder().decode(InvalidationRecord.self, from: Data((leaf.first?.data ?? "").utf8))
+                let leafRecord = try JSONDecoder().decode(
+                    InvalidationRecord.self, from: Data((leaf.first?.data ?? "").utf8))
                 #expect(leafRecord.invalidated == ["kernel/leaf.c"])
                 #expect(leaf.first?.id == "2")
                 _ = try await ServerTest.upload(
                     server,
                     TestBundle.simple(updates: [
-                        "include/linux/types.h": "#ifndef TYPES_H\n#define TYPES_H\ntypedef unsigned long u32;\n#endif\n"
+                        "include/linux/types.h":
+                            "#ifndef TYPES_H\n#define TYPES_H\ntypedef unsigned long u32;\n#endif\n"
                     ]))
                 let header = try await stream.next(1, of: "invalidated")
-                let headerRecord = try JSONDecoder().decode(InvalidationRecord.self, from: Data((header.first?.data ?? "").utf8))
-                #expect(headerRecord.invalidated == ["include/linux/list.h", "include/linux/types.h", "kernel/sched.c"])
+                let headerRecord = try JSONDecoder().decode(
+                    InvalidationRecord.self, from: Data((header.first?.data ?? "").utf8))
+                #expect(
+                    headerRecord.invalidated == ["include/linux/list.h", "include/linux/types.h", "kernel/sched.c"])
                 #expect(headerRecord.changed == ["include/linux/types.h"])
                 stream.close()
 
@@ -127,7 +139,8 @@ import Testing
                 resumed.close()
                 let metrics = String(decoding: try await HTTP.get(server.baseURL + "/metrics").body, as: UTF8.self)
                 for name in [
-                    "deltasync_graph_update_seconds", "deltasync_graph_file_processing_seconds", "deltasync_graph_queue_depth",
+                    "deltasync_graph_update_seconds", "deltasync_graph_file_processing_seconds",
+                    "deltasync_graph_queue_depth",
                 ] {
                     #expect(metrics.contains(name), "\(name) missing from /metrics")
                 }
@@ -154,11 +167,15 @@ import Testing
                 _ = try await Self.waitIndexed(server)
                 park.store(true, ordering: .relaxed)
                 #expect(
-                    try await ServerTest.upload(server, TestBundle.simple(updates: ["kernel/sched.h": "int schedule(int);\n"]))
-                        .status == 200)
+                    try await ServerTest.upload(
+                        server, TestBundle.simple(updates: ["kernel/sched.h": "int schedule(int);\n"])
+                    )
+                    .status == 200)
                 #expect(
-                    try await ServerTest.upload(server, TestBundle.simple(files: ["kernel/extra.c": "#include \"sched.h\"\n"]))
-                        .status == 200)
+                    try await ServerTest.upload(
+                        server, TestBundle.simple(files: ["kernel/extra.c": "#include \"sched.h\"\n"])
+                    )
+                    .status == 200)
                 while parked.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(10)) }
                 let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws").json
                 #expect(status["last_sequence"]?.intValue == 3)  // uploads never wait for indexing

@@ -26,7 +26,8 @@ struct Graph: AsyncParsableCommand {
         @Option(help: "The workspace directory the default workspace name is derived from", completion: .directory)
         var dir: String = "."
 
-        @Option(help: "Bearer token. Visible to other users in the process list: prefer DELTASYNC_TOKEN or --token-file")
+        @Option(
+            help: "Bearer token. Visible to other users in the process list: prefer DELTASYNC_TOKEN or --token-file")
         var token: String?
 
         @Option(help: "File holding the bearer token; must not be readable by group or others")
@@ -55,7 +56,9 @@ struct Graph: AsyncParsableCommand {
         }
 
         /// Runs a query and prints its reply as JSON or through `text`.
-        func run<T: Encodable & Sendable>(_ query: @Sendable (DeltaAPI, WorkspaceReference) async throws -> T, text: (T) -> Void)
+        func run<T: Encodable & Sendable>(
+            _ query: @Sendable (DeltaAPI, WorkspaceReference) async throws -> T, text: (T) -> Void
+        )
             async throws
         {
             let api = try api()
@@ -86,10 +89,11 @@ struct Graph: AsyncParsableCommand {
 
         func run() async throws {
             let (path, transitive, depth) = (path, transitive, depth)
-            try await options.run({ api, workspace in
-                try await api.graphRelated(
-                    dependents: true, workspace: workspace, path: path, transitive: transitive, depth: depth)
-            }, text: { Graph.printPaths($0, what: "dependents") })
+            try await options.run(
+                { api, workspace in
+                    try await api.graphRelated(
+                        dependents: true, workspace: workspace, path: path, transitive: transitive, depth: depth)
+                }, text: { Graph.printPaths($0, what: "dependents") })
         }
     }
 
@@ -103,10 +107,11 @@ struct Graph: AsyncParsableCommand {
 
         func run() async throws {
             let (path, transitive, depth) = (path, transitive, depth)
-            try await options.run({ api, workspace in
-                try await api.graphRelated(
-                    dependents: false, workspace: workspace, path: path, transitive: transitive, depth: depth)
-            }, text: { Graph.printPaths($0, what: "dependencies") })
+            try await options.run(
+                { api, workspace in
+                    try await api.graphRelated(
+                        dependents: false, workspace: workspace, path: path, transitive: transitive, depth: depth)
+                }, text: { Graph.printPaths($0, what: "dependencies") })
         }
     }
 
@@ -158,7 +163,8 @@ struct Graph: AsyncParsableCommand {
                 try await api.graphInvalidations(workspace: workspace, since: since, limit: limit)
             }) { reply in
                 for record in reply.records {
-                    let span = record.fromSequence == record.toSequence
+                    let span =
+                        record.fromSequence == record.toSequence
                         ? "\(record.toSequence)" : "\(record.fromSequence)-\(record.toSequence)"
                     print("sequence \(span): \(record.changedCount) changed, \(record.invalidatedCount) invalidated")
                     for path in record.invalidated.prefix(20) { print("  \(path)") }

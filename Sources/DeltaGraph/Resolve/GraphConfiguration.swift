@@ -116,7 +116,9 @@ public struct GraphConfiguration: Sendable, Hashable {
                 continue
             } else if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
                 index += 2
-                while index + 1 < bytes.count, !(bytes[index] == UInt8(ascii: "*") && bytes[index + 1] == UInt8(ascii: "/")) {
+                while index + 1 < bytes.count,
+                    !(bytes[index] == UInt8(ascii: "*") && bytes[index + 1] == UInt8(ascii: "/"))
+                {
                     index += 1
                 }
                 index += 2
@@ -124,7 +126,9 @@ public struct GraphConfiguration: Sendable, Hashable {
             } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                 // Drop a trailing comma before the closing bracket.
                 var back = out.count - 1
-                while back >= 0, [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r")].contains(out[back]) {
+                while back >= 0,
+                    [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r")].contains(out[back])
+                {
                     back -= 1
                 }
                 if back >= 0, out[back] == UInt8(ascii: ",") { out.remove(at: back) }

@@ -129,8 +129,9 @@ public struct PathIndex: Sendable {
 
     /// Resolves `.` and `..` segments and doubled slashes; nil when the path leaves the root.
     public static func normalize(_ path: String) -> String? {
-        guard path.contains("./") || path.contains("//") || path.hasPrefix("/") || path.hasSuffix("/.")
-            || path.hasSuffix("/..") || path == "." || path == ".."
+        guard
+            path.contains("./") || path.contains("//") || path.hasPrefix("/") || path.hasSuffix("/.")
+                || path.hasSuffix("/..") || path == "." || path == ".."
         else { return path }
         var parts: [Substring] = []
         for segment in path.split(separator: "/", omittingEmptySubsequences: true) {

@@ -62,7 +62,9 @@ public struct Resolver: Sendable {
         var resolution = Resolution()
         let name = spec.specifier
         guard !name.isEmpty, !name.hasPrefix("/") else { return resolution }
-        if spec.kind == .quoted, let candidate = PathIndex.normalize(PathIndex.join(PathIndex.directory(of: importer), name)) {
+        if spec.kind == .quoted,
+            let candidate = PathIndex.normalize(PathIndex.join(PathIndex.directory(of: importer), name))
+        {
             resolution.keys.append(Self.fileKey(candidate))
             if index.contains(candidate) { resolution.targets = [candidate] }
         }
@@ -292,8 +294,10 @@ public struct Resolver: Sendable {
     func resolveSwift(_ module: String, importer: String) -> Resolution {
         var resolution = Resolution(keys: ["s:" + module])
         let roots = index.directories(endingIn: "Sources/" + module)
-        resolution.targets = roots.flatMap { index.files(under: $0) }.filter { $0.hasSuffix(".swift") && $0 != importer }
-            .sorted()
+        resolution.targets = roots.flatMap { index.files(under: $0) }.filter {
+            $0.hasSuffix(".swift") && $0 != importer
+        }
+        .sorted()
         return resolution
     }
 

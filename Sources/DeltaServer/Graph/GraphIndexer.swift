@@ -77,6 +77,12 @@ public final class GraphIndexer: Service, Sendable {
     let failpoints: Failpoints
     /// False on a server started with `--no-graph`: every workspace reports `index_status` none.
     let enabled: Bool
+    /// Upload activity: a large backlog is indexed in the pauses of a push (see `yieldToUploads`).
+    let uploads: UploadGate?
+    /// A backlog at most this large is indexed at once, whatever the uploads (an edit's latency).
+    static let smallBacklog = 200
+    /// The longest a large backlog waits for a pause in the uploads.
+    static let maxDeferral: Duration = .seconds(30)
 
     private let graphs = Mutex<[String: WorkspaceGraph]>([:])
     private let progress = Mutex<[String: Progress]>([:])
@@ -86,9 +92,10 @@ public final class GraphIndexer: Service, Sendable {
 
     init(
         storage: any DeltaStorage, blobs: BlobStore, changes: any ChangePublisher, metrics: ServerMetrics,
-        logger: Logger, failpoints: Failpoints, maxSubscribers: Int, enabled: Bool = true
+        logger: Logger, failpoints: Failpoints, maxSubscribers: Int, enabled: Bool = true, uploads: UploadGate? = nil
     ) {
         self.enabled = enabled
+        self.uploads = uploads
         self.storage = storage
         self.blobs = blobs
         self.changes = changes
@@ -238,7 +245,19 @@ public final class GraphIndexer: Service, Sendable {
                 $0.pendingOperations = queued
             }
             metrics.gauge("deltasync_graph_queue_depth").record(queued)
+            if queued > Self.smallBacklog { await yieldToUploads() }
             try await step(key, workspaceGraph, page)
+        }
+    }
+
+    /// Waits, up to `maxDeferral`, until no upload has been in flight for half a second: an
+    /// initial push's backlog is indexed after it (or in its pauses) instead of taking the CPU and
+    /// the database's write lock from it. Single edits never wait.
+    private func yieldToUploads() async {
+        guard let uploads else { return }
+        let deadline = ContinuousClock.now + Self.maxDeferral
+        while uploads.recentlyActive(quiet: .milliseconds(500)), ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 
@@ -333,7 +352,7 @@ public final class GraphIndexer: Service, Sendable {
             ServerMetrics.nanoseconds(ContinuousClock.now - started))
         records.publish(ChangeNotice(workspace: key, sequence: to))
         // A large step's symbols are gone now; hand their pages back to the kernel.
-        if paths.count > 1_000 { _ = cdeltasys_malloc_trim() }
+        if paths.count >= 100 { _ = cdeltasys_malloc_trim() }
     }
 
     /// Loads a workspace's persisted graph (or builds it when there is none, or it is of
@@ -366,6 +385,7 @@ public final class GraphIndexer: Service, Sendable {
     /// Builds a workspace's graph from its current file table, replacing what was persisted.
     @discardableResult
     func rebuild(_ key: String) async throws -> WorkspaceGraph {
+        await yieldToUploads()
         let started = ContinuousClock.now
         let previous = graphs.withLock { $0[key] }?.indexed.load(ordering: .acquiring) ?? 0
         let (sequence, files) = try await storage.files(workspace: key)
@@ -450,9 +470,11 @@ public final class GraphIndexer: Service, Sendable {
         return InvalidationRecord(
             fromSequence: from, toSequence: to, changed: Array(invalidation.changed.prefix(limit)),
             changedCount: invalidation.changed.count, symbolDelta: Array(delta.prefix(limit)),
-            invalidated: Array(invalidation.invalidated.prefix(limit)), invalidatedCount: invalidation.invalidated.count,
+            invalidated: Array(invalidation.invalidated.prefix(limit)),
+            invalidatedCount: invalidation.invalidated.count,
             timingsMs: timings,
-            truncated: invalidation.changed.count > limit || invalidation.invalidated.count > limit || delta.count > limit)
+            truncated: invalidation.changed.count > limit || invalidation.invalidated.count > limit
+                || delta.count > limit)
     }
 
     static func ms(_ duration: Duration) -> Double {

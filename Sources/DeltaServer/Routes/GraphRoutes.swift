@@ -76,7 +76,9 @@ struct GraphRoutes: Sendable {
         return try JSONReply.make(
             GraphSymbolsResponse(
                 path: path, language: node?.language.rawValue ?? "none", fingerprint: node?.fingerprint ?? "",
-                symbols: symbols.map { GraphSymbol(name: $0.name, kind: $0.kind, line: $0.line, signature: $0.signature) }
+                symbols: symbols.map {
+                    GraphSymbol(name: $0.name, kind: $0.kind, line: $0.line, signature: $0.signature)
+                }
             ))
     }
 

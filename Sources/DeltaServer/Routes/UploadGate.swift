@@ -7,6 +7,24 @@ import Synchronization
 final class UploadGate: Sendable {
     let capacity: Int
     private let inFlight = Atomic<Int>(0)
+    /// When a slot was last taken or given back (`ContinuousClock` nanoseconds since `origin`).
+    private let lastActive = Atomic<Int64>(0)
+    private let origin = ContinuousClock.now
+
+    /// Whether an upload is in flight or ended less than `quiet` ago: background work (the code
+    /// graph) with a large backlog waits for a pause rather than compete with a push.
+    func recentlyActive(quiet: Duration) -> Bool {
+        if inFlight.load(ordering: .acquiring) > 0 { return true }
+        let last = Duration.nanoseconds(lastActive.load(ordering: .acquiring))
+        return lastActive.load(ordering: .acquiring) > 0 && origin.duration(to: .now) - last < quiet
+    }
+
+    private func touch() {
+        let elapsed = origin.duration(to: .now)
+        lastActive.store(
+            max(1, elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000),
+            ordering: .releasing)
+    }
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
@@ -23,7 +41,11 @@ final class UploadGate: Sendable {
                 bodyUnread: true
             )
         }
-        defer { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
+        touch()
+        defer {
+            touch()
+            inFlight.subtract(1, ordering: .acquiringAndReleasing)
+        }
         return try await body()
     }
 }

@@ -11,7 +11,8 @@ extension SQLiteStorage {
                     db, sql: "SELECT model_version FROM graph_workspace WHERE workspace = ?", arguments: [workspace])
             else { return nil }
             let indexed =
-                try Int64.fetchOne(db, sql: "SELECT indexed_sequence FROM workspace WHERE key = ?", arguments: [workspace])
+                try Int64.fetchOne(
+                    db, sql: "SELECT indexed_sequence FROM workspace WHERE key = ?", arguments: [workspace])
                 ?? 0
             let decoder = JSONDecoder()
             var files: [(path: String, facts: FileFacts)] = []
