@@ -1,4 +1,5 @@
 import ArgumentParser
+import CDeltaSys
 import DeltaClient
 import DeltaCore
 import DeltaServer
@@ -192,6 +193,8 @@ struct Graph: AsyncParsableCommand {
 
         func run() async throws {
             CommandOutput.bootstrapLogging(level: .warning)
+            // As `serve` does: two malloc arenas, not one per extraction thread.
+            if Environment.value("MALLOC_ARENA_MAX") == nil { _ = cdeltasys_limit_malloc_arenas(2) }
             let started = ContinuousClock.now
             do {
                 let (files, edges) = try await DeltaServer.rebuildGraph(

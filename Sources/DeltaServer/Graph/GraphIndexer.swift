@@ -396,8 +396,12 @@ public final class GraphIndexer: Service, Sendable {
         // Read, extracted and persisted in slices, only the facts without symbols kept for the
         // graph (a kernel tree has millions of symbols). The model version is written last, so a
         // restart in between builds again.
-        var kept: [FileUpdate] = []
-        kept.reserveCapacity(files.count)
+        // The graph is built slice by slice too (creates in any order give the same graph), so
+        // the facts of the whole tree are never held at once.
+        let rebuilt = WorkspaceGraph(CodeGraph(), indexed: sequence)
+        var changed: [String] = []
+        var nodes: [String] = []
+        var updating: Duration = .zero
         let slice = 1_000
         for start in stride(from: 0, to: files.count, by: slice) {
             let part = try await read(key, files[start..<min(start + slice, files.count)].map { ($0.path, $0) })
@@ -406,21 +410,25 @@ public final class GraphIndexer: Service, Sendable {
                     workspace: key, reset: start == 0, modelVersion: 0, indexedSequence: nil,
                     upserts: part.compactMap { update in update.facts.map { (update.path, $0) } }, deletes: [],
                     record: nil))
-            for var update in part {
+            let stripped = part.map { update in
+                var update = update
                 update.facts?.symbols = []
-                kept.append(update)
+                return update
             }
+            changed += stripped.map(\.path)
+            nodes += stripped.filter { $0.facts != nil }.map(\.path)
+            let before = ContinuousClock.now
+            try await Self.pool.runIfActive {
+                Self.backgroundPriority()
+                rebuilt.graph.withLock { _ = $0.apply(stripped) }
+            }
+            updating += ContinuousClock.now - before
             setProgress(key) { $0.pendingOperations = max(0, files.count - start - slice) }
         }
-        let extracted = ContinuousClock.now
-        let everything = kept
-        let graph = try await Self.pool.runIfActive {
-            Self.backgroundPriority()
-            return CodeGraph(building: everything)
-        }
+        changed.sort()
+        nodes.sort()
+        let extracted = ContinuousClock.now - updating
         let updated = ContinuousClock.now
-        let changed = kept.map(\.path).sorted()
-        let nodes = kept.filter { $0.facts != nil }.map(\.path).sorted()
         let limit = InvalidationRecord.listLimit
         let record = InvalidationRecord(
             fromSequence: previous + 1, toSequence: sequence, changed: Array(changed.prefix(limit)),
@@ -434,7 +442,6 @@ public final class GraphIndexer: Service, Sendable {
             GraphCommit(
                 workspace: key, reset: files.isEmpty, modelVersion: DeltaGraph.modelVersion, indexedSequence: sequence,
                 upserts: [], deletes: [], record: record))
-        let rebuilt = WorkspaceGraph(graph, indexed: sequence)
         graphs.withLock { $0[key] = rebuilt }
         _ = cdeltasys_malloc_trim()
         logger.notice(
