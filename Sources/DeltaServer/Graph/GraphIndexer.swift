@@ -402,9 +402,23 @@ public final class GraphIndexer: Service, Sendable {
         var changed: [String] = []
         var nodes: [String] = []
         var updating: Duration = .zero
-        let slice = 1_000
-        for start in stride(from: 0, to: files.count, by: slice) {
-            let part = try await read(key, files[start..<min(start + slice, files.count)].map { ($0.path, $0) })
+        // Slices of at most 1,000 files and 32 MiB: a directory of generated register headers
+        // (50,000 macros each) must not put a million symbols in memory at once.
+        var slices: [Range<Int>] = []
+        var sliceStart = 0
+        var sliceBytes: Int64 = 0
+        for (position, file) in files.enumerated() {
+            if position - sliceStart >= 1_000 || sliceBytes >= 32 << 20 {
+                slices.append(sliceStart..<position)
+                sliceStart = position
+                sliceBytes = 0
+            }
+            sliceBytes += min(file.size, Self.maxReadSize)
+        }
+        if sliceStart < files.count { slices.append(sliceStart..<files.count) }
+        for range in slices {
+            let start = range.lowerBound
+            let part = try await read(key, files[range].map { ($0.path, $0) })
             try await storage.commitGraph(
                 GraphCommit(
                     workspace: key, reset: start == 0, modelVersion: 0, indexedSequence: nil,
@@ -423,7 +437,8 @@ public final class GraphIndexer: Service, Sendable {
                 rebuilt.graph.withLock { _ = $0.apply(stripped) }
             }
             updating += ContinuousClock.now - before
-            setProgress(key) { $0.pendingOperations = max(0, files.count - start - slice) }
+            setProgress(key) { $0.pendingOperations = files.count - range.upperBound }
+            _ = cdeltasys_malloc_trim()
         }
         changed.sort()
         nodes.sort()
