@@ -85,6 +85,7 @@ public final class GraphIndexer: Service, Sendable {
     static let maxDeferral: Duration = .seconds(30)
 
     private let graphs = Mutex<[String: WorkspaceGraph]>([:])
+    private let loading = Mutex<[String: Task<WorkspaceGraph, any Error>]>([:])
     private let progress = Mutex<[String: Progress]>([:])
     private let pending = Mutex<Set<String>>([])
     private let wake: AsyncStream<Void>.Continuation
@@ -198,7 +199,16 @@ public final class GraphIndexer: Service, Sendable {
     /// The graph of a workspace, loading it if it is not in memory yet.
     func graph(_ key: String) async throws -> WorkspaceGraph {
         if let loaded = graphs.withLock({ $0[key] }) { return loaded }
-        return try await load(key)
+        // One load per workspace at a time: a query and the indexer asking together must not
+        // both rebuild (their slices would interleave in the database).
+        let task = loading.withLock { running -> Task<WorkspaceGraph, any Error> in
+            if let load = running[key] { return load }
+            let load = Task { try await self.load(key) }
+            running[key] = load
+            return load
+        }
+        defer { loading.withLock { _ = $0.removeValue(forKey: key) } }
+        return try await task.value
     }
 
     private func setProgress(_ key: String, _ change: (inout Progress) -> Void) {
