@@ -86,6 +86,24 @@ import Testing
                     server, "/api/v1/graph/search?workspace=ws&q=leaf", as: GraphSearchResponse.self)
                 #expect(exact.results.first?.match == "exact")
 
+                // The CLI, as a user runs it.
+                let cli = try await ServerProcess.run([
+                    "graph", "dependents", "include/linux/types.h", "--transitive", "--server", server.baseURL,
+                    "--workspace", "ws", "--json",
+                ])
+                #expect(cli.status == 0, "\(cli.stderr)")
+                let reply = try JSONDecoder().decode(GraphPathsResponse.self, from: Data(cli.stdout.utf8))
+                #expect(reply.results.map(\.path) == ["include/linux/list.h", "kernel/sched.c"])
+                let text = try await ServerProcess.run([
+                    "graph", "search", "schedule", "--server", server.baseURL, "--workspace", "ws",
+                ])
+                #expect(text.stdout.contains("schedule\tfunction\tkernel/sched.c:4\t(exact)"), "\(text.stdout)")
+                let missingPath = try await ServerProcess.run([
+                    "graph", "symbols", "nope.c", "--server", server.baseURL, "--workspace", "ws",
+                ])
+                #expect(missingPath.status != 0)
+                #expect(missingPath.stderr.contains("PATH_NOT_FOUND"))
+
                 let unknown = try await HTTP.get(server.baseURL + "/api/v1/graph/dependents?workspace=ws&path=nope.c")
                 #expect(unknown.status == 404)
                 #expect(unknown.errorCode == "PATH_NOT_FOUND")

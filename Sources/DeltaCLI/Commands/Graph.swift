@@ -81,39 +81,36 @@ struct Graph: AsyncParsableCommand {
         }
     }
 
-    struct Dependents: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Files that import PATH (directly, or --transitive).")
+    /// What `dependents` and `dependencies` take.
+    struct Walk: ParsableArguments {
         @Argument(help: "Workspace-relative path of the file") var path: String
-        @Flag(help: "Follow importers of importers") var transitive = false
+        @Flag(help: "Follow the edges further: importers of importers, or imports of imports") var transitive = false
         @Option(help: "How many steps to follow with --transitive (default: all)") var depth: Int?
         @OptionGroup var options: Options
 
-        func run() async throws {
+        func run(dependents: Bool) async throws {
             let (path, transitive, depth) = (path, transitive, depth)
             try await options.run(
                 { api, workspace in
                     try await api.graphRelated(
-                        dependents: true, workspace: workspace, path: path, transitive: transitive, depth: depth)
-                }, text: { Graph.printPaths($0, what: "dependents") })
+                        dependents: dependents, workspace: workspace, path: path, transitive: transitive, depth: depth)
+                }, text: { Graph.printPaths($0, what: dependents ? "dependents" : "dependencies") })
         }
+    }
+
+    struct Dependents: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Files that import PATH (directly, or --transitive).")
+        @OptionGroup var walk: Walk
+
+        func run() async throws { try await walk.run(dependents: true) }
     }
 
     struct Dependencies: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Files PATH imports (directly, or --transitive), and its unresolved imports.")
-        @Argument(help: "Workspace-relative path of the file") var path: String
-        @Flag(help: "Follow the imports of imports") var transitive = false
-        @Option(help: "How many steps to follow with --transitive (default: all)") var depth: Int?
-        @OptionGroup var options: Options
+        @OptionGroup var walk: Walk
 
-        func run() async throws {
-            let (path, transitive, depth) = (path, transitive, depth)
-            try await options.run(
-                { api, workspace in
-                    try await api.graphRelated(
-                        dependents: false, workspace: workspace, path: path, transitive: transitive, depth: depth)
-                }, text: { Graph.printPaths($0, what: "dependencies") })
-        }
+        func run() async throws { try await walk.run(dependents: false) }
     }
 
     struct Symbols: AsyncParsableCommand {

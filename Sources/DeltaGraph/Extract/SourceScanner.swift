@@ -66,6 +66,19 @@ struct SourceScanner {
     }
 
     /// From `/*` past the matching `*/` (or the end); `nested` for Rust and Swift.
+    /// Skips the C-family trivia at `pos` — a whitespace byte, a newline, a `//` or `/* */`
+    /// comment — and says whether there was any (the lexers of Go, Java, Rust and Swift share it).
+    mutating func skipTrivia(nestedComments: Bool) -> Bool {
+        switch bytes[pos] {
+        case 0x20, 0x09, 0x0D, 0x0B, 0x0C: pos += 1
+        case 0x0A: newline()
+        case UInt8(ascii: "/") where next() == UInt8(ascii: "/"): skipLineComment()
+        case UInt8(ascii: "/") where next() == UInt8(ascii: "*"): skipBlockComment(nested: nestedComments)
+        default: return false
+        }
+        return true
+    }
+
     mutating func skipBlockComment(nested: Bool) {
         pos += 2
         var depth = 1

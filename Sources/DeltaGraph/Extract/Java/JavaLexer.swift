@@ -14,15 +14,8 @@ struct JavaLexer {
             let byte = bytes[scanner.pos]
             let start = scanner.pos
             let line = scanner.line
+            if scanner.skipTrivia(nestedComments: false) { continue }
             switch byte {
-            case 0x20, 0x09, 0x0D, 0x0B, 0x0C:
-                scanner.pos += 1
-            case 0x0A:
-                scanner.newline()
-            case UInt8(ascii: "/") where scanner.next() == UInt8(ascii: "/"):
-                scanner.skipLineComment()
-            case UInt8(ascii: "/") where scanner.next() == UInt8(ascii: "*"):
-                scanner.skipBlockComment(nested: false)
             case UInt8(ascii: "\""):
                 if scanner.next() == byte, scanner.next(2) == byte {
                     scanner.skipTripleQuoted(byte)

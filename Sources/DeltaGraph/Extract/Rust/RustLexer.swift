@@ -18,15 +18,8 @@ struct RustLexer {
             let byte = bytes[scanner.pos]
             let start = scanner.pos
             let line = scanner.line
+            if scanner.skipTrivia(nestedComments: true) { continue }
             switch byte {
-            case 0x20, 0x09, 0x0D, 0x0B, 0x0C:
-                scanner.pos += 1
-            case 0x0A:
-                scanner.newline()
-            case UInt8(ascii: "/") where scanner.next() == UInt8(ascii: "/"):
-                scanner.skipLineComment()
-            case UInt8(ascii: "/") where scanner.next() == UInt8(ascii: "*"):
-                scanner.skipBlockComment(nested: true)
             case UInt8(ascii: "\""):
                 scanner.skipQuoted(byte, multiline: true)
                 scanner.emit(.string, from: start, line: line)
