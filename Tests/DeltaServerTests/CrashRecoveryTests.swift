@@ -25,7 +25,7 @@ import Testing
         return tree
     }
 
-    @Test(arguments: Failpoints.Point.allCases)
+    @Test(arguments: Failpoints.uploadPathPoints)
     func crashAtFailpointLeavesOldOrNewState(_ point: Failpoints.Point) async throws {
         try await withTemporaryDirectory("crash") { directory in
             let work = directory.sub("work")

@@ -18,6 +18,9 @@ public struct Failpoints: Sendable {
         case graphBeforeCommit = "graph-before-commit"
     }
 
+    /// The points an upload passes (every point but the graph indexer's).
+    public static var uploadPathPoints: [Point] { Point.allCases.filter { $0 != .graphBeforeCommit } }
+
     /// The point at which the process exits (from `DELTASYNC_FAILPOINT`).
     public var exitAt: Point?
     /// Makes every write to a materialised copy fail (`DELTASYNC_FAILPOINT=materialise-error`),

@@ -21,8 +21,12 @@ public protocol ChangePublisher: Sendable {
     /// A bounded subscription to one workspace (nil: every workspace), or nil when the server
     /// already has as many subscribers as it allows.
     func subscribe(workspace: String?) -> ChangeSubscription?
+    /// A subscription of the server's own (the code graph's indexer): never refused, and not
+    /// counted among the clients `--max-subscribers` bounds.
+    func subscribeInternally(workspace: String?) -> ChangeSubscription
     /// Ends every subscription (graceful shutdown).
     func finishAll()
+    /// Client subscriptions (internal ones are not counted).
     var subscriberCount: Int { get }
 }
 
@@ -77,6 +81,7 @@ public final class LocalChangePublisher: ChangePublisher {
     private struct Subscriber {
         var workspace: String?
         var subscription: ChangeSubscription
+        var counted = true
     }
 
     private let subscribers = Mutex<[UInt64: Subscriber]>([:])
@@ -97,13 +102,22 @@ public final class LocalChangePublisher: ChangePublisher {
     }
 
     public func subscribe(workspace: String?) -> ChangeSubscription? {
+        subscribe(workspace: workspace, counted: true)
+    }
+
+    public func subscribeInternally(workspace: String?) -> ChangeSubscription {
+        // Never nil: an uncounted subscriber is always admitted.
+        subscribe(workspace: workspace, counted: false) ?? ChangeSubscription(capacity: bufferCapacity) {}
+    }
+
+    private func subscribe(workspace: String?, counted: Bool) -> ChangeSubscription? {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
         let subscription = ChangeSubscription(capacity: bufferCapacity) { [weak self] in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
         let admitted = subscribers.withLock { all in
-            guard all.count < maxSubscribers else { return false }
-            all[id] = Subscriber(workspace: workspace, subscription: subscription)
+            guard !counted || all.values.count(where: \.counted) < maxSubscribers else { return false }
+            all[id] = Subscriber(workspace: workspace, subscription: subscription, counted: counted)
             return true
         }
         return admitted ? subscription : nil
@@ -114,5 +128,5 @@ public final class LocalChangePublisher: ChangePublisher {
         for subscription in all { subscription.end() }
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+    public var subscriberCount: Int { subscribers.withLock { $0.values.count(where: \.counted) } }
 }

@@ -125,10 +125,7 @@ public final class GraphIndexer: Service, Sendable {
     /// after a lost subscription).
     private func listen() async {
         while !Task.isCancelled {
-            guard let subscription = changes.subscribe(workspace: nil) else {
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
+            let subscription = changes.subscribeInternally(workspace: nil)
             await markAllPending()
             await withTaskCancellationHandler {
                 for await event in subscription {
