@@ -102,7 +102,7 @@ public enum DeltaServer {
         ).register(on: router)
         WorkspaceRoutes(storage: storage, authority: routeAuthority, configuration: configuration, indexer: indexer)
             .register(on: router)
-        GraphRoutes(storage: storage, indexer: indexer, configuration: configuration, metrics: counters.metrics)
+        GraphRoutes(storage: storage, indexer: indexer, configuration: configuration)
             .register(on: router)
         WebPage.register(on: router)
         let api = router.group("/api/v1/delta")

@@ -327,24 +327,15 @@ public struct CodeGraph: Sendable {
 
     /// C includes with the include-directory part cached per specifier.
     private mutating func resolveInclude(_ spec: ImportSpec, importer: String, resolver: Resolver) -> Resolution {
-        var resolution = Resolution()
-        let name = spec.specifier
-        guard !name.isEmpty, !name.hasPrefix("/") else { return resolution }
-        if spec.kind == .quoted,
-            let candidate = PathIndex.normalize(PathIndex.join(PathIndex.directory(of: importer), name))
-        {
-            resolution.keys.append(Resolver.fileKey(candidate))
-            if index.contains(candidate) { resolution.targets = [candidate] }
+        var cache = includeCache
+        includeCache = [:]
+        defer { includeCache = cache }
+        return resolver.resolveInclude(spec, importer: importer) { name in
+            if let cached = cache[name] { return cached }
+            let resolved = resolver.resolveInIncludeDirectories(name)
+            cache[name] = resolved
+            return resolved
         }
-        let shared: Resolution
-        if let cached = includeCache[name] {
-            shared = cached
-        } else {
-            shared = resolver.resolveInIncludeDirectories(name)
-            includeCache[name] = shared
-        }
-        resolution.keys += shared.keys
-        if resolution.targets.isEmpty { resolution.targets = shared.targets }
-        return resolution
     }
+
 }

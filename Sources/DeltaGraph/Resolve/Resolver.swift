@@ -59,6 +59,14 @@ public struct Resolver: Sendable {
     /// Quoted: relative to the including file first; then (both kinds) the include directories
     /// in order, the first one holding the file winning — every match of a wildcard pattern.
     func resolveInclude(_ spec: ImportSpec, importer: String) -> Resolution {
+        resolveInclude(spec, importer: importer, inIncludeDirectories: resolveInIncludeDirectories)
+    }
+
+    /// `resolveInclude` with the include-directory part supplied by the caller (the graph
+    /// caches it per specifier).
+    func resolveInclude(
+        _ spec: ImportSpec, importer: String, inIncludeDirectories: (String) -> Resolution
+    ) -> Resolution {
         var resolution = Resolution()
         let name = spec.specifier
         guard !name.isEmpty, !name.hasPrefix("/") else { return resolution }
@@ -68,7 +76,7 @@ public struct Resolver: Sendable {
             resolution.keys.append(Self.fileKey(candidate))
             if index.contains(candidate) { resolution.targets = [candidate] }
         }
-        let fromDirectories = resolveInIncludeDirectories(name)
+        let fromDirectories = inIncludeDirectories(name)
         resolution.keys += fromDirectories.keys
         if resolution.targets.isEmpty { resolution.targets = fromDirectories.targets }
         return resolution

@@ -14,7 +14,6 @@ struct GraphRoutes: Sendable {
     let storage: any DeltaStorage
     let indexer: GraphIndexer
     let configuration: ServerConfiguration
-    let metrics: ServerMetrics
 
     func register(on router: Router<DeltaRequestContext>) {
         let api = router.group("/api/v1/graph")
