@@ -58,18 +58,35 @@ struct CompareBenchmark: AsyncParsableCommand {
         var initial = Samples()
         var servePeak = 0.0
         for run in 0...runs {
-            sync()
-            let rsyncTime = try Timed.process(rsyncCommand(into: run))
+            // In turn, one then the other first: the first to create the tree's inodes after a
+            // disturbance pays for it.
+            func timeRsync() throws -> Double {
+                sync()
+                return try Timed.process(rsyncCommand(into: run))
+            }
             server?.stop()
-            sync()
             let fresh = try ServerUnderTest(workDirectory: scratch + "/server-\(run)")
             server = fresh
-            let pushTime = try Timed.process(Self.push(deltasync, tree, fresh, scratch + "/push-state-\(run)"))
+            func timePush() throws -> Double {
+                sync()
+                return try Timed.process(Self.push(deltasync, tree, fresh, scratch + "/push-state-\(run)"))
+            }
+            let rsyncTime: Double
+            let pushTime: Double
+            if run % 2 == 0 {
+                rsyncTime = try timeRsync()
+                pushTime = try timePush()
+            } else {
+                pushTime = try timePush()
+                rsyncTime = try timeRsync()
+            }
             let peak = fresh.memory().peak
             say(
                 String(
-                    format: "  initial push %@: rsync %.2f s, deltasync %.2f s (%.2f), serve peak RSS %.0f MiB",
-                    run == 0 ? "warm-up" : "run \(run)", rsyncTime, pushTime, pushTime / rsyncTime, peak))
+                    format:
+                        "  initial push %@ (%@ first): rsync %.2f s, deltasync %.2f s (%.2f), serve peak RSS %.0f MiB",
+                    run == 0 ? "warm-up" : "run \(run)", run % 2 == 0 ? "rsync" : "deltasync", rsyncTime, pushTime,
+                    pushTime / rsyncTime, peak))
             if run > 0 {
                 initial.add(peer: rsyncTime, value: pushTime)
                 servePeak = max(servePeak, peak)

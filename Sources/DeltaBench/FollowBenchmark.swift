@@ -174,21 +174,36 @@ struct PullBenchmark: AsyncParsableCommand {
         var rsyncTimes: [Double] = []
         var pullTimes: [Double] = []
         // Each run into new directories, nothing deleted until the end: on ext4 a run that
-        // follows a large delete pays for it in the inode allocator, whichever tool it is.
+        // follows a large delete pays for it in the inode allocator, whichever tool it is. The
+        // two go in turn, first one then the other: the first to create 100,000 inodes after a
+        // disturbance pays for it, so neither always goes first.
         for run in 0...runs {
             let rsyncDestination = environment.scratch + "/rsync-\(run)"
             let pullDestination = environment.scratch + "/pull-\(run)"
-            sync()
-            // What deltasync never syncs (a git directory a `compare` run made, the state directory).
-            let rsyncTime = try Timed.process([
-                "/usr/bin/rsync", "-a", "--exclude=.git", "--exclude=.deltasync", daemon.url + "/",
-                rsyncDestination + "/",
-            ])
+            func timeRsync() throws -> Double {
+                sync()
+                // What deltasync never syncs (a git directory a `compare` run made, the state directory).
+                return try Timed.process([
+                    "/usr/bin/rsync", "-a", "--exclude=.git", "--exclude=.deltasync", daemon.url + "/",
+                    rsyncDestination + "/",
+                ])
+            }
+            func timePull() throws -> Double {
+                sync()
+                return try Timed.process([
+                    deltasync, "pull", pullDestination, "--server", environment.server.baseURL, "--workspace", "bench",
+                ])
+            }
+            let rsyncTime: Double
+            let pullTime: Double
+            if run % 2 == 0 {
+                rsyncTime = try timeRsync()
+                pullTime = try timePull()
+            } else {
+                pullTime = try timePull()
+                rsyncTime = try timeRsync()
+            }
             let rsyncFiles = try Self.fileCount(rsyncDestination)
-            sync()
-            let pullTime = try Timed.process([
-                deltasync, "pull", pullDestination, "--server", environment.server.baseURL, "--workspace", "bench",
-            ])
             let pullFiles = try Self.fileCount(pullDestination, excluding: ".deltasync")
             guard pullFiles == rsyncFiles else {
                 throw BenchError("pull wrote \(pullFiles) files, rsync \(rsyncFiles): not the same tree")
@@ -202,8 +217,8 @@ struct PullBenchmark: AsyncParsableCommand {
             pullTimes.append(pullTime)
             print(
                 String(
-                    format: "run %d: rsync %.2f s, pull %.2f s, pull/rsync %.2f", run, rsyncTime, pullTime,
-                    pullTime / rsyncTime))
+                    format: "run %d (%@ first): rsync %.2f s, pull %.2f s, pull/rsync %.2f", run,
+                    run % 2 == 0 ? "rsync" : "pull", rsyncTime, pullTime, pullTime / rsyncTime))
         }
         let rsyncMedian = Percentile.of(rsyncTimes, 50)
         let pullMedian = Percentile.of(pullTimes, 50)

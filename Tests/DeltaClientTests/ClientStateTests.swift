@@ -23,6 +23,30 @@ import Testing
         }
     }
 
+    /// The file table is written through SQLite's own bind calls: every field comes back as it
+    /// went in, an upsert replaces the row, and non-ASCII and awkward paths keep their bytes.
+    @Test func fileRowsRoundTripAndUpsertsReplace() async throws {
+        try await withTemporaryDirectory("rows") { directory in
+            let state = try ClientState(directory: directory.sub("state"))
+            let paths = ["a.txt", "caf\u{E9}/na\u{EF}ve.swift", "emoji/\u{1F600}.md", "quote\"d 'and' spaced", "x"]
+            let rows = paths.enumerated().map { index, path in
+                TrackedFile(
+                    path: path, size: Int64(index) * 1_000_000_007, mtimeNanoseconds: -2 + Int64(index),
+                    ctimeNanoseconds: Int64.max - Int64(index), inode: UInt64.max - UInt64(index),
+                    mode: index % 2 == 0 ? 0o644 : 0o755, sha256: String(repeating: "\(index)", count: 64))
+            }
+            try state.refresh(rows)
+            #expect(try state.files() == Dictionary(uniqueKeysWithValues: rows.map { ($0.path, $0) }))
+            var changed = rows[1]
+            changed.size = 7
+            changed.sha256 = String(repeating: "f", count: 64)
+            try state.refresh([changed])
+            let files = try state.files()
+            #expect(files.count == rows.count)
+            #expect(files[changed.path] == changed)
+        }
+    }
+
     @Test func outboxEntriesAreAcknowledgedAndOldOnesPruned() async throws {
         try await withTemporaryDirectory("outbox") { directory in
             let state = try ClientState(directory: directory.sub("state"))

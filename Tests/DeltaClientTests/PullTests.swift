@@ -126,6 +126,35 @@ import Testing
         }
     }
 
+    /// A path with nothing at it when planned is renamed into place without replacing: a file
+    /// created there meanwhile (after the path is marked in flight) is kept aside, not lost.
+    @Test func aFileCreatedLocallyDuringTheBootstrapIsKeptAside() async throws {
+        try await withTemporaryDirectory("race") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let source = try WorkspaceTree(root: directory.sub("source"))
+                try source.write("new.txt", "from the server")
+                try source.write("dir/deep.txt", "deep")
+                try await PushTest.push(source, server)
+                let mirror = directory.sub("mirror")
+                var configuration = Self.configuration(mirror, server)
+                configuration.beforeRenaming = { paths in
+                    guard paths.contains("new.txt") else { return }
+                    try? "made in the replica".write(toFile: mirror + "/new.txt", atomically: false, encoding: .utf8)
+                }
+                let report = try await PullSession(configuration: configuration, logger: PushTest.logger).run()
+                #expect(report.conflicts == ["new.txt.deltasync-conflict-1"])
+                #expect(try String(contentsOfFile: mirror + "/new.txt", encoding: .utf8) == "from the server")
+                #expect(
+                    try String(contentsOfFile: mirror + "/new.txt.deltasync-conflict-1", encoding: .utf8)
+                        == "made in the replica")
+                #expect(try String(contentsOfFile: mirror + "/dir/deep.txt", encoding: .utf8) == "deep")
+                // Nothing staged is left beside the targets.
+                let names = try FileManager.default.contentsOfDirectory(atPath: mirror)
+                #expect(!names.contains { $0.hasPrefix(".deltasync-tmp-") })
+            }
+        }
+    }
+
     @Test func aCompactedCursorStartsAgainFromTheManifest() async throws {
         try await withTemporaryDirectory("rebootstrap") { directory in
             try await TestServer.with(workDirectory: directory.sub("server"), configure: { $0.retainChanges = 1 }) {

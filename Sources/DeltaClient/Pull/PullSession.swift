@@ -1,3 +1,4 @@
+import CDeltaSys
 import DeltaCore
 import Foundation
 public import Logging
@@ -15,6 +16,9 @@ public struct PullConfiguration: Sendable {
     public var stateDirectory: String
     public var retry: RetryPolicy
     public var requestTimeout: Duration
+    /// Tests only: called with a batch's paths after they are marked in flight, just before
+    /// they are renamed into place (a local file can be created there to race the rename).
+    var beforeRenaming: (@Sendable ([String]) -> Void)?
 
     public init(
         root: String, serverURL: String, workspace: String, token: String? = nil, stateDirectory: String? = nil,
@@ -108,8 +112,11 @@ public final class PullSession: Sendable {
 
     var workspace: WorkspaceReference { WorkspaceReference(name: configuration.workspace, path: configuration.root) }
 
-    /// Brings the replica to the server's current sequence and returns.
+    /// Brings the replica to the server's current sequence and returns. A session runs once
+    /// (`run` or `follow`): its state-directory lock is released when it returns.
     public func run() async throws -> PullReport {
+        // The session ends here: the next one may start at once, whoever still holds this object.
+        defer { lock.release() }
         let started = ContinuousClock.now
         var report = PullReport()
         try await catchUp(&report)
@@ -120,6 +127,7 @@ public final class PullSession: Sendable {
     /// Catches up, then applies every change as it is announced until cancelled. Reconnects
     /// (resuming from the cursor) when the stream drops; `onChange` hears each applied sequence.
     public func follow(onChange: @Sendable (PullReport) -> Void = { _ in }) async throws {
+        defer { lock.release() }
         var report = PullReport()
         try await catchUp(&report)
         onChange(report)
@@ -180,17 +188,21 @@ public final class PullSession: Sendable {
     private func bootstrap(_ report: inout PullReport) async throws {
         report.rebootstrapped = true
         let manifest = try await configuration.retry.run { try await self.api.manifest(self.workspace) }
-        var wanted: [String: WantedFile] = [:]
-        for file in manifest.files where file.contentHash.algorithm == .sha256 {
-            wanted[file.path] = WantedFile(
-                path: file.path, sha256: file.contentHash.hex, mode: file.mode, size: file.sizeBytes)
+        var wanted = manifest.files.compactMap { file in
+            file.contentHash.algorithm == .sha256
+                ? WantedFile(path: file.path, sha256: file.contentHash.hex, mode: file.mode, size: file.sizeBytes) : nil
         }
+        // The server lists files in path order; sorting is only for one that does not.
+        if !zip(wanted, wanted.dropFirst()).allSatisfy({ $0.path < $1.path }) { wanted.sort { $0.path < $1.path } }
         let known = try state.files()
-        for path in known.keys.sorted() where wanted[path] == nil {
-            try remove(path, sequence: manifest.sequence, report: &report)
+        if !known.isEmpty {
+            let listed = Set(wanted.lazy.map(\.path))
+            for path in known.keys.sorted() where !listed.contains(path) {
+                try remove(path, sequence: manifest.sequence, report: &report)
+            }
         }
         do {
-            try await place(wanted.values.sorted { $0.path < $1.path }, sequence: manifest.sequence, report: &report)
+            try await place(wanted, sequence: manifest.sequence, report: &report)
         } catch is ContentGone {
             // The manifest was overtaken while we fetched: read it again.
             logger.notice("the workspace changed during the bootstrap; reading the manifest again")
@@ -279,15 +291,21 @@ public final class PullSession: Sendable {
         var batchBytes: Int64 = 0
         var unchanged: [TrackedFile] = []
         var directories = Set<String>()
+        // Paths with nothing at them now: renamed into place without replacing (a file that
+        // appears there meanwhile takes the careful path), so they need no look before the rename.
+        var absent = Set<String>()
         for file in files {
             guard PathRules.violation(in: Array(file.path.utf8)) == nil else {
                 logger.warning("skipped a path this system cannot hold", metadata: ["path": "\(file.path)"])
                 continue
             }
-            if let current = try localState(file.path, known: known), current.sha256 == file.sha256 {
+            var isAbsent = false
+            let local = try localState(file.path, known: known, absent: &isAbsent)
+            if isAbsent && known[file.path] == nil { absent.insert(file.path) }
+            if let current = local, current.sha256 == file.sha256 {
                 let full = configuration.root + "/" + file.path
                 if (current.mode & 0o111 != 0) != (file.mode & 0o111 != 0) {
-                    chmod(full, file.mode & 0o111 != 0 ? 0o755 : 0o644)
+                    chmod(full, Self.fileMode(file.mode))
                 }
                 if let tracked = Self.tracked(full, path: file.path, sha256: file.sha256) { unchanged.append(tracked) }
                 continue
@@ -306,16 +324,19 @@ public final class PullSession: Sendable {
             targets[file.sha256, default: []].append(file)
         }
         try state.refresh(unchanged)
-        // Each blob is staged in the directory of the last path that takes it (its rename target).
-        var staging: [String: String] = [:]
+        // Each blob is staged in the directory of the last path that takes it (its rename
+        // target), with that path's mode.
+        var staging: [String: (directory: String, mode: UInt32)] = [:]
         for (hex, files) in targets {
             for file in files { try createParents(of: file.path, known: &directories) }
-            if let last = files.last?.path {
-                staging[hex] = last.lastIndex(of: "/").map { String(last[..<$0]) } ?? ""
+            if let last = files.last {
+                let directory = last.path.lastIndex(of: "/").map { String(last.path[..<$0]) } ?? ""
+                staging[hex] = (directory, UInt32(Self.fileMode(last.mode)))
             }
         }
         guard !staging.isEmpty else { return }
-        try FileSystem.writeAtomically(stagingList, Array(Set(staging.values).sorted().joined(separator: "\n").utf8))
+        try FileSystem.writeAtomically(
+            stagingList, Array(Set(staging.values.map(\.directory)).sorted().joined(separator: "\n").utf8))
         let root = configuration.root
         let stagingDirectories = staging
         let api = self.api
@@ -327,9 +348,11 @@ public final class PullSession: Sendable {
                 func fetch(_ batch: [String]) {
                     group.addTask {
                         try await api.downloadBlobs(batch, workspace: workspace) { hex in
-                            let directory = stagingDirectories[hex] ?? ""
-                            return root + (directory.isEmpty ? "" : "/" + directory) + "/" + Self.stagingPrefix
+                            let (directory, mode) = stagingDirectories[hex] ?? ("", 0o644)
+                            let path =
+                                root + (directory.isEmpty ? "" : "/" + directory) + "/" + Self.stagingPrefix
                                 + UUID().uuidString
+                            return (path, mode)
                         }
                     }
                 }
@@ -340,7 +363,8 @@ public final class PullSession: Sendable {
                 while let fetched = try await group.next() {
                     placed.formUnion(fetched.keys)
                     try placeBatch(
-                        fetched, targets: targets, directories: &directories, sequence: sequence, report: &report)
+                        fetched, targets: targets, absent: absent, directories: &directories, sequence: sequence,
+                        report: &report)
                     if let batch = pending.next() { fetch(batch) }
                 }
             }
@@ -355,9 +379,10 @@ public final class PullSession: Sendable {
 
     /// Renames one batch of downloaded blobs into place: local edits kept aside and parents
     /// created first, then every path marked in flight (one transaction), renamed (a copy for
-    /// each further path with the same content), and recorded (one transaction).
+    /// each further path with the same content), and recorded (one transaction). Paths in
+    /// `absent` had nothing at them when planned: they are renamed without replacing.
     private func placeBatch(
-        _ received: [String: (path: String, size: Int64)], targets: [String: [WantedFile]],
+        _ received: [String: (path: String, size: Int64)], targets: [String: [WantedFile]], absent: Set<String>,
         directories: inout Set<String>, sequence: Int64, report: inout PullReport
     ) throws {
         var moves: [(from: String, file: WantedFile, size: Int64)] = []
@@ -367,18 +392,20 @@ public final class PullSession: Sendable {
                 for (index, file) in files.enumerated() {
                     let source: String
                     if index == files.count - 1 {
-                        source = blob.path
+                        source = blob.path  // staged with this path's mode
                     } else {
                         source = temporaryDirectory + "/" + UUID().uuidString
                         try FileSystem.copyFile(blob.path, to: source)
+                        chmod(source, Self.fileMode(file.mode))
                     }
-                    chmod(source, file.mode & 0o111 != 0 ? 0o755 : 0o644)
                     moves.append((source, file, blob.size))
                 }
                 if files.isEmpty { unlink(blob.path) }
             }
             for move in moves {
-                try keepAsideIfEdited(move.file.path, sequence: sequence, report: &report)
+                if !absent.contains(move.file.path) {
+                    try keepAsideIfEdited(move.file.path, sequence: sequence, report: &report)
+                }
                 try createParents(of: move.file.path, known: &directories)
             }
             // In flight: killed between a rename and the record below, the next run must take
@@ -387,7 +414,7 @@ public final class PullSession: Sendable {
                 moves.map { move in
                     TrackedFile(
                         path: move.file.path, size: move.size, mtimeNanoseconds: Self.inFlight,
-                        ctimeNanoseconds: Self.inFlight, inode: 0, mode: move.file.mode & 0o111 != 0 ? 0o755 : 0o644,
+                        ctimeNanoseconds: Self.inFlight, inode: 0, mode: UInt32(Self.fileMode(move.file.mode)),
                         sha256: move.file.sha256)
                 })
         } catch {
@@ -395,13 +422,15 @@ public final class PullSession: Sendable {
             for blob in received.values { unlink(blob.path) }
             throw error
         }
+        configuration.beforeRenaming?(moves.map(\.file.path))
         var written: [TrackedFile] = []
         for (index, move) in moves.enumerated() {
             let full = configuration.root + "/" + move.file.path
-            var info = stat()
-            if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { FileSystem.removeTree(full) }
-            guard rename(move.from, full) == 0 else {
-                let error = DeltaError.posix("rename", full)
+            do {
+                try renameIntoPlace(
+                    move.from, full, path: move.file.path, wasAbsent: absent.contains(move.file.path),
+                    sequence: sequence, report: &report)
+            } catch {
                 for rest in moves[index...] { unlink(rest.from) }
                 try state.refresh(written)
                 throw error
@@ -414,6 +443,38 @@ public final class PullSession: Sendable {
         }
         try state.refresh(written)
     }
+
+    /// Renames a download over `full`. A path that was absent when planned is taken without
+    /// replacing anything (`RENAME_NOREPLACE`); only when something appeared there since (or the
+    /// filesystem cannot do that) is it looked at: a local edit kept aside, a directory removed.
+    private func renameIntoPlace(
+        _ from: String, _ full: String, path: String, wasAbsent: Bool, sequence: Int64, report: inout PullReport
+    ) throws {
+        if wasAbsent {
+            if cdeltasys_renameat2(AT_FDCWD, from, AT_FDCWD, full, Self.renameNoReplace) == 0 { return }
+            let failure = errno
+            guard failure == EEXIST || failure == EINVAL || failure == ENOSYS else {
+                throw DeltaError.posix("rename", full)
+            }
+            if failure == EEXIST {
+                // Created locally since it was planned (its row is marked in flight by now, so
+                // the usual check would take it for ours): a regular file there is kept aside.
+                var info = stat()
+                if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                    try keepAside(path, sequence: sequence, report: &report)
+                }
+            }
+        }
+        var info = stat()
+        if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { FileSystem.removeTree(full) }
+        guard rename(from, full) == 0 else { throw DeltaError.posix("rename", full) }
+    }
+
+    /// The mode a mirrored file gets: 0755 when the server's has an exec bit, else 0644.
+    static func fileMode(_ mode: UInt32) -> mode_t { mode & 0o111 != 0 ? 0o755 : 0o644 }
+
+    /// renameat2(2)'s `RENAME_NOREPLACE`.
+    static let renameNoReplace: UInt32 = 1
 
     /// The file-table row for what is at `full` now, with its known content hash.
     static func tracked(_ full: String, path: String, sha256: String) -> TrackedFile? {
@@ -452,6 +513,12 @@ public final class PullSession: Sendable {
             if written.mtimeNanoseconds == Self.inFlight || ChangeDetector.sameStat(written, scanned) { return }
             if let digest = known ?? (ContentHasher.hash([full]).first ?? nil), digest == written.sha256 { return }
         }
+        try keepAside(path, sequence: sequence, report: &report)
+    }
+
+    /// Renames the file at `path` to `NAME.deltasync-conflict-<sequence>` and reports it.
+    private func keepAside(_ path: String, sequence: Int64, report: inout PullReport) throws {
+        let full = configuration.root + "/" + path
         let aside = "\(path).deltasync-conflict-\(sequence)"
         guard rename(full, configuration.root + "/" + aside) == 0 else { throw DeltaError.posix("rename", full) }
         report.conflicts.append(aside)
@@ -464,21 +531,30 @@ public final class PullSession: Sendable {
     }
 
     /// The local file's current state: its recorded row when the stat matches what pull wrote,
-    /// otherwise what hashing it gives; nil when there is no regular file.
-    private func localState(_ path: String, known: [String: TrackedFile]) throws -> TrackedFile? {
+    /// otherwise what hashing it gives; nil when there is no regular file (`absent` says whether
+    /// there is nothing at all).
+    private func localState(_ path: String, known: [String: TrackedFile], absent: inout Bool) throws -> TrackedFile? {
         let full = configuration.root + "/" + path
         var info = stat()
-        guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard lstat(full, &info) == 0 else {
+            absent = errno == ENOENT
+            return nil
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let scanned = ScannedFile(stat: info, path: path)
         if let written = known[path], ChangeDetector.sameStat(written, scanned) { return written }
         guard let digest = ContentHasher.hash([full]).first ?? nil else { return nil }
         return ChangeDetector.state(scanned, sha256: digest)
     }
 
-    /// Creates the directories above `path`; `known` remembers those already checked.
+    /// Creates the directories above `path`; `known` remembers those already checked (most
+    /// paths share their directory with the one before, so that is one lookup).
     private func createParents(of path: String, known: inout Set<String>) throws {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
+        let parent = configuration.root + "/" + path[..<slash]
+        if known.contains(parent) { return }
         var directory = configuration.root
-        for component in PathRules.parents(of: path).last.map({ $0.split(separator: "/").map(String.init) }) ?? [] {
+        for component in PathRules.components(of: String(path[..<slash])) {
             directory += "/" + component
             if known.contains(directory) { continue }
             known.insert(directory)

@@ -1,6 +1,7 @@
 import DeltaCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 #if canImport(Glibc)
     import Glibc
@@ -186,11 +187,37 @@ public final class ClientState: Sendable {
                     ctime_ns = excluded.ctime_ns, inode = excluded.inode, mode = excluded.mode, sha256 = excluded.sha256
                 """
         )
+        // Bound through SQLite's own calls: GRDB's arguments box every value, and a first push or
+        // a pull writes 100,000 rows here.
+        let raw = statement.sqliteStatement
         for state in states {
-            try statement.execute(arguments: [
-                state.path, state.size, state.mtimeNanoseconds, state.ctimeNanoseconds, Int64(bitPattern: state.inode),
-                Int64(state.mode), state.sha256,
-            ])
+            sqlite3_reset(raw)
+            Self.bind(raw, 1, state.path)
+            sqlite3_bind_int64(raw, 2, state.size)
+            sqlite3_bind_int64(raw, 3, state.mtimeNanoseconds)
+            sqlite3_bind_int64(raw, 4, state.ctimeNanoseconds)
+            sqlite3_bind_int64(raw, 5, Int64(bitPattern: state.inode))
+            sqlite3_bind_int64(raw, 6, Int64(state.mode))
+            Self.bind(raw, 7, state.sha256)
+            let code = sqlite3_step(raw)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+            }
+        }
+        sqlite3_reset(raw)
+    }
+
+    /// Binds `text` to parameter `index`, copied by SQLite (`SQLITE_TRANSIENT`).
+    private static func bind(_ statement: SQLiteStatement, _ index: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                // An empty buffer may have no address: bind a zero-length blob of text then.
+                _ = sqlite3_bind_text(
+                    statement, index, chars.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(chars.count),
+                    unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            }
         }
     }
 

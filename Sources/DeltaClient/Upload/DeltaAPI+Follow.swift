@@ -36,10 +36,11 @@ extension DeltaAPI {
     }
 
     /// `POST /api/v1/delta/blobs`: fetches many blobs in one tar stream, each written to a new
-    /// file (0600) at `stagingPath(hex)`. Returns hex → (file, size) for those the server sent; blobs
-    /// it no longer holds are simply absent.
+    /// file at the path and with the mode `stagingPath(hex)` gives. Returns hex → (file, size)
+    /// for those the server sent; blobs it no longer holds are simply absent.
     public func downloadBlobs(
-        _ sha256s: [String], workspace: WorkspaceReference, stagingPath: @Sendable (String) -> String
+        _ sha256s: [String], workspace: WorkspaceReference,
+        stagingPath: @Sendable (String) -> (path: String, mode: UInt32)
     ) async throws -> [String: (path: String, size: Int64)] {
         var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/blobs?\(workspace.query)")
         request.method = .POST
@@ -61,8 +62,8 @@ extension DeltaAPI {
                             guard entry.kind == .regular, (try? ContentHash(parsing: "sha256:" + hex)) != nil else {
                                 throw DeltaError(.invalidRequest, "the server sent an unexpected blob entry '\(hex)'")
                             }
-                            let path = stagingPath(hex)
-                            current = (hex, try RawFile.create(path, mode: 0o600), path, entry.size)
+                            let (path, mode) = stagingPath(hex)
+                            current = (hex, try RawFile.create(path, exactMode: mode_t(mode)), path, entry.size)
                         case .data(let data):
                             try current?.file.write(data)
                         case .end:

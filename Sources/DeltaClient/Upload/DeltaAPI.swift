@@ -25,7 +25,9 @@ public struct DeltaAPI: Sendable {
     }
 
     public func manifest(_ workspace: WorkspaceReference) async throws -> ManifestResponse {
-        try await get("/api/v1/delta/manifest?" + workspace.query, as: ManifestResponse.self)
+        try await get("/api/v1/delta/manifest?" + workspace.query, as: ManifestResponse.self) { body in
+            try? ManifestJSON.decode(Array(body))
+        }
     }
 
     /// What an upload came to.
@@ -76,17 +78,24 @@ public struct DeltaAPI: Sendable {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
-    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+    /// `fast`, when given, reads the reply first (a large document `JSONDecoder` is slow on);
+    /// when it answers nil, `JSONDecoder` does.
+    func get<T: Decodable>(_ path: String, as type: T.Type, fast: ((Data) -> T?)? = nil) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         authorize(&request)
-        return try await send(request, endpoint: String(path.prefix { $0 != "?" }), as: type)
+        return try await send(request, endpoint: String(path.prefix { $0 != "?" }), as: type, fast: fast)
     }
 
     func authorize(_ request: inout HTTPClientRequest) {
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
     }
 
-    private func send<T: Decodable>(_ request: HTTPClientRequest, endpoint: String, as type: T.Type) async throws -> T {
+    /// Error replies are small: a larger body is not read as a `{"success": false}` envelope.
+    static let largestErrorReply = 64 << 10
+
+    private func send<T: Decodable>(
+        _ request: HTTPClientRequest, endpoint: String, as type: T.Type, fast: ((Data) -> T?)? = nil
+    ) async throws -> T {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
@@ -99,11 +108,13 @@ public struct DeltaAPI: Sendable {
         let status = Int(response.status.code)
         let retryAfter = response.headers.first(name: "retry-after").flatMap { Int64($0) }
         // Deployed servers answer `200 {"success": false}` for errors: treat it as the error it names.
-        if (try? JSONDecoder().decode(ErrorEnvelope.self, from: data))?.success == false
-            || !(200..<300).contains(status)
+        if !(200..<300).contains(status)
+            || (data.count <= Self.largestErrorReply
+                && (try? JSONDecoder().decode(ErrorEnvelope.self, from: data))?.success == false)
         {
             throw Self.failure(status: status, data: data, retryAfter: retryAfter, url: baseURL + endpoint)
         }
+        if let fast, let value = fast(data) { return value }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {

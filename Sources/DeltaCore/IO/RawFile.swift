@@ -33,6 +33,16 @@ public final class RawFile: Sendable {
         return RawFile(adopting: fd, path: path)
     }
 
+    /// Creates `path` with exactly `mode`, whatever the process's umask: `fchmod` only when the
+    /// umask would have taken a bit away (a new file's mode is `mode & ~umask`).
+    public static func create(_ path: String, exactMode mode: mode_t) throws -> RawFile {
+        let file = try create(path, mode: mode, exclusive: true)
+        if FileSystem.umask.map({ $0 & mode != 0 }) ?? true {
+            guard fchmod(file.fd, mode) == 0 else { throw DeltaError.posix("chmod", path) }
+        }
+        return file
+    }
+
     /// Reads up to `buffer.count` bytes; 0 at end of file.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
@@ -98,6 +108,17 @@ extension DeltaError {
 
 /// Small filesystem helpers used by both the client and the server.
 public enum FileSystem {
+    /// The process's file-creation mask, read once from `/proc/self/status` (`umask(2)` can
+    /// only be read by setting it, which would race with other threads); nil when unknown.
+    /// Read at first use: nothing in DeltaSync changes the umask after that.
+    public static let umask: mode_t? = {
+        guard let status = try? readAll("/proc/self/status") else { return nil }
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Umask:") {
+            return mode_t(line.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 8)
+        }
+        return nil
+    }()
+
     /// `mkdir -p`.
     public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
         if mkdir(path, mode) == 0 || errno == EEXIST { return }

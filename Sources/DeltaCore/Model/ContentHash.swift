@@ -18,6 +18,15 @@ public struct ContentHash: Sendable, Hashable, Codable, CustomStringConvertible 
 
     /// Parses `sha1:…` or `sha256:…`; throws `INVALID_HASH` for anything else.
     public init(parsing text: String) throws {
+        // The usual form, `sha256:` and lower-case hex, without building new strings.
+        let utf8 = text.utf8
+        if utf8.count == 71, utf8.starts(with: "sha256:".utf8),
+            utf8.dropFirst(7).allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        {
+            self.algorithm = .sha256
+            self.hex = String(text.dropFirst(7))
+            return
+        }
         guard let colon = text.firstIndex(of: ":"),
             let algorithm = Algorithm(rawValue: String(text[..<colon]).lowercased())
         else {

@@ -98,11 +98,12 @@ final class BundleApplier: Sendable {
 
         let blobs = self.blobs
         try await Blocking.run {
+            var adopted = BlobStore.Adopted()
             for (sha256, path) in plan.blobs {
-                try blobs.adopt(path, sha256: sha256)
+                try blobs.adopt(path, sha256: sha256, into: &adopted)
             }
-            try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256)
-            try blobs.flush()
+            try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
+            try blobs.flush(adopted)
         }
         await configuration.failpoints.reach(.afterBlobs, workspace: key)
 

@@ -37,7 +37,11 @@ struct FeedRoutes: Sendable {
                 mode: file.mode
             )
         }
-        return try JSONReply.make(ManifestResponse(workspace: key, sequence: sequence, files: files))
+        // Written by hand: `JSONEncoder` takes most of a second on 100,000 files.
+        let json = ManifestJSON.encode(ManifestResponse(workspace: key, sequence: sequence, files: files))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     func changes(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {

@@ -5,7 +5,8 @@ import Glibc
 /// Content-addressed blobs on a filesystem: `blobs/<aa>/<sha256>`.
 ///
 /// Blobs arrive as spooled temporary files in the same filesystem and are renamed into place, so
-/// storing one costs a rename, not a copy. Durability is one `syncfs` per bundle (`flush()`).
+/// storing one costs a rename, not a copy. Durability is one flush per bundle (`flush(_:)`): an
+/// `fsync` per new blob for a few, one `syncfs` for many.
 public struct BlobStore: Sendable {
     public let root: String
 
@@ -22,24 +23,63 @@ public struct BlobStore: Sendable {
 
     public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }
 
+    /// What `adopt` wrote: the blob's path when it is new, and whether its fan-out directory
+    /// was made for it. `flush` makes these durable.
+    public struct Adopted: Sendable {
+        public var blobs: [String] = []
+        public var newDirectories = false
+
+        public init() {}
+    }
+
     /// Moves `temporaryPath` into the store under `sha256` (dropping it if the blob exists).
-    public func adopt(_ temporaryPath: String, sha256: String) throws {
+    public func adopt(_ temporaryPath: String, sha256: String, into adopted: inout Adopted) throws {
         let target = path(for: sha256)
         if FileSystem.exists(target) {
             unlink(temporaryPath)
             return
         }
         let directory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
-        try FileSystem.createDirectory(directory, mode: 0o700)
+        if mkdir(directory, 0o700) == 0 {
+            adopted.newDirectories = true
+        } else if errno != EEXIST {
+            try FileSystem.createDirectory(directory, mode: 0o700)  // the store's root went missing
+            adopted.newDirectories = true
+        }
         chmod(temporaryPath, 0o600)
         guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
+        adopted.blobs.append(target)
     }
 
-    /// Flushes everything written to the filesystem holding the store (one `syncfs`).
-    public func flush() throws {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw DeltaError.posix("open", root) }
+    /// Most new blobs made durable one `fsync` at a time; above it, one `syncfs`.
+    static let fsyncLimit = 16
+
+    /// Makes what `adopt` wrote durable. A few blobs are each `fsync`ed with their directories
+    /// (a one-file save must not wait for `syncfs`, which also writes out everything else dirty
+    /// on the filesystem: tens of milliseconds while a build or another upload writes); many are
+    /// flushed with one `syncfs`.
+    public func flush(_ adopted: Adopted) throws {
+        guard !adopted.blobs.isEmpty else { return }
+        guard adopted.blobs.count <= Self.fsyncLimit else {
+            let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw DeltaError.posix("open", root) }
+            defer { close(fd) }
+            guard cdeltasys_syncfs(fd) == 0 else { throw DeltaError.posix("syncfs", root) }
+            return
+        }
+        var directories = Set<String>()
+        for blob in adopted.blobs {
+            try Self.fsync(blob, flags: O_RDONLY)
+            directories.insert(String(blob[..<(blob.lastIndex(of: "/") ?? blob.endIndex)]))
+        }
+        if adopted.newDirectories { directories.insert(root) }
+        for directory in directories.sorted() { try Self.fsync(directory, flags: O_RDONLY | O_DIRECTORY) }
+    }
+
+    private static func fsync(_ path: String, flags: Int32) throws {
+        let fd = open(path, flags | O_CLOEXEC)
+        guard fd >= 0 else { throw DeltaError.posix("open", path) }
         defer { close(fd) }
-        guard cdeltasys_syncfs(fd) == 0 else { throw DeltaError.posix("syncfs", root) }
+        guard Glibc.fsync(fd) == 0 else { throw DeltaError.posix("fsync", path) }
     }
 }

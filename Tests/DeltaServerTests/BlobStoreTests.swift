@@ -1,0 +1,72 @@
+import DeltaCore
+import DeltaTestSupport
+import Foundation
+import Testing
+
+@testable import DeltaServer
+
+/// Adopting spooled files into the blob store and making them durable: a few are each
+/// `fsync`ed with their directories, many take one `syncfs`; a blob already held is not stored
+/// twice, and a flush that cannot open what it must sync fails instead of claiming durability.
+@Suite struct BlobStoreTests {
+    static func spool(_ directory: String, _ name: String, _ text: String) throws -> String {
+        let path = directory + "/" + name
+        try FileSystem.writeAtomically(path, Array(text.utf8))
+        return path
+    }
+
+    @Test func newBlobsAreRecordedAndHeldOnesDropped() async throws {
+        try await withTemporaryDirectory("blobs") { directory in
+            let store = try BlobStore(root: directory.sub("store"))
+            let spool = directory.sub("spool")
+            try FileSystem.createDirectory(spool)
+            let hex = String(repeating: "ab", count: 32)
+            var first = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "one", "content"), sha256: hex, into: &first)
+            #expect(first.blobs == [store.path(for: hex)])
+            #expect(first.newDirectories)
+            try store.flush(first)
+            #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
+
+            // The same content again: the spooled copy is dropped, nothing new to flush.
+            var second = BlobStore.Adopted()
+            let again = try Self.spool(spool, "two", "content")
+            try store.adopt(again, sha256: hex, into: &second)
+            #expect(second.blobs.isEmpty && !second.newDirectories)
+            #expect(!FileSystem.exists(again))
+            try store.flush(second)
+        }
+    }
+
+    @Test(arguments: [1, BlobStore.fsyncLimit, BlobStore.fsyncLimit + 1, 300])
+    func fewAndManyBlobsAreFlushed(count: Int) async throws {
+        try await withTemporaryDirectory("flush") { directory in
+            let store = try BlobStore(root: directory.sub("store"))
+            let spool = directory.sub("spool")
+            try FileSystem.createDirectory(spool)
+            var adopted = BlobStore.Adopted()
+            for index in 0..<count {
+                let hex = String(format: "%064x", index * 7_919)
+                try store.adopt(try Self.spool(spool, "f\(index)", "blob \(index)"), sha256: hex, into: &adopted)
+            }
+            #expect(adopted.blobs.count == count)
+            try store.flush(adopted)
+            for (index, path) in adopted.blobs.enumerated() {
+                #expect(try String(contentsOfFile: path, encoding: .utf8) == "blob \(index)")
+            }
+        }
+    }
+
+    @Test func aFlushOfABlobThatVanishedFails() async throws {
+        try await withTemporaryDirectory("vanished") { directory in
+            let store = try BlobStore(root: directory.sub("store"))
+            let spool = directory.sub("spool")
+            try FileSystem.createDirectory(spool)
+            var adopted = BlobStore.Adopted()
+            let hex = String(repeating: "cd", count: 32)
+            try store.adopt(try Self.spool(spool, "one", "x"), sha256: hex, into: &adopted)
+            unlink(store.path(for: hex))
+            #expect(throws: DeltaError.self) { try store.flush(adopted) }
+        }
+    }
+}
