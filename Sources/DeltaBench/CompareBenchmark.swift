@@ -71,15 +71,7 @@ struct CompareBenchmark: AsyncParsableCommand {
                 sync()
                 return try Timed.process(Self.push(deltasync, tree, fresh, scratch + "/push-state-\(run)"))
             }
-            let rsyncTime: Double
-            let pushTime: Double
-            if run % 2 == 0 {
-                rsyncTime = try timeRsync()
-                pushTime = try timePush()
-            } else {
-                pushTime = try timePush()
-                rsyncTime = try timeRsync()
-            }
+            let (rsyncTime, pushTime) = try Timed.inTurn(run: run, peer: timeRsync, deltasync: timePush)
             let peak = fresh.memory().peak
             say(
                 String(

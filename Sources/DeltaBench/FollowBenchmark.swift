@@ -194,15 +194,7 @@ struct PullBenchmark: AsyncParsableCommand {
                     deltasync, "pull", pullDestination, "--server", environment.server.baseURL, "--workspace", "bench",
                 ])
             }
-            let rsyncTime: Double
-            let pullTime: Double
-            if run % 2 == 0 {
-                rsyncTime = try timeRsync()
-                pullTime = try timePull()
-            } else {
-                pullTime = try timePull()
-                rsyncTime = try timeRsync()
-            }
+            let (rsyncTime, pullTime) = try Timed.inTurn(run: run, peer: timeRsync, deltasync: timePull)
             let rsyncFiles = try Self.fileCount(rsyncDestination)
             let pullFiles = try Self.fileCount(pullDestination, excluding: ".deltasync")
             guard pullFiles == rsyncFiles else {
@@ -334,6 +326,19 @@ struct Uploader {
 }
 
 enum Timed {
+    /// Times the peer and deltasync in turn: the peer first in even runs, deltasync first in odd
+    /// ones (the first to create a tree's inodes after a disturbance pays for it on ext4).
+    static func inTurn(
+        run: Int, peer: () throws -> Double, deltasync: () throws -> Double
+    ) rethrows -> (peer: Double, deltasync: Double) {
+        if run % 2 == 0 {
+            let first = try peer()
+            return (first, try deltasync())
+        }
+        let first = try deltasync()
+        return (try peer(), first)
+    }
+
     /// Runs a command to completion (output discarded) and returns its wall time in seconds.
     static func process(_ arguments: [String]) throws -> Double {
         let process = Process()

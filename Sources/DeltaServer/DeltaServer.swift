@@ -25,13 +25,15 @@ public enum DeltaServer {
 
         /// Runs until SIGTERM or SIGINT, then shuts down gracefully (in-flight uploads finish).
         public func run() async throws {
-            defer { withExtendedLifetime(lock) {} }
+            // Released when the server has stopped, not when the last reference to this value
+            // goes (a task still finishing could hold one, and a restart would be refused).
+            defer { lock.release() }
             try await application.runService()
         }
 
         /// Runs until the calling task is cancelled (tests and embedding).
         public func runUntilCancelled() async throws {
-            defer { withExtendedLifetime(lock) {} }
+            defer { lock.release() }
             try await application.run()
         }
     }

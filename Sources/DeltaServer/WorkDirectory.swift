@@ -43,6 +43,9 @@ public enum WorkDirectory {
             }
         }
 
+        /// Lets the next server in; idempotent. The descriptor closes with the value.
+        public func release() { flock(fd, LOCK_UN) }
+
         deinit { close(fd) }
     }
 }

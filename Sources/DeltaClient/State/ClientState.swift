@@ -130,11 +130,26 @@ public final class ClientState: Sendable {
         try queue.read { db in
             var result: [String: TrackedFile] = [:]
             result.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM file") ?? 0)
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file")
-            while let row = try rows.next() {
-                let state = Self.state(row)
-                result[state.path] = state
+            // Read through SQLite's own calls: a no-change push reads every row, and GRDB's row
+            // decoding cost more than the query.
+            let statement = try db.makeStatement(
+                sql: "SELECT path, size, mtime_ns, ctime_ns, inode, mode, sha256 FROM file")
+            let raw = statement.sqliteStatement
+            while true {
+                let code = sqlite3_step(raw)
+                guard code == SQLITE_ROW else {
+                    guard code == SQLITE_DONE else {
+                        throw DatabaseError(
+                            resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+                    }
+                    break
+                }
+                let path = Self.text(raw, 0)
+                result[path] = TrackedFile(
+                    path: path, size: sqlite3_column_int64(raw, 1), mtimeNanoseconds: sqlite3_column_int64(raw, 2),
+                    ctimeNanoseconds: sqlite3_column_int64(raw, 3),
+                    inode: UInt64(bitPattern: sqlite3_column_int64(raw, 4)),
+                    mode: UInt32(truncatingIfNeeded: sqlite3_column_int64(raw, 5)), sha256: Self.text(raw, 6))
             }
             return result
         }
@@ -206,6 +221,13 @@ public final class ClientState: Sendable {
             }
         }
         sqlite3_reset(raw)
+    }
+
+    /// Column `index` of the current row as text.
+    private static func text(_ statement: SQLiteStatement, _ index: Int32) -> String {
+        guard let bytes = sqlite3_column_text(statement, index) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement, index))
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
 
     /// Binds `text` to parameter `index`, copied by SQLite (`SQLITE_TRANSIENT`).
@@ -352,7 +374,9 @@ public final class ClientState: Sendable {
     /// Removes bundle files in the outbox directory that no entry names (a crash between writing
     /// the bundle and recording it).
     public func removeOrphans() throws {
-        let known = Set(try entries(sql: "SELECT * FROM outbox").map(\.file))
+        // Names only: an entry's `paths` can list 100,000 paths (a first push's bundles are
+        // kept once acknowledged), and decoding them took most of a no-change push.
+        let known = Set(try queue.read { db in try String.fetchAll(db, sql: "SELECT file FROM outbox") })
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory + "/outbox") else { return }
         for name in names where !known.contains(name) { unlink(directory + "/outbox/" + name) }
     }
