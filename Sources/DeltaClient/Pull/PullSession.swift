@@ -331,7 +331,7 @@ public final class PullSession: Sendable {
             for file in files { try createParents(of: file.path, known: &directories) }
             if let last = files.last {
                 let directory = last.path.lastIndex(of: "/").map { String(last.path[..<$0]) } ?? ""
-                staging[hex] = (directory, UInt32(Self.fileMode(last.mode)))
+                staging[hex] = (directory, Self.fileMode(last.mode))
             }
         }
         guard !staging.isEmpty else { return }
@@ -414,7 +414,7 @@ public final class PullSession: Sendable {
                 moves.map { move in
                     TrackedFile(
                         path: move.file.path, size: move.size, mtimeNanoseconds: Self.inFlight,
-                        ctimeNanoseconds: Self.inFlight, inode: 0, mode: UInt32(Self.fileMode(move.file.mode)),
+                        ctimeNanoseconds: Self.inFlight, inode: 0, mode: Self.fileMode(move.file.mode),
                         sha256: move.file.sha256)
                 })
         } catch {
@@ -471,7 +471,7 @@ public final class PullSession: Sendable {
     }
 
     /// The mode a mirrored file gets: 0755 when the server's has an exec bit, else 0644.
-    static func fileMode(_ mode: UInt32) -> mode_t { mode & 0o111 != 0 ? 0o755 : 0o644 }
+    static func fileMode(_ mode: UInt32) -> UInt32 { mode & 0o111 != 0 ? 0o755 : 0o644 }
 
     /// renameat2(2)'s `RENAME_NOREPLACE`.
     static let renameNoReplace: UInt32 = 1

@@ -21,7 +21,7 @@ public struct ContentHash: Sendable, Hashable, Codable, CustomStringConvertible 
         // The usual form, `sha256:` and lower-case hex, without building new strings.
         let utf8 = text.utf8
         if utf8.count == 71, utf8.starts(with: "sha256:".utf8),
-            utf8.dropFirst(7).allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            utf8.dropFirst(7).allSatisfy(\.isLowerHexDigit)
         {
             self.algorithm = .sha256
             self.hex = String(text.dropFirst(7))
@@ -58,6 +58,8 @@ public struct ContentHash: Sendable, Hashable, Codable, CustomStringConvertible 
 }
 
 extension UInt8 {
+    var isLowerHexDigit: Bool { (0x30...0x39).contains(self) || (0x61...0x66).contains(self) }
+
     var isHexDigit: Bool {
         (0x30...0x39).contains(self) || (0x61...0x66).contains(self) || (0x41...0x46).contains(self)
     }
