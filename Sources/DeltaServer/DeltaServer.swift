@@ -6,6 +6,8 @@ import HummingbirdTLS
 public import Logging
 public import NIOCore
 import NIOSSL
+import ServiceLifecycle
+import UnixSignals
 
 /// Builds the `deltasync serve` application: checks the configuration, prepares `WORK_DIR`,
 /// opens the database, repairs materialised copies, and wires the routes.
@@ -19,16 +21,24 @@ public enum DeltaServer {
         public let degraded: DegradedWorkspaces
 
         let workDirectory: String
+        /// How long `run` lets in-flight requests finish after SIGTERM.
+        let shutdownGrace: Duration
         /// `WORK_DIR/serve.lock`, taken before start-up touches anything and held as long as
         /// this value lives.
         let lock: WorkDirectory.Lock
 
-        /// Runs until SIGTERM or SIGINT, then shuts down gracefully (in-flight uploads finish).
+        /// Runs until SIGTERM or SIGINT, then shuts down gracefully: no new connections, change
+        /// streams end, in-flight requests finish. Requests still going after `shutdownGrace`
+        /// (a stalled upload, say) are cancelled, so a stop never waits on a client.
         public func run() async throws {
             // Released when the server has stopped, not when the last reference to this value
             // goes (a task still finishing could hold one, and a restart would be refused).
             defer { lock.release() }
-            try await application.runService()
+            var configuration = ServiceGroupConfiguration(
+                services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: application.logger)
+            configuration.maximumGracefulShutdownDuration = shutdownGrace
+            configuration.maximumCancellationDuration = .seconds(10)
+            try await ServiceGroup(configuration: configuration).run()
         }
 
         /// Runs until the calling task is cancelled (tests and embedding).
@@ -150,7 +160,7 @@ public enum DeltaServer {
         )
         return Prepared(
             application: application, storage: storage, counters: counters, degraded: degraded, workDirectory: work,
-            lock: lock)
+            shutdownGrace: .seconds(configuration.shutdownGraceSeconds), lock: lock)
     }
 
     /// `deltasync repair`: rebuilds a workspace's materialised copy from the database, with no

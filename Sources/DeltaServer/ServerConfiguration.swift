@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var retainChanges: Int64?
     /// Whether the server keeps a code graph of each workspace (`--no-graph` turns it off).
     public var codeGraph = true
+    /// After SIGTERM, how long in-flight requests may take to finish before they are cancelled.
+    public var shutdownGraceSeconds = 30
 
     public init(
         host: String = "127.0.0.1", port: Int = 8002, workDirectory: String = "./deltasync-data",

@@ -24,11 +24,7 @@ public final class ServerProcess: @unchecked Sendable {
     public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(arguments, environment: environment) })
-            }
-        }
+        try await offThePool { try runBlocking(arguments, environment: environment) }
     }
 
     private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (
@@ -51,12 +47,23 @@ public final class ServerProcess: @unchecked Sendable {
         )
     }
 
-    /// Starts `deltasync serve --port 0 …` and waits for its "listening on" line.
-    public init(workDirectory: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// Starts `deltasync serve --port 0 …` and waits, on a Dispatch thread, for its "listening on"
+    /// line (see `run`: a cooperative thread must never wait on another process).
+    public static func start(
+        workDirectory: String, arguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> ServerProcess {
+        try await offThePool {
+            try ServerProcess(workDirectory: workDirectory, arguments: arguments, environment: environment)
+        }
+    }
+
+    private init(workDirectory: String, arguments: [String], environment: [String: String]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments =
             ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
+            // Test machines may be short of disk (as in `TestServer`); the floor has its own test.
+            + (arguments.contains("--min-free-mb") ? [] : ["--min-free-mb", "1"])
             + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DELTASYNC_FAILPOINT")
@@ -87,19 +94,60 @@ public final class ServerProcess: @unchecked Sendable {
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Waits for the process to exit (after a failpoint) and returns its status.
-    public func waitForExit() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
+    /// Waits, on a Dispatch thread, for the process to exit (after a failpoint) and returns its
+    /// status. A server still there after `seconds` is killed, so a failpoint that is never
+    /// reached fails the test instead of hanging the run.
+    public func waitForExit(seconds: Int = 120) async -> Int32 {
+        let process = self.process
+        return await Self.offThePool {
+            if !Self.waitUntilExit(process, seconds: seconds) {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            return process.terminationStatus
+        }
     }
 
-    /// SIGTERM and wait.
-    public func stop() {
-        if process.isRunning {
-            process.terminate()
+    /// SIGTERM, and SIGKILL if the server is still there after `graceSeconds` (the server ends
+    /// in-flight requests first; a test must not wait forever on one that never ends). The wait
+    /// is bounded, so the few tests that stop a server from a `defer` hold a cooperative thread
+    /// for at most that long.
+    public func stop(graceSeconds: Int = 20) {
+        guard process.isRunning else { return }
+        process.terminate()
+        if !Self.waitUntilExit(process, seconds: graceSeconds) {
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
 
+    /// `stop()` waited for on a Dispatch thread, for tests that stop a server and go on.
+    public func shutDown(graceSeconds: Int = 20) async {
+        await Self.offThePool { self.stop(graceSeconds: graceSeconds) }
+    }
+
     deinit { stop() }
+
+    /// Polls for the exit, at most `seconds`; whether the process has exited.
+    private static func waitUntilExit(_ process: Process, seconds: Int) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(10_000)
+        }
+        process.waitUntilExit()
+        return true
+    }
+
+    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
 }

@@ -92,8 +92,15 @@ import Testing
             let session = PushSession(configuration: configuration, logger: PushTest.logger) { progress in
                 if progress.retryMessage != nil { retried.fire() }
             }
-            let pushed = Task { try await session.run() }
-            await retried.wait()  // the client has failed at least once against the absent server
+            let pushed = Task {
+                defer { retried.finish() }
+                return try await session.run()
+            }
+            // The client has failed at least once against the absent server.
+            if !(await retried.wait()) {
+                Issue.record("the push ended without retrying: \(await pushed.result)")
+                return
+            }
             try await TestServer.with(workDirectory: directory.sub("server"), configure: { $0.port = port }) { server in
                 let report = try await pushed.value
                 #expect(report.created == 1 && report.sequence == 1)
@@ -107,9 +114,11 @@ import Testing
             let work = directory.sub("server")
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")
-            let crashing = try ServerProcess(
-                workDirectory: work, environment: ["DELTASYNC_FAILPOINT": "after-validate"])
-            let port = crashing.port
+            // A port no other test's server can be given while this one is down.
+            let port = try FreePort.pick()
+            let crashing = try await ServerProcess.start(
+                workDirectory: work, arguments: ["--port", String(port)],
+                environment: ["DELTASYNC_FAILPOINT": "after-validate"])
             let retried = RetrySignal()
             let configuration = PushConfiguration(
                 root: tree.root, serverURL: crashing.baseURL, workspaceName: "ws",
@@ -118,10 +127,16 @@ import Testing
             let session = PushSession(configuration: configuration, logger: PushTest.logger) { progress in
                 if progress.retryMessage != nil { retried.fire() }
             }
-            let pushed = Task { try await session.run() }
-            #expect(crashing.waitForExit() == 137)  // died in the middle of applying our upload
-            await retried.wait()
-            let restarted = try ServerProcess(workDirectory: work, arguments: ["--port", String(port)])
+            let pushed = Task {
+                defer { retried.finish() }
+                return try await session.run()
+            }
+            #expect(await crashing.waitForExit() == 137)  // died in the middle of applying our upload
+            if !(await retried.wait()) {
+                Issue.record("the push ended without retrying: \(await pushed.result)")
+                return
+            }
+            let restarted = try await ServerProcess.start(workDirectory: work, arguments: ["--port", String(port)])
             defer { restarted.stop() }
             let report = try await pushed.value
             #expect(report.sequence == 1)
@@ -133,7 +148,7 @@ import Testing
     @Test func clientKilledBetweenOutboxAndUploadConvergesWithoutDoubleApply() async throws {
         try await withTemporaryDirectory("killed") { directory in
             let work = directory.sub("server")
-            let server = try ServerProcess(workDirectory: work)
+            let server = try await ServerProcess.start(workDirectory: work)
             defer { server.stop() }
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")
@@ -172,6 +187,8 @@ import Testing
 }
 
 /// Fires once; waiters resume after the first fire.
+/// Fired by the push's progress callback on each retry; `finish()`ed when the push ends, so a push
+/// that never retries fails the test instead of leaving it waiting.
 final class RetrySignal: Sendable {
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
@@ -180,27 +197,11 @@ final class RetrySignal: Sendable {
 
     func fire() { continuation.yield() }
 
-    func wait() async {
-        for await _ in stream { return }
-    }
-}
+    func finish() { continuation.finish() }
 
-/// A port nothing listens on right now (bound, read and closed).
-enum FreePort {
-    static func pick() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-            }
-        }
-        guard bound else { throw DeltaError(.io, "cannot pick a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+    /// Whether a retry happened before the push ended.
+    func wait() async -> Bool {
+        for await _ in stream { return true }
+        return false
     }
 }

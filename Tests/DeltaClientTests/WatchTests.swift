@@ -174,7 +174,7 @@ import Testing
 
     @Test func statusCommandAnswersFromTheRunningWatcher() async throws {
         try await withTemporaryDirectory("cli") { directory in
-            let server = try ServerProcess(workDirectory: directory.sub("server"))
+            let server = try await ServerProcess.start(workDirectory: directory.sub("server"))
             defer { server.stop() }
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")

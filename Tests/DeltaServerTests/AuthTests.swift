@@ -163,7 +163,7 @@ import Testing
             try openssl.run()
             openssl.waitUntilExit()
             try #require(openssl.terminationStatus == 0)
-            let server = try ServerProcess(
+            let server = try await ServerProcess.start(
                 workDirectory: directory.sub("work"), arguments: ["--tls-cert", cert, "--tls-key", key])
             defer { server.stop() }
             let curl = try TLSProbe.fetch("https://127.0.0.1:\(server.port)/health", cacert: cert)

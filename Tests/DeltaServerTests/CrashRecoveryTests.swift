@@ -37,21 +37,21 @@ import Testing
             )
             var oldTree: [String: String] = [:]
             do {
-                let server = try ServerProcess(workDirectory: work)
+                let server = try await ServerProcess.start(workDirectory: work)
                 let reply = try await HTTP.upload(server.baseURL, bundle: firstBundle, fields: [("workspace", "ws")])
                 #expect(reply.status == 200)
                 oldTree = try await Self.expectConsistent(server, work: work, sequence: 1)
-                server.stop()
+                await server.shutDown()
             }
             do {
-                let crashing = try ServerProcess(
+                let crashing = try await ServerProcess.start(
                     workDirectory: work, environment: ["DELTASYNC_FAILPOINT": point.rawValue])
                 let reply = try? await HTTP.upload(
                     crashing.baseURL, bundle: secondBundle, fields: [("workspace", "ws")])
                 #expect(reply == nil || reply?.status != 200, "the upload must not succeed past a failpoint")
-                #expect(crashing.waitForExit() == 137)
+                #expect(await crashing.waitForExit() == 137)
             }
-            let restarted = try ServerProcess(workDirectory: work)
+            let restarted = try await ServerProcess.start(workDirectory: work)
             defer { restarted.stop() }
             let committed = point == .afterCommit || point == .afterMaterialise
             let tree = try await Self.expectConsistent(restarted, work: work, sequence: committed ? 2 : 1)
@@ -73,22 +73,58 @@ import Testing
         try await withTemporaryDirectory("restart") { directory in
             let work = directory.sub("work")
             do {
-                let server = try ServerProcess(workDirectory: work)
+                let server = try await ServerProcess.start(workDirectory: work)
                 #expect(
                     try await HTTP.upload(
                         server.baseURL, bundle: TestBundle.simple(files: Self.first), fields: [("workspace", "ws")]
                     ).status == 200)
-                server.stop()
+                await server.shutDown()
             }
             // Someone damages the materialised copy while the server is down.
             try FileManager.default.removeItem(atPath: work + "/workspaces/ws")
-            let server = try ServerProcess(workDirectory: work)
+            let server = try await ServerProcess.start(workDirectory: work)
             defer { server.stop() }
             let tree = try await Self.expectConsistent(server, work: work, sequence: 1)
             #expect(tree.count == Self.first.count)
             let next = try await HTTP.upload(
                 server.baseURL, bundle: TestBundle.simple(files: ["more.txt": "m"]), fields: [("workspace", "ws")])
             #expect(next.json["sequence_number"]?.intValue == 2)
+        }
+    }
+}
+
+/// A stop must not wait on a client: SIGTERM lets in-flight requests finish for
+/// `--shutdown-grace-secs`, then cuts them off and exits.
+@Suite struct ShutdownTests {
+    @Test func aStalledUploadIsCutOffAfterTheGraceAndNothingOfItIsKept() async throws {
+        try await withTemporaryDirectory("shutdown") { directory in
+            let work = directory.sub("work")
+            // The upload deadline (an hour) would otherwise hold the stop for an hour.
+            let server = try await ServerProcess.start(
+                workDirectory: work, arguments: ["--shutdown-grace-secs", "1", "--upload-timeout", "3600"])
+            let first = try await HTTP.upload(
+                server.baseURL, bundle: TestBundle.simple(files: ["kept.txt": "kept"]), fields: [("workspace", "ws")])
+            #expect(first.status == 200)
+            let bundle = try TestBundle.simple(files: ["lost.txt": "lost"])
+            var body = Array("--b\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n".utf8)
+            body += Array("--b\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n".utf8)
+            body += bundle + Array("\r\n--b--\r\n".utf8)
+            let connection = try RawHTTPConnection(port: server.port)
+            #expect(
+                await connection.write(
+                    "POST /api/v1/delta/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        + "Expect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n"))
+            // The interim reply: the upload handler is running, so the request is in flight.
+            #expect(await connection.readSome().hasPrefix("HTTP/1.1 100 Continue"))
+            #expect(await connection.write(Array(body.dropLast(8))))
+            server.process.terminate()
+            // Without the grace the server would wait for the rest of the body; a server still
+            // there after two minutes is killed (137), which fails here.
+            #expect(await server.waitForExit(seconds: 120) == 0)
+            let restarted = try await ServerProcess.start(workDirectory: work)
+            defer { restarted.stop() }
+            let tree = try await CrashRecoveryTests.expectConsistent(restarted, work: work, sequence: 1)
+            #expect(Set(tree.keys) == ["kept.txt"])
         }
     }
 }

@@ -14,7 +14,7 @@ import Testing
         try await withTemporaryDirectory("degraded") { directory in
             let work = directory.path
             do {
-                let server = try ServerProcess(workDirectory: work, environment: Self.failing)
+                let server = try await ServerProcess.start(workDirectory: work, environment: Self.failing)
                 defer { server.stop() }
                 let first = try await HTTP.upload(
                     server.baseURL, bundle: TestBundle.simple(files: ["a.txt": "a", "dir/b.txt": "b"]),
@@ -43,7 +43,7 @@ import Testing
             }
             do {
                 // Start-up repair fails as well: the server starts anyway, the workspace degraded.
-                let server = try ServerProcess(workDirectory: work, environment: Self.failing)
+                let server = try await ServerProcess.start(workDirectory: work, environment: Self.failing)
                 defer { server.stop() }
                 let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws")
                 #expect(status.json["status"]?.stringValue == "degraded")
@@ -58,7 +58,7 @@ import Testing
             #expect(repaired.stdout.contains("2 files"))
             #expect(try DiskTree.files(work + "/workspaces/ws") == [PathKey("a.txt"), PathKey("dir/b.txt")])
 
-            let server = try ServerProcess(workDirectory: work)
+            let server = try await ServerProcess.start(workDirectory: work)
             defer { server.stop() }
             let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=ws")
             #expect(status.json["status"]?.stringValue == "ready")

@@ -60,7 +60,7 @@ import Testing
                     #expect(reply.status == 400)
                     #expect(reply.errorCode == "INVALID_TAR")
                 }
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
                 try await Self.expectHealthy(server)
             }
         }
@@ -77,7 +77,7 @@ import Testing
                 let reply = try await ServerTest.upload(server, TestBundle.simple(files: [path: "x"]))
                 #expect(reply.status == 400)
                 #expect(reply.errorCode == "INVALID_PATH")
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
             }
             try await TestServer.with(workDirectory: directory.path) { server in
                 try await Self.expectHealthy(server)
@@ -161,7 +161,7 @@ import Testing
                 #expect(reply.status == 400)
                 #expect(reply.errorCode == "INVALID_OPERATION")
                 #expect(String(decoding: reply.body, as: UTF8.self).contains("nesting deeper than 32"))
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
             }
         }
     }
@@ -192,7 +192,7 @@ import Testing
                     server, TestBundle.simple(files: ["c3/e\u{301}/a": "a", "c3/\u{e9}/b": "b"]))
                 #expect(conflict.status == 409)
                 #expect(conflict.errorCode == "PATH_CONFLICT")
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
 
                 // The NFD directory beside the NFC file is a different path and is fine.
                 let beside = try await ServerTest.upload(server, TestBundle.simple(files: ["c3/e\u{301}/a": "a"]))
@@ -219,7 +219,7 @@ import Testing
                 let reply = try await ServerTest.upload(server, try Self.movesOfHeldContent(150, id: "moves"))
                 #expect(reply.status == 413)
                 #expect(reply.errorCode == "TOO_MANY_ENTRIES")
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
 
                 // Under the cap, moves of held content with missing sources are created (DESIGN §7).
                 let small = try Self.movesOfHeldContent(90, id: "moves-ok")
@@ -329,7 +329,7 @@ import Testing
                 let full = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "c"]))
                 #expect(full.status == 507)
                 #expect(full.errorCode == "INSUFFICIENT_STORAGE")
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/tmp").isEmpty)
             }
         }

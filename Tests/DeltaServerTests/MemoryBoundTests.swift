@@ -15,7 +15,7 @@ import Testing
 
     @Test func hostileOperationsAndFieldsKeepPeakMemoryBounded() async throws {
         try await withTemporaryDirectory("memory") { directory in
-            let server = try ServerProcess(workDirectory: directory.path)
+            let server = try await ServerProcess.start(workDirectory: directory.path)
             defer { server.stop() }
             let pid = server.process.processIdentifier
 

@@ -21,13 +21,13 @@ import Testing
                 #expect(retry.json["sequence_number"]?.intValue == 1)
                 #expect(retry.json["next_sequence"]?.intValue == 3)
                 #expect(try retry.decode(UploadResponse.self).processedOperations.created == 1)
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
 
                 let conflicting = try TestBundle.simple(bundleID: "same-id", files: ["a.txt": "different"])
                 let conflict = try await ServerTest.upload(server, conflicting)
                 #expect(conflict.status == 409)
                 #expect(conflict.errorCode == "BUNDLE_ID_CONFLICT")
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
             }
         }
     }
@@ -52,7 +52,7 @@ import Testing
 
                 let stale = try await ServerTest.upload(server, TestBundle.simple(files: ["c": "3"]), sequence: 2)
                 #expect(stale.status == 409)
-                #expect(try await ServerTest.snapshot(server, workspace: "ws") == before)
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
 
                 // The manifest's own sequence_number counts when the form has none.
                 let fromManifest = try await ServerTest.upload(

@@ -24,13 +24,30 @@ enum ServerTest {
         var manifest: [String]
         var changes: [UInt8]
         var materialised: [String: String]
+
+        /// Expects `self == before`, field by field, so a failure names what changed.
+        func expectUnchanged(since before: Snapshot, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(lastSequence == before.lastSequence, "last_sequence", sourceLocation: sourceLocation)
+            #expect(manifest == before.manifest, "manifest", sourceLocation: sourceLocation)
+            #expect(
+                changes == before.changes,
+                "change log: \(String(decoding: before.changes, as: UTF8.self)) → \(String(decoding: changes, as: UTF8.self))",
+                sourceLocation: sourceLocation)
+            #expect(materialised == before.materialised, "materialised copy", sourceLocation: sourceLocation)
+        }
     }
 
+    /// Reads what `Snapshot` holds; a read that is not answered 200 is a failure of its own (named,
+    /// with the reply), never a snapshot that merely differs.
     static func snapshot(_ server: TestServer, workspace: String) async throws -> Snapshot {
-        let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=\(workspace)")
-        let manifest = try await HTTP.get(server.baseURL + "/api/v1/delta/manifest?workspace=\(workspace)")
-            .decode(ManifestResponse.self)
-        let changes = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=\(workspace)")
+        func read(_ endpoint: String) async throws -> HTTPReply {
+            let reply = try await HTTP.get(server.baseURL + "/api/v1/delta/\(endpoint)?workspace=\(workspace)")
+            try #require(reply.status == 200, "\(endpoint): \(String(decoding: reply.body, as: UTF8.self))")
+            return reply
+        }
+        let status = try await read("status")
+        let manifest = try await read("manifest").decode(ManifestResponse.self)
+        let changes = try await read("changes")
         return Snapshot(
             lastSequence: status.json["last_sequence"]?.intValue,
             manifest: manifest.files.map { "\($0.path) \($0.contentHash) \($0.mode)" },

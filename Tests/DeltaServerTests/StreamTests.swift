@@ -171,7 +171,9 @@ import Testing
     @Test func gracefulShutdownEndsStreamsAndRestartResumes() async throws {
         try await withTemporaryDirectory("stream-restart") { directory in
             let work = directory.sub("work")
-            let server = try ServerProcess(workDirectory: work)
+            // A port no other test's server can be given while this one is down.
+            let port = try FreePort.pick()
+            let server = try await ServerProcess.start(workDirectory: work, arguments: ["--port", String(port)])
             for index in 0..<2 {
                 let reply = try await HTTP.upload(
                     server.baseURL, bundle: TestBundle.simple(files: ["f\(index)": "\(index)"]),
@@ -180,13 +182,12 @@ import Testing
             }
             let reader = try await EventStreamReader(url: server.baseURL + "/api/v1/delta/stream?workspace=ws&since=0")
             #expect(Self.sequences(try await reader.next(2)) == [1, 2])
-            let port = server.port
             server.process.terminate()
             // The stream ends (an end of body, not a hang), then the process exits 0.
             while let _ = try await reader.next() {}
             while server.process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(server.process.terminationStatus == 0)
-            let restarted = try ServerProcess(workDirectory: work, arguments: ["--port", String(port)])
+            let restarted = try await ServerProcess.start(workDirectory: work, arguments: ["--port", String(port)])
             defer { restarted.stop() }
             let upload = try await HTTP.upload(
                 restarted.baseURL, bundle: TestBundle.simple(files: ["after": "restart"]), fields: [("workspace", "ws")]

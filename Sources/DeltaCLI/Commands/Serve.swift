@@ -64,6 +64,13 @@ struct Serve: AsyncParsableCommand {
     )
     var retainChanges: Int64?
 
+    @Option(
+        name: .customLong("shutdown-grace-secs"),
+        help:
+            "After SIGTERM or SIGINT, seconds in-flight requests get to finish before they are cut off (env: DELTASYNC_SHUTDOWN_GRACE_SECS). Default 30"
+    )
+    var shutdownGraceSeconds: Int64?
+
     @Flag(
         inversion: .prefixedNo,
         help: "Keep a code graph of every workspace (env: DELTASYNC_GRAPH=0 turns it off). Default on")
@@ -170,6 +177,9 @@ struct Serve: AsyncParsableCommand {
         configuration.codeGraph = graph && Environment.value("DELTASYNC_GRAPH") != "0"
         if let value = try maxSubscribers ?? Environment.integer("DELTASYNC_MAX_SUBSCRIBERS") {
             configuration.maxSubscribers = Int(try Self.checked(value, in: 1...1_000_000, "--max-subscribers"))
+        }
+        if let value = try shutdownGraceSeconds ?? Environment.integer("DELTASYNC_SHUTDOWN_GRACE_SECS") {
+            configuration.shutdownGraceSeconds = Int(try Self.checked(value, in: 0...3600, "--shutdown-grace-secs"))
         }
         if let value = try retainChanges ?? Environment.integer("DELTASYNC_RETAIN_CHANGES") {
             configuration.retainChanges = try Self.checked(value, in: 1...Int64.max, "--retain-changes")

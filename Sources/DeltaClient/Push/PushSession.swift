@@ -26,6 +26,9 @@ public final class PushSession: Sendable {
             return report
         }
         let engine = try SyncEngine(configuration: configuration, logger: logger, progress: progress)
+        // Released when the push returns, not when the last reference to the engine goes (a task
+        // still finishing may hold one, and the next push on this state would be refused).
+        defer { engine.releaseLock() }
         var report = PushReport()
         // A reconciliation or a file that changed under us starts a new round; bounded so it ends.
         for round in 0..<4 {
