@@ -130,7 +130,7 @@ import Testing
                 // An outbox entry reusing that id for other content.
                 let state = try ClientState(directory: tree.root + "/.deltasync")
                 let file = "conflict.tar.gz"
-                try BundleWriter().write(
+                let size = try BundleWriter().write(
                     to: state.outboxPath(file), bundleID: takenID, workspacePath: tree.root, sequenceNumber: nil,
                     entries: [
                         BundleWriter.Entry(
@@ -140,7 +140,7 @@ import Testing
                                 sizeBytes: 1, mode: 0o644),
                             content: .bytes(Array("x".utf8)))
                     ])
-                try state.enqueue(bundleID: takenID, file: file, size: 1, operations: 1, upserts: [], deletes: [])
+                try state.enqueue(bundleID: takenID, file: file, size: size, operations: 1, upserts: [], deletes: [])
 
                 let line = Self.errorLine(try await Self.push(tree, server.baseURL, ["--workspace", "ws"]))
                 #expect(line.contains("the server rejected a bundle"), "\(line)")

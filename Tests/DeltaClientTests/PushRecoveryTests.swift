@@ -184,9 +184,46 @@ import Testing
             #expect(try JSONDecoder().decode(ClientStatus.self, from: Data(idle.stdout.utf8)).idle)
         }
     }
+
+    /// A bundle is fsynced while it uploads, so a power loss before that can leave its outbox
+    /// entry with the file gone or cut short. The next run drops the entry, says so, and
+    /// reconciles with the server's manifest: the changes it carried still arrive, once.
+    @Test(arguments: [false, true])
+    func anOutboxBundleLostBeforeItReachedTheDiskIsReconciled(cutShort: Bool) async throws {
+        try await withTemporaryDirectory("lost-bundle") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try tree.write("a.txt", "a")
+                try tree.write("b/c.txt", "c")
+                try await PushTest.push(tree, server)
+                try tree.write("a.txt", "edited before the power loss")
+                try tree.write("new.txt", "created before the power loss")
+                tree.remove("b/c.txt")
+                let killed = try await ServerProcess.run(
+                    ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"],
+                    environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"])
+                #expect(killed.status == 137)
+                // What a power loss before the fsync leaves: the entry, without its bytes.
+                let state = try ClientState(directory: tree.root + "/.deltasync")
+                let pending = try state.pending()
+                try #require(pending.count == 1)
+                let path = state.outboxPath(pending[0].file)
+                if cutShort { #expect(truncate(path, 10) == 0) } else { #expect(unlink(path) == 0) }
+
+                let again = try await ServerProcess.run([
+                    "push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
+                ])
+                #expect(again.status == 0, "\(again.stderr)")
+                #expect(again.stderr.contains("did not reach the disk"), "\(again.stderr)")
+                let report = try JSONDecoder().decode(PushReport.self, from: Data(again.stdout.utf8))
+                #expect(report.resynced && report.sequence == 2)
+                try PushTest.expectInSync(tree, server)
+                #expect(try state.pending().isEmpty)
+            }
+        }
+    }
 }
 
-/// Fires once; waiters resume after the first fire.
 /// Fired by the push's progress callback on each retry; `finish()`ed when the push ends, so a push
 /// that never retries fails the test instead of leaving it waiting.
 final class RetrySignal: Sendable {

@@ -1,7 +1,8 @@
 import DeltaCore
-import DeltaServer
+@testable import DeltaServer
 import DeltaTestSupport
 import Foundation
+import GRDB
 import Logging
 import Testing
 
@@ -199,6 +200,19 @@ enum TLSProbe {
                 try await group.waitForAll()
             }
             #expect(try await SQLiteStorage(path: path).tokenCount() == 0)
+        }
+    }
+
+    /// A success reply promises the commit survives a power loss: the connection that writes
+    /// syncs the log at every commit (`FULL`, 2), not only at checkpoints (`NORMAL`, 1, which
+    /// opening a pool in WAL mode sets).
+    @Test func theWriterSyncsEveryCommit() async throws {
+        try await withTemporaryDirectory("db-sync") { directory in
+            let storage = try SQLiteStorage(path: directory.sub("deltasync.sqlite"))
+            let level = try storage.pool.writeWithoutTransaction { db in
+                try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+            #expect(level == 2)
         }
     }
 }

@@ -7,10 +7,13 @@ import Synchronization
 /// never held whole in memory).
 public enum ContentHasher {
     /// Returns `sha256` per input index; `nil` where the file vanished or could not be read.
+    /// Read once: Foundation reads the cgroup's CPU quota files on every call.
+    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     public static func hash(_ paths: [String], progress: (@Sendable (Int64) -> Void)? = nil) -> [String?] {
         let results = Mutex([String?](repeating: nil, count: paths.count))
         let next = Atomic<Int>(0)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count))
+        let workers = max(1, min(cores, paths.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
             while true {

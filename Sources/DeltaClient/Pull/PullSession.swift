@@ -524,7 +524,7 @@ public final class PullSession: Sendable {
         report.conflicts.append(aside)
         try state.recordConflict(
             PullConflict(
-                path: path, keptAs: aside, sequence: sequence, detectedAt: ISO8601DateFormatter().string(from: Date())))
+                path: path, keptAs: aside, sequence: sequence, detectedAt: RFC3339.string()))
         logger.warning(
             "a local edit was kept aside instead of being overwritten",
             metadata: ["path": "\(path)", "kept_as": "\(aside)"])

@@ -268,7 +268,7 @@ public final class ClientState: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                bundleID, file, size, operations, ISO8601DateFormatter().string(from: Date()), force, encodedPaths,
+                bundleID, file, size, operations, RFC3339.string(), force, encodedPaths,
             ]
         )
     }
@@ -307,6 +307,13 @@ public final class ClientState: Sendable {
             return files
         }
         for file in files { unlink(directory + "/outbox/" + file) }
+    }
+
+    /// How many bundles wait for the server (without reading their entries).
+    public func pendingCount() throws -> Int {
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE acked_sequence IS NULL") ?? 0
+        }
     }
 
     public func pending() throws -> [OutboxEntry] {
@@ -382,6 +389,28 @@ public final class ClientState: Sendable {
     }
 
     public func outboxPath(_ file: String) -> String { directory + "/outbox/" + file }
+
+    /// Whether an entry's bundle file is there at its recorded size. A bundle is fsynced while it
+    /// uploads (see `Outbox`), so a power loss before that can leave it gone or short.
+    public func isIntact(_ entry: OutboxEntry) -> Bool {
+        var info = stat()
+        return stat(outboxPath(entry.file), &info) == 0 && Int64(info.st_size) == entry.size
+    }
+
+    /// Drops every pending entry when one of them lost its bundle file, and marks the state for
+    /// reconciliation with the server: the changes it carried are in the file table already, so
+    /// only a comparison with the server's tree finds them again. Returns the bundles lost.
+    public func dropLostPending() throws -> Int {
+        let pending = try pending()
+        let lost = pending.filter { !isIntact($0) }.count
+        guard lost > 0 else { return 0 }
+        try queue.write { db in
+            try db.execute(sql: "DELETE FROM outbox WHERE acked_sequence IS NULL")
+            try Self.updateSyncState(db) { $0.needsResync = true }
+        }
+        for entry in pending { unlink(outboxPath(entry.file)) }
+        return lost
+    }
 
     // MARK: - Conflicts
 

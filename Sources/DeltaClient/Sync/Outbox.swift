@@ -3,9 +3,15 @@ import DeltaCore
 import Foundation
 import Logging
 
-/// The outbox: change sets written as bundles (fsynced, then recorded with the file-table changes
-/// they carry in one transaction) and uploaded in order. Killed at any moment, the next run finds
-/// what is pending; bundle ids make replays idempotent on our server.
+/// The outbox: change sets written as bundles, recorded with the file-table changes they carry in
+/// one transaction, and uploaded in order. Killed at any moment, the next run finds what is
+/// pending; bundle ids make replays idempotent on our server.
+///
+/// A bundle is made durable (`makeDurable`: fsync of the file and the outbox directory) while it
+/// uploads, not before: the two fsyncs took 15 ms of a save's path to the server on a busy disk.
+/// A process killed at any point loses nothing (the page cache survives it). A power loss before
+/// the fsync can leave an entry whose file is gone or short; the next run drops such entries and
+/// reconciles with the server (`ClientState.dropLostPending`), the tree on disk being the truth.
 struct Outbox: Sendable {
     let state: ClientState
     let root: String
@@ -77,14 +83,28 @@ struct Outbox: Sendable {
         do {
             size = try BundleWriter().write(
                 to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
-                entries: bundle.entries
+                entries: bundle.entries, sync: false
             )
         } catch {
             unlink(state.outboxPath(file))
             throw error
         }
-        try Self.syncDirectory(state.directory + "/outbox")
         return (id, file, size)
+    }
+
+    /// Fsyncs an outbox bundle and the outbox directory, on a Dispatch thread (a cooperative
+    /// thread must not wait on the disk).
+    static func makeDurable(_ path: String, directory: String) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        let file = try RawFile.open(reading: path)
+                        try file.sync()
+                        try syncDirectory(directory)
+                    })
+            }
+        }
     }
 
     static func syncDirectory(_ path: String) throws {

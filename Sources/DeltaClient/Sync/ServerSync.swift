@@ -152,7 +152,8 @@ struct ServerSync: Sendable {
     private func replayRetained(from expected: Int64, upTo acked: Int64) async throws -> Bool {
         guard expected <= acked else { return false }
         let retained = try state.retained().filter { ($0.ackedSequence ?? 0) >= expected }
-        guard retained.map({ $0.ackedSequence ?? 0 }) == Array(expected...acked) else { return false }
+        guard retained.map({ $0.ackedSequence ?? 0 }) == Array(expected...acked), retained.allSatisfy(state.isIntact)
+        else { return false }
         logger.notice(
             "replaying bundles the server lost", metadata: ["sequence.from": "\(expected)", "sequence.to": "\(acked)"])
         for entry in retained {

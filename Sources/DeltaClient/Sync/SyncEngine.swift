@@ -29,6 +29,12 @@ public final class SyncEngine: Sendable {
         lock = try SessionLock(directory: configuration.stateDirectory)
         state = try ClientState(directory: configuration.stateDirectory)
         try state.removeOrphans()
+        let lost = try state.dropLostPending()
+        if lost > 0 {
+            logger.warning(
+                "\(lost) outbox bundle(s) did not reach the disk before a power loss or crash; reconciling with the server",
+                metadata: ["state": "\(configuration.stateDirectory)"])
+        }
         ignore = IgnoreRules(root: configuration.root, stateDirectoryName: configuration.stateDirectoryNameInsideRoot)
     }
 
@@ -157,7 +163,23 @@ public final class SyncEngine: Sendable {
             $0.bytesToSend += pending.reduce(0) { $0 + $1.size }
         }
         for entry in pending {
-            switch try await upload(entry, sequence: acked + 1) {
+            // Durable while it uploads: the fsyncs stay off a save's path to the server, and the
+            // entry is acknowledged (or the failure reported) only once they are done.
+            let path = state.outboxPath(entry.file)
+            let directory = state.directory + "/outbox"
+            let durable = Task { try await Outbox.makeDurable(path, directory: directory) }
+            let outcome: DeltaAPI.UploadOutcome
+            do {
+                outcome = try await upload(entry, sequence: acked + 1)
+            } catch {
+                _ = await durable.result
+                throw error
+            }
+            if case .failure(let error) = await durable.result {
+                // The server has it; only a later replay of this kept bundle is at risk.
+                logger.warning("could not fsync an outbox bundle", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
+            switch outcome {
             case .applied(let reply):
                 acked = reply.sequenceNumber
                 try state.acknowledge(entry, sequence: acked)

@@ -130,9 +130,24 @@ public final class WatchSession: Service, Sendable {
 
     private func detectLoop() async {
         while !Task.isCancelled {
+            await waitForUploader()
             guard let batch = await queue.next() else { return }
             await process(batch)
             queue.finish(batch)
+        }
+    }
+
+    /// Longest a batch is left to grow while earlier bundles wait for the uploader.
+    static let maxCoalescing: Duration = .seconds(1)
+
+    /// While bundles wait for the uploader, the next batch is left to grow: it could not go up
+    /// before them anyway, and one larger bundle costs the server one commit (and its syncs)
+    /// where many small ones would each cost theirs. A save on an idle watcher never waits here.
+    /// Bounded, so a server that is away does not hold detection back.
+    private func waitForUploader() async {
+        let deadline = ContinuousClock.now + Self.maxCoalescing
+        while !Task.isCancelled, ContinuousClock.now < deadline, ((try? engine.state.pendingCount()) ?? 0) > 0 {
+            try? await Task.sleep(for: .milliseconds(2))
         }
     }
 

@@ -27,10 +27,11 @@ public struct BundleWriter: Sendable {
         }
     }
 
-    /// Writes the bundle to `path` and fsyncs it. Returns the compressed size.
+    /// Writes the bundle to `path` and, when `sync`, fsyncs it. Returns the compressed size.
     @discardableResult
     public func write(
-        to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry]
+        to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry],
+        sync: Bool = true
     ) throws -> Int64 {
         var counts = OperationCounts()
         var totalSize: Int64 = 0
@@ -44,7 +45,7 @@ public struct BundleWriter: Sendable {
                 hashes[entry.operation.path] = hash.description
             }
         }
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = RFC3339.string()
         let manifest = BundleManifest(
             bundleID: bundleID, workspacePath: workspacePath,
             collectionName: workspacePath.map { WorkspaceIdentity.collectionName(forPath: $0) }, createdAt: now,
@@ -126,7 +127,7 @@ public struct BundleWriter: Sendable {
         try tar.finish()
         try deflater.finish(sink: compressedSink)
         try flushPending()
-        try output.sync()
+        if sync { try output.sync() }
         return written
     }
 }

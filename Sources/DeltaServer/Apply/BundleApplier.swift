@@ -227,10 +227,5 @@ final class BundleApplier: Sendable {
 enum Timestamp {
     static func now() -> String { string(Date()) }
 
-    static func string(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
+    static func string(_ date: Date) -> String { RFC3339.string(date, milliseconds: true) }
 }

@@ -32,6 +32,10 @@ public final class SQLiteStorage: DeltaStorage {
         fchmod(database, 0o600)
         close(database)
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Again on the writer: opening a pool turns WAL mode on and, with it, `synchronous =
+        // NORMAL` (GRDB's choice), after `prepareDatabase` ran; NORMAL syncs the log only at
+        // checkpoints, so a power loss could take commits already answered with success.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
     }
 
