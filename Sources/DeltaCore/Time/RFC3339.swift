@@ -6,8 +6,8 @@ public import Foundation
 
 /// RFC 3339 UTC timestamps, written as `ISO8601DateFormatter` writes them
 /// (`2026-12-01T12:00:00Z`, or `2026-12-01T12:00:00.250Z` with milliseconds), without creating a
-/// formatter: each new `ISO8601DateFormatter` loads time-zone files, about 4 ms of a save's way to
-/// the server, where a bundle and its outbox entry each take a timestamp.
+/// formatter: each new `ISO8601DateFormatter` reads time-zone files (several milliseconds of a
+/// save's way to the server under strace), and a bundle and its outbox entry each take a timestamp.
 public enum RFC3339 {
     /// `date` in UTC; fractional seconds are truncated to milliseconds, as the formatter does.
     public static func string(_ date: Date = Date(), milliseconds: Bool = false) -> String {
