@@ -99,7 +99,7 @@ public final class ServerProcess: @unchecked Sendable {
     /// reached fails the test instead of hanging the run.
     public func waitForExit(seconds: Int = 120) async -> Int32 {
         let process = self.process
-        return await Self.offThePool {
+        return await offThePool {
             if !Self.waitUntilExit(process, seconds: seconds) {
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
@@ -123,7 +123,7 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// `stop()` waited for on a Dispatch thread, for tests that stop a server and go on.
     public func shutDown(graceSeconds: Int = 20) async {
-        await Self.offThePool { self.stop(graceSeconds: graceSeconds) }
+        await offThePool { self.stop(graceSeconds: graceSeconds) }
     }
 
     deinit { stop() }
@@ -138,16 +138,19 @@ public final class ServerProcess: @unchecked Sendable {
         process.waitUntilExit()
         return true
     }
+}
 
-    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
+/// Runs blocking work (waiting on a child process, reading its output) on a Dispatch thread:
+/// tests share the process with in-process servers, and a cooperative thread (two here) held by
+/// such a wait stalls them all.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
+}
 
-    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: work()) }
-        }
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: work()) }
     }
 }

@@ -54,13 +54,7 @@ public final class WebDriver: @unchecked Sendable {
         }
     }
 
-    private static func start() async throws -> WebDriver {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try startBlocking() })
-            }
-        }
-    }
+    private static func start() async throws -> WebDriver { try await offThePool { try startBlocking() } }
 
     /// Runs `chromedriver --port=0` and reads the port it reports ("… started successfully on port N.").
     private static func startBlocking() throws -> WebDriver {
@@ -118,12 +112,9 @@ public final class WebDriver: @unchecked Sendable {
         if !session.isEmpty { _ = try? await command("DELETE", "/session/\(session)", nil) }
         _ = try? await command("GET", "/shutdown", nil)
         let driver = self.driver
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
-                driver.waitUntilExit()
-                continuation.resume()
-            }
+        await offThePool {
+            if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
+            driver.waitUntilExit()
         }
     }
 

@@ -392,17 +392,25 @@ public final class ClientState: Sendable {
 
     /// Whether an entry's bundle file is there at its recorded size. A bundle is fsynced while it
     /// uploads (see `Outbox`), so a power loss before that can leave it gone or short.
-    public func isIntact(_ entry: OutboxEntry) -> Bool {
+    public func isIntact(_ entry: OutboxEntry) -> Bool { isIntact(file: entry.file, size: entry.size) }
+
+    private func isIntact(file: String, size: Int64) -> Bool {
         var info = stat()
-        return stat(outboxPath(entry.file), &info) == 0 && Int64(info.st_size) == entry.size
+        return stat(outboxPath(file), &info) == 0 && Int64(info.st_size) == size
     }
 
     /// Drops every pending entry when one of them lost its bundle file, and marks the state for
     /// reconciliation with the server: the changes it carried are in the file table already, so
     /// only a comparison with the server's tree finds them again. Returns the bundles lost.
     public func dropLostPending() throws -> Int {
-        let pending = try pending()
-        let lost = pending.filter { !isIntact($0) }.count
+        // Names and sizes only: a pending entry's `paths` can list 100,000 paths, and this runs
+        // at every start.
+        let pending = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT file, size FROM outbox WHERE acked_sequence IS NULL").map {
+                (file: $0["file"] as String, size: $0["size"] as Int64)
+            }
+        }
+        let lost = pending.filter { !isIntact(file: $0.file, size: $0.size) }.count
         guard lost > 0 else { return 0 }
         try queue.write { db in
             try db.execute(sql: "DELETE FROM outbox WHERE acked_sequence IS NULL")
