@@ -80,3 +80,7 @@ int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 int cdeltasys_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }
+
+int cdeltasys_open_directory_path(int dirfd, const char *path) {
+    return openat(dirfd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}

@@ -42,6 +42,10 @@ int cdeltasys_malloc_trim(void);
 /// work on a thread of its own yields the CPU to the rest of the process under load.
 int cdeltasys_set_thread_nice(int nice);
 
+/// openat(dirfd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC): a handle to stat a
+/// directory and the names in it, without reading it; -1 with errno on failure.
+int cdeltasys_open_directory_path(int dirfd, const char *path);
+
 /// Makes the current process exit at once, without running atexit handlers (named failpoints).
 void cdeltasys_exit_now(int code);
 

@@ -7,6 +7,7 @@ import Logging
 /// `deltasync compact`: trims a workspace's change log to its newest entries.
 struct Compact: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compact",
         abstract: "Keep only the newest N change-log entries of a workspace.",
         discussion: """
             Compacted entries keep their bundle id, sequence and counts, so a replayed bundle is \

@@ -10,6 +10,7 @@ import Logging
 /// graph of a workspace.
 struct Graph: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "graph",
         abstract: "Query the server's code graph of a workspace: dependents, dependencies, symbols, search.",
         subcommands: [
             Dependents.self, Dependencies.self, Symbols.self, Search.self, Invalidations.self, Rebuild.self,
@@ -99,7 +100,8 @@ struct Graph: AsyncParsableCommand {
     }
 
     struct Dependents: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Files that import PATH (directly, or --transitive).")
+        static let configuration = CommandConfiguration(
+            commandName: "dependents", abstract: "Files that import PATH (directly, or --transitive).")
         @OptionGroup var walk: Walk
 
         func run() async throws { try await walk.run(dependents: true) }
@@ -107,6 +109,7 @@ struct Graph: AsyncParsableCommand {
 
     struct Dependencies: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "dependencies",
             abstract: "Files PATH imports (directly, or --transitive), and its unresolved imports.")
         @OptionGroup var walk: Walk
 
@@ -114,7 +117,8 @@ struct Graph: AsyncParsableCommand {
     }
 
     struct Symbols: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The top-level definitions of PATH.")
+        static let configuration = CommandConfiguration(
+            commandName: "symbols", abstract: "The top-level definitions of PATH.")
         @Argument(help: "Workspace-relative path of the file") var path: String
         @OptionGroup var options: Options
 
@@ -130,6 +134,7 @@ struct Graph: AsyncParsableCommand {
 
     struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "search",
             abstract: "Symbols named QUERY: exact matches first, then prefix, then substring.")
         @Argument(help: "A symbol name, or part of one") var query: String
         @Option(help: "Most results") var limit = 50
@@ -150,6 +155,7 @@ struct Graph: AsyncParsableCommand {
 
     struct Invalidations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "invalidations",
             abstract: "Invalidation records after sequence SINCE: what each indexed change invalidated.")
         @Option(help: "Records whose to_sequence is after this") var since: Int64 = 0
         @Option(help: "Most records") var limit = 100
@@ -175,6 +181,7 @@ struct Graph: AsyncParsableCommand {
 
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rebuild",
             abstract: "Build a workspace's code graph from scratch, with the server stopped.",
             discussion: """
                 The server keeps every graph up to date by itself; this is for measuring a full \

@@ -7,6 +7,7 @@ import Logging
 /// `deltasync pull DIR --workspace NAME [--follow]`: keeps a local replica of a workspace.
 struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pull",
         abstract: "Make DIR a replica of a workspace on the server; with --follow, keep it one.",
         discussion: """
             Bootstraps from the manifest, then applies the change feed (or, with --follow, the live \

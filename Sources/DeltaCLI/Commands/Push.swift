@@ -7,6 +7,7 @@ import Logging
 /// `deltasync push DIR`: makes the server's copy equal to DIR, sending only what changed.
 struct Push: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "push",
         abstract: "Upload what changed in DIR since the last push (created, updated, deleted, moved files)."
     )
 
@@ -68,6 +69,9 @@ struct Push: AsyncParsableCommand {
                 + "\(ByteCount.format(report.bytesSent)) sent, \(report.filesScanned) files scanned in "
                 + String(format: "%.0f ms", report.durationMilliseconds)
         ]
+        if report.unchangedSinceSnapshot {
+            lines.append("nothing changed since the last full scan (every file and directory has the stat it had)")
+        }
         if report.resynced { lines.append("reconciled with the server's copy (state was missing or out of date)") }
         for skipped in report.skipped.prefix(20) { lines.append("skipped \(skipped.path): \(skipped.reason)") }
         if report.skipped.count > 20 { lines.append("… and \(report.skipped.count - 20) more skipped") }

@@ -7,6 +7,7 @@ import Logging
 /// `deltasync repair`: rebuilds a workspace's materialised copy from the database.
 struct Repair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "repair",
         abstract: "Rebuild a workspace's copy (WORK_DIR/workspaces/<key>) from the database.",
         discussion: """
             The database is the truth; the copy on disk is derived from it. A workspace whose copy \

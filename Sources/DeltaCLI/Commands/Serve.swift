@@ -9,6 +9,7 @@ import NIOCore
 /// `deltasync serve`: runs the upload server.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run the DeltaSync server (SQLite database and blobs under --work-dir)."
     )
 

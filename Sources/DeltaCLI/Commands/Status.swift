@@ -6,6 +6,7 @@ import Foundation
 /// `deltasync status DIR`: local and server sequence, pending outbox bundles, last error.
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show the sync state of DIR: acknowledged and server sequence, pending bundles, last error."
     )
 

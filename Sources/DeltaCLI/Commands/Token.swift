@@ -7,6 +7,7 @@ import Logging
 /// (never their secrets) and revokes them.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token",
         abstract: "Manage bearer tokens.",
         subcommands: [Create.self, List.self, Revoke.self]
     )
@@ -19,6 +20,7 @@ struct Token: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List tokens: id, workspace, scope, label, created, revoked (never the secrets)."
         )
 
@@ -56,6 +58,7 @@ struct Token: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "revoke",
             abstract:
                 "Revoke a token by its id (from `token list`) or its secret; a running server refuses it at once.",
             discussion: """
@@ -82,6 +85,7 @@ struct Token: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Create a token; it is printed once and stored only as its SHA-256."
         )
 

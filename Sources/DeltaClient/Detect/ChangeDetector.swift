@@ -32,7 +32,7 @@ public struct ChangeDetector: Sendable {
             let known = base[file.path]
             if known != nil { matched += 1 }
             if file.size > maxFileBytes {
-                result.skipped.append((file.path, "larger than the server's per-file limit of \(maxFileBytes) bytes"))
+                result.skipped.append((file.path, "\(SkippedPath.tooLargePrefix) of \(maxFileBytes) bytes"))
                 continue
             }
             if let known, Self.sameStat(known, file) { continue }

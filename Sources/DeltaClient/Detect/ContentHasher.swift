@@ -8,7 +8,7 @@ import Synchronization
 public enum ContentHasher {
     /// Returns `sha256` per input index; `nil` where the file vanished or could not be read.
     /// Read once: Foundation reads the cgroup's CPU quota files on every call.
-    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
 
     public static func hash(_ paths: [String], progress: (@Sendable (Int64) -> Void)? = nil) -> [String?] {
         let results = Mutex([String?](repeating: nil, count: paths.count))

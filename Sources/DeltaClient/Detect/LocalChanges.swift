@@ -23,6 +23,8 @@ struct LocalChanges: Sendable {
         var changes: ChangeSet
         var filesScanned = 0
         var skipped: [SkippedPath] = []
+        /// What the full scan saw, when asked for and when it can stand for the tree.
+        var snapshot: TreeSnapshot?
     }
 
     let root: String
@@ -30,9 +32,22 @@ struct LocalChanges: Sendable {
     let base: BaseTree
     let maxFileBytes: Int64
 
+    /// What a ``TreeSnapshot`` of this workspace must agree with besides the tree.
+    var snapshotContext: TreeSnapshot.Context {
+        TreeSnapshot.Context(
+            root: root, stateDirectoryName: ignore.stateDirectoryName, usesDefaultExcludes: ignore.usesDefaultExcludes,
+            maxFileBytes: maxFileBytes)
+    }
+
     /// Scans the whole workspace and compares it with the whole base (read while the tree is walked:
-    /// the two are independent).
-    func all(onScanned: (Int) -> Void = { _ in }, onHashed: (@Sendable (Int64) -> Void)? = nil) throws -> Detection {
+    /// the two are independent). With `snapshot`, the result carries a ``TreeSnapshot`` of the scan.
+    func all(
+        snapshot: Bool = false, racyWindow: Duration = TreeSnapshot.racyWindow, onScanned: (Int) -> Void = { _ in },
+        onHashed: (@Sendable (Int64) -> Void)? = nil
+    ) throws -> Detection {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let walkStarted = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
         ignore.invalidateAll()
         let base = self.base
         let loaded = Mutex<Result<[String: TrackedFile], any Error>?>(nil)
@@ -49,6 +64,11 @@ struct LocalChanges: Sendable {
         onScanned(scan.files.count)
         var detection = compare(scan.files, Self.excluding(scan.skipped, from: known), onHashed: onHashed)
         detection.filesScanned = scan.files.count
+        if snapshot {
+            detection.snapshot = TreeSnapshot(
+                scan: scan, detectionSkipped: detection.skipped, context: snapshotContext, walkStarted: walkStarted,
+                racyWindow: racyWindow)
+        }
         detection.skipped = scan.skipped + detection.skipped
         return detection
     }

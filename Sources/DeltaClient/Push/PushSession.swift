@@ -1,4 +1,5 @@
 import DeltaCore
+import Dispatch
 import Foundation
 public import Logging
 import Synchronization
@@ -25,19 +26,37 @@ public final class PushSession: Sendable {
             report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
             return report
         }
+        // The stats of a no-change check go on while the state opens and the server answers.
+        let stateDirectory = configuration.stateDirectory
+        let root = configuration.root
+        let snapshotMatch = Task {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(returning: TreeSnapshot.matchTree(in: stateDirectory, root: root))
+                }
+            }
+        }
         let engine = try SyncEngine(configuration: configuration, logger: logger, progress: progress)
         // Released when the push returns, not when the last reference to the engine goes (a task
         // still finishing may hold one, and the next push on this state would be refused).
         defer { engine.releaseLock() }
         var report = PushReport()
+        var settled = false
         // A reconciliation or a file that changed under us starts a new round; bounded so it ends.
         for round in 0..<4 {
             let prepared = try await engine.prepare()
             report.workspace = try engine.state.syncState().workspaceKey ?? prepared.status.workspace
             report.serverKind = prepared.kind
             report.resynced = report.resynced || prepared.resynced
+            // As git reads its index: one stat per file and per directory, and no directory read.
+            if round == 0, !prepared.resynced, let matched = await snapshotMatch.value,
+                try engine.unchanged(since: matched, report: &report)
+            {
+                report.unchangedSinceSnapshot = true
+                break
+            }
             var detected = PushReport()
-            let changes = try engine.detectAll(report: &detected)
+            let changes = try engine.detectAll(report: &detected, snapshot: true)
             report.filesScanned = detected.filesScanned
             report.filesHashed += detected.filesHashed
             report.skipped = detected.skipped
@@ -70,7 +89,13 @@ public final class PushSession: Sendable {
             report.bundles += uploaded.bundles
             report.bytesSent += uploaded.bytesSent
             report.sequence = uploaded.sequence
-            if consistent { break }
+            if consistent {
+                settled = true
+                break
+            }
+        }
+        if !report.unchangedSinceSnapshot {
+            if settled { engine.saveSnapshot() } else { TreeSnapshot.remove(in: configuration.stateDirectory) }
         }
         engine.update { $0.phase = .done }
         report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6

@@ -50,6 +50,8 @@ enum ParallelWalk {
     {
         var merged = ScanResult(directoryCount: top.directoryCount)
         merged.files.reserveCapacity(parts.reduce(top.files.count) { $0 + $1.files.count })
+        merged.directories = top.directories
+        merged.isIncomplete = top.isIncomplete
         var fileCursor = 0
         var skippedCursor = 0
         for (directory, part) in zip(deferred, parts) {
@@ -60,6 +62,8 @@ enum ParallelWalk {
             merged.files += part.files
             merged.skipped += part.skipped
             merged.directoryCount += part.directoryCount
+            merged.directories += part.directories
+            merged.isIncomplete = merged.isIncomplete || part.isIncomplete
         }
         merged.files += top.files[fileCursor...]
         merged.skipped += top.skipped[skippedCursor...]

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// What one ``TreeScanner`` walk found.
 public struct ScanResult: Sendable {
     /// Regular, non-ignored files, sorted by path in UTF-8 byte order.
@@ -7,10 +13,63 @@ public struct ScanResult: Sendable {
     /// Directories read, the starting one included; ignored directories are not entered and
     /// not counted.
     public var directoryCount: Int
+    /// Every directory read, with its stat taken before its listing (in no particular order).
+    public var directories: [ScannedDirectory] = []
+    /// Something could not be read, or changed under the walk (a directory or file vanished
+    /// between its listing and its `stat`): the result is not a picture of one moment.
+    public var isIncomplete = false
 
     public init(files: [ScannedFile] = [], skipped: [SkippedPath] = [], directoryCount: Int = 0) {
         self.files = files
         self.skipped = skipped
         self.directoryCount = directoryCount
+    }
+}
+
+/// A directory the walk read: its stat before the listing, and the stat of the rule files in it.
+public struct ScannedDirectory: Sendable, Hashable {
+    /// Workspace-relative; `""` for the root.
+    public var path: String
+    public var fingerprint: StatFingerprint
+    /// `.gitignore` and `.deltasyncignore` when present (not followed if symlinks).
+    public var ruleFiles: [RuleFileFingerprint]
+
+    public struct RuleFileFingerprint: Sendable, Hashable {
+        public var name: String
+        public var fingerprint: StatFingerprint
+    }
+}
+
+/// The parts of a `stat` result that change when a file's content, type, mode or identity does
+/// (a directory's when an entry is added, removed or renamed).
+public struct StatFingerprint: Sendable, Hashable {
+    public var size: Int64
+    public var mtimeNanoseconds: Int64
+    public var ctimeNanoseconds: Int64
+    public var inode: UInt64
+    /// The whole `st_mode`: type and permission bits.
+    public var mode: UInt32
+
+    public init(size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64, mode: UInt32) {
+        self.size = size
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.ctimeNanoseconds = ctimeNanoseconds
+        self.inode = inode
+        self.mode = mode
+    }
+
+    init(_ info: stat) {
+        self.init(
+            size: Int64(info.st_size),
+            mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+            ctimeNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
+            inode: UInt64(info.st_ino), mode: UInt32(info.st_mode))
+    }
+
+    /// The fingerprint of a regular file the scan listed.
+    init(_ file: ScannedFile) {
+        self.init(
+            size: file.size, mtimeNanoseconds: file.mtimeNanoseconds, ctimeNanoseconds: file.ctimeNanoseconds,
+            inode: file.inode, mode: UInt32(S_IFREG) | file.mode)
     }
 }

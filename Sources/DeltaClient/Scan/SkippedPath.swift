@@ -15,4 +15,6 @@ public struct SkippedPath: Sendable, Hashable {
     public static let symlinkReason = "symlink"
     public static let permissionDeniedReason = "permission denied"
     public static let specialFileReason = "not a regular file"
+    /// How the reason for a file over the server's per-file limit begins.
+    public static let tooLargePrefix = "larger than the server's per-file limit"
 }

@@ -43,15 +43,25 @@ struct TreeWalk {
             let error = errno
             close(fd)
             report(reason: Self.reason(for: error))
+            result.isIncomplete = true
             return
         }
         defer { closedir(stream) }
         result.directoryCount += 1
+        // Before the listing: an entry added after this stat changes the directory's mtime.
+        var directoryInfo = stat()
+        let statted = fstat(fd, &directoryInfo) == 0
         let listing = DirectoryListing.read(stream, fd: fd)
         if let error = listing.readError {
             // A partial listing would look like deleted files: report the directory instead.
             report(reason: "cannot read directory: \(String(cString: strerror(error)))")
+            result.isIncomplete = true
             return
+        }
+        if statted {
+            recordDirectory(directoryInfo, fd: fd, listing: listing)
+        } else {
+            result.isIncomplete = true
         }
         let rules = ignore.reloadRules(
             forDirectory: String(decoding: path, as: UTF8.self),
@@ -88,6 +98,7 @@ struct TreeWalk {
             let error = errno
             // Gone or replaced since it was listed (a swapped-in symlink fails with ENOTDIR
             // or ELOOP and is not followed): the next scan sees what is there now.
+            result.isIncomplete = true
             if error == ENOENT || error == ENOTDIR || error == ELOOP { return }
             report(reason: Self.reason(for: error))
             return
@@ -131,19 +142,39 @@ struct TreeWalk {
             var info = stat()
             guard fstatat(fd, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
                 let error = errno
+                result.isIncomplete = true
                 if error != ENOENT { report(reason: "stat failed: \(String(cString: strerror(error)))") }
                 return
             }
             switch info.st_mode & S_IFMT {
             case S_IFREG: result.files.append(Self.file(String(decoding: path, as: UTF8.self), info))
             case S_IFLNK: report(reason: SkippedPath.symlinkReason)
-            default: return  // replaced by a directory or device since it was listed; next scan sees it
+            default:
+                // Replaced by a directory or device since it was listed; the next scan sees it.
+                result.isIncomplete = true
             }
         case DirectoryListing.symlinkKind:
             report(reason: SkippedPath.symlinkReason)
         default:
             report(reason: SkippedPath.specialFileReason)
         }
+    }
+
+    /// Keeps the directory's stat and its rule files' for ``TreeSnapshot``.
+    private mutating func recordDirectory(_ info: stat, fd: Int32, listing: DirectoryListing) {
+        var ruleFiles: [ScannedDirectory.RuleFileFingerprint] = []
+        for (name, present) in zip(IgnoreRules.ruleFileNames, [listing.hasGitignore, listing.hasDeltaSyncIgnore])
+        where present {
+            var ruleInfo = stat()
+            if fstatat(fd, name, &ruleInfo, AT_SYMLINK_NOFOLLOW) == 0 {
+                ruleFiles.append(.init(name: name, fingerprint: StatFingerprint(ruleInfo)))
+            } else {
+                result.isIncomplete = true
+            }
+        }
+        result.directories.append(
+            ScannedDirectory(
+                path: String(decoding: path, as: UTF8.self), fingerprint: StatFingerprint(info), ruleFiles: ruleFiles))
     }
 
     private mutating func reportSkipped(_ name: UnsafeBufferPointer<UInt8>, reason: String) {

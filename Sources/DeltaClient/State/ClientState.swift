@@ -52,7 +52,11 @@ public final class ClientState: Sendable {
         // `watch`). A killed process loses nothing committed; a power loss may lose the last
         // commits, which the next run finds again (the tree is re-detected against the file table,
         // and the server's sequence or the manifest reconciles the rest).
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // A small page cache: the file table is read through once per full scan, never hot, and
+        // a watcher holds its connection (and cache) for as long as it runs.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -512")
+        }
         queue = try DatabaseQueue(path: directory + "/state.sqlite", configuration: configuration)
         try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         var migrator = DatabaseMigrator()
@@ -91,6 +95,19 @@ public final class ClientState: Sendable {
                         sequence INTEGER NOT NULL,
                         detected_at TEXT NOT NULL
                     ) WITHOUT ROWID;
+                    """)
+        }
+        migrator.registerMigration("v4-file-generation") { db in
+            // Bumped by every change to the file table, so a `TreeSnapshot` taken when the table
+            // matched the tree can tell it still does. The epoch tells a new database from an old one.
+            try db.execute(
+                sql: """
+                    CREATE TABLE file_generation (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        epoch TEXT NOT NULL,
+                        value INTEGER NOT NULL
+                    );
+                    INSERT INTO file_generation (id, epoch, value) VALUES (1, lower(hex(randomblob(16))), 0);
                     """)
         }
         try migrator.migrate(queue)
@@ -155,6 +172,17 @@ public final class ClientState: Sendable {
         }
     }
 
+    /// A token that changes whenever the file table does (and differs between databases).
+    public func filesGeneration() throws -> String {
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT epoch || ':' || value FROM file_generation WHERE id = 1") ?? ""
+        }
+    }
+
+    static func bumpFilesGeneration(_ db: Database) throws {
+        try db.execute(sql: "UPDATE file_generation SET value = value + 1 WHERE id = 1")
+    }
+
     /// The entry at `path` and, with `andBelow`, every entry under `path/`.
     public func files(at path: String, andBelow: Bool) throws -> [String: TrackedFile] {
         try queue.read { db in
@@ -195,6 +223,8 @@ public final class ClientState: Sendable {
     }
 
     static func upsert(_ db: Database, _ states: [TrackedFile]) throws {
+        guard !states.isEmpty else { return }
+        try bumpFilesGeneration(db)
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO file (path, size, mtime_ns, ctime_ns, inode, mode, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -274,6 +304,8 @@ public final class ClientState: Sendable {
     }
 
     static func delete(_ db: Database, _ paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try bumpFilesGeneration(db)
         let delete = try db.cachedStatement(sql: "DELETE FROM file WHERE path = ?")
         for path in paths { try delete.execute(arguments: [path]) }
     }
@@ -364,7 +396,10 @@ public final class ClientState: Sendable {
         let files: [String] = try queue.write { db in
             let files = try String.fetchAll(db, sql: "SELECT file FROM outbox")
             try db.execute(sql: "DELETE FROM outbox")
-            if !keepingFiles { try db.execute(sql: "DELETE FROM file") }
+            if !keepingFiles {
+                try db.execute(sql: "DELETE FROM file")
+                try Self.bumpFilesGeneration(db)
+            }
             return files
         }
         for file in files { unlink(directory + "/outbox/" + file) }
@@ -374,6 +409,7 @@ public final class ClientState: Sendable {
     public func replaceFiles(_ states: [TrackedFile]) throws {
         try queue.write { db in
             try db.execute(sql: "DELETE FROM file")
+            try Self.bumpFilesGeneration(db)
             try Self.upsert(db, states)
         }
     }

@@ -12,6 +12,10 @@ public struct PushConfiguration: Sendable {
     public var stateDirectory: String
     public var retry: RetryPolicy
     public var requestTimeout: Duration
+    /// Entries changed this shortly before a full scan keep it from being saved as a
+    /// `TreeSnapshot` (a later change in the same timestamp tick could leave their stat as it
+    /// was). Tests shorten it to see the snapshot at work on a tree they just wrote.
+    var racyWindow: Duration = TreeSnapshot.racyWindow
 
     public init(
         root: String, serverURL: String = "http://127.0.0.1:8002", workspaceName: String? = nil, token: String? = nil,

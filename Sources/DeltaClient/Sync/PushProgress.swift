@@ -39,6 +39,9 @@ public struct PushReport: Sendable, Codable {
     /// Answered by a `deltasync watch` running on the same directory (it had already sent
     /// everything): nothing was scanned by this process.
     public var viaWatch = false
+    /// Every directory and file had the stat the last full scan saw (`TreeSnapshot`): nothing
+    /// was listed, read or hashed.
+    public var unchangedSinceSnapshot = false
 
     public struct SkippedFile: Sendable, Codable, Hashable {
         public var path: String
@@ -53,5 +56,6 @@ public struct PushReport: Sendable, Codable {
         case durationMilliseconds = "duration_ms"
         case serverKind = "server_kind"
         case viaWatch = "via_watch"
+        case unchangedSinceSnapshot = "unchanged_since_snapshot"
     }
 }

@@ -17,6 +17,8 @@ public final class SyncEngine: Sendable {
     private let progressHandler: @Sendable (PushProgress) -> Void
     /// What the last `prepare` learned of the server.
     private let server = Mutex<(info: ServerInfo, kind: ServerKind)?>(nil)
+    /// The last full detection's snapshot, saved by `saveSnapshot` once the push has settled.
+    private let pendingSnapshot = Mutex<TreeSnapshot?>(nil)
 
     public init(
         configuration: PushConfiguration, logger: Logger,
@@ -93,11 +95,13 @@ public final class SyncEngine: Sendable {
 
     // MARK: - Detection
 
-    /// Scans the whole workspace and compares it with the file table.
-    public func detectAll(report: inout PushReport) throws -> ChangeSet {
+    /// Scans the whole workspace and compares it with the file table. With `snapshot`, keeps a
+    /// ``TreeSnapshot`` of the scan for ``saveSnapshot()``.
+    public func detectAll(report: inout PushReport, snapshot: Bool = false) throws -> ChangeSet {
         update { $0.phase = .scanning }
         let hashed = Mutex<Int64>(0)
         let detection = try localChanges.all(
+            snapshot: snapshot, racyWindow: configuration.racyWindow,
             onScanned: { count in
                 self.update {
                     $0.phase = .hashing
@@ -111,7 +115,42 @@ public final class SyncEngine: Sendable {
                 }
                 self.update { $0.bytesHashed = total }
             })
+        pendingSnapshot.withLock { $0 = detection.snapshot }
         return record(detection, in: &report)
+    }
+
+    /// Whether `matched` (a saved ``TreeSnapshot`` whose tree still matches) was taken beside
+    /// the file table as it is now and for this server's limits, with nothing waiting in the
+    /// outbox: then there is nothing to detect or send, and the report says what it found.
+    public func unchanged(since matched: TreeSnapshot.Matched, report: inout PushReport) throws -> Bool {
+        guard try state.pendingCount() == 0, !(try state.syncState().needsResync),
+            let unchanged = matched.standsFor(
+                context: localChanges.snapshotContext, generation: try state.filesGeneration())
+        else { return false }
+        var detection = LocalChanges.Detection(changes: ChangeSet(), filesScanned: unchanged.fileCount)
+        detection.skipped = unchanged.skipped
+        _ = record(detection, in: &report)
+        report.sequence = try state.ackedSequence
+        return true
+    }
+
+    /// Saves the last full detection's snapshot beside the file table as it is now, when the
+    /// outbox is empty (the table is then what the server has); otherwise removes any old one.
+    public func saveSnapshot() {
+        let snapshot = pendingSnapshot.withLock { value in
+            defer { value = nil }
+            return value
+        }
+        do {
+            guard let snapshot, try state.pendingCount() == 0, !(try state.syncState().needsResync) else {
+                TreeSnapshot.remove(in: configuration.stateDirectory)
+                return
+            }
+            try snapshot.save(in: configuration.stateDirectory, generation: try state.filesGeneration())
+        } catch {
+            TreeSnapshot.remove(in: configuration.stateDirectory)
+            logger.debug("tree snapshot not saved", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Re-examines only `paths` (files or directories, changed) and `directories` (appeared:

@@ -245,13 +245,16 @@ public enum FileSystem {
         return out
     }
 
-    /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync unless
+    /// `sync` is false — a cache that checks itself —, rename).
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, sync: Bool = true)
+        throws
+    {
         let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             let file = try RawFile.create(temp, mode: mode)
             try file.write(bytes)
-            try file.sync()
+            if sync { try file.sync() }
         }
         guard rename(temp, path) == 0 else {
             unlink(temp)

@@ -1,0 +1,414 @@
+import CDeltaSys
+import DeltaCore
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a full scan saw, kept in the state directory so that the next push can tell "nothing
+/// changed" with one `stat` per file and per directory and no directory read — git's index and
+/// untracked cache, for the no-change push.
+///
+/// The snapshot holds, for every directory the scan read, its stat taken before its listing and
+/// the stat of its rule files, and for every file the stat the file table has. It stands for the
+/// tree only while all of these hold:
+/// - the file table is the one it was taken beside: a token that every change to the table
+///   bumps (``ClientState/filesGeneration()``) is stored with it;
+/// - every directory has its mtime, ctime and inode (an entry added, removed or renamed changes
+///   them), every file and rule file its size, mtime, ctime, inode and mode;
+/// - `.git/info/exclude`, the default excludes, the state directory's name, the root and the
+///   server's per-file limit are what they were.
+///
+/// A scan is not kept when it could not read something, when a path was skipped for a reason
+/// that may not recur, or when an entry changed less than ``racyWindow`` before the
+/// walk began: a second change within the same timestamp tick could leave its stat unchanged
+/// (git calls these entries racy). Any doubt means a full scan, never a missed change.
+public struct TreeSnapshot: Sendable {
+    /// What the snapshot must agree with besides the tree.
+    public struct Context: Sendable, Hashable {
+        public var root: String
+        public var stateDirectoryName: String
+        public var usesDefaultExcludes: Bool
+        public var maxFileBytes: Int64
+
+        var encoded: String {
+            [root, stateDirectoryName, usesDefaultExcludes ? "defaults" : "no-defaults", String(maxFileBytes)]
+                .joined(separator: "\n")
+        }
+    }
+
+    /// What a check that found nothing changed reports.
+    public struct Unchanged: Sendable {
+        public var fileCount: Int
+        /// The paths the full scan skipped (symlinks, special files, too large, bad names): they
+        /// are still skipped.
+        public var skipped: [SkippedPath]
+    }
+
+    /// The snapshot file in a state directory.
+    public static let fileName = "tree-snapshot"
+    static let magic = Array("DELTASYNC TREE SNAPSHOT 1\n".utf8)
+    /// Entries changed this recently before the walk began are not trusted (timestamps are
+    /// coarse, and FAT's are two seconds).
+    public static let racyWindow: Duration = .seconds(2)
+
+    /// Everything but the generation header and the checksum.
+    let body: [UInt8]
+    public let fileCount: Int
+
+    /// The snapshot of a full scan, or nil when the scan cannot stand for the tree.
+    /// - Parameters:
+    ///   - detectionSkipped: what detection skipped (too large, vanished while hashing).
+    ///   - walkStarted: `CLOCK_REALTIME` in nanoseconds, read before the walk began.
+    ///   - racyWindow: entries changed this shortly before `walkStarted` keep the scan from being kept.
+    public init?(
+        scan: ScanResult, detectionSkipped: [SkippedPath], context: Context, walkStarted: Int64,
+        racyWindow: Duration = TreeSnapshot.racyWindow
+    ) {
+        guard !scan.isIncomplete,
+            detectionSkipped.allSatisfy({ $0.reason.hasPrefix(SkippedPath.tooLargePrefix) })
+        else { return nil }
+        let racyFrom =
+            walkStarted - racyWindow.components.seconds * 1_000_000_000
+            - racyWindow.components.attoseconds / 1_000_000_000
+        func isRacy(_ fingerprint: StatFingerprint) -> Bool {
+            fingerprint.mtimeNanoseconds >= racyFrom || fingerprint.ctimeNanoseconds >= racyFrom
+        }
+        // Files by directory; every directory of a file must have been read.
+        var filesByDirectory: [Substring: [Int]] = [:]
+        filesByDirectory.reserveCapacity(scan.directories.count)
+        for (index, file) in scan.files.enumerated() {
+            let path = file.path
+            let directory = path.lastIndex(of: "/").map { path[..<$0] } ?? ""
+            filesByDirectory[directory, default: []].append(index)
+        }
+        guard filesByDirectory.count <= scan.directories.count else { return nil }
+
+        var writer = ByteWriter()
+        writer.bytes.reserveCapacity(scan.files.count * 64 + scan.directories.count * 96 + 4096)
+        writer.append(Self.magic)
+        writer.append(string: context.encoded)
+        writer.append(fingerprint: Self.infoExcludeFingerprint(root: context.root))
+        let skipped = scan.skipped + detectionSkipped
+        writer.append(UInt32(skipped.count))
+        for path in skipped {
+            writer.append(string: path.path)
+            writer.append(string: path.reason)
+        }
+        writer.append(UInt32(scan.directories.count))
+        var recordedFiles = 0
+        for directory in scan.directories {
+            guard !isRacy(directory.fingerprint), !directory.ruleFiles.contains(where: { isRacy($0.fingerprint) })
+            else { return nil }
+            writer.append(string: directory.path.isEmpty ? "." : directory.path)
+            writer.append(fingerprint: directory.fingerprint)
+            writer.append(UInt32(directory.ruleFiles.count))
+            for rule in directory.ruleFiles {
+                writer.append(string: rule.name)
+                writer.append(fingerprint: rule.fingerprint)
+            }
+            let files = filesByDirectory[directory.path[...]] ?? []
+            writer.append(UInt32(files.count))
+            let nameStart = directory.path.isEmpty ? 0 : directory.path.utf8.count + 1
+            for index in files {
+                let file = scan.files[index]
+                let fingerprint = StatFingerprint(file)
+                guard !isRacy(fingerprint) else { return nil }
+                writer.append(utf8: file.path.utf8.dropFirst(nameStart))
+                writer.append(fingerprint: fingerprint)
+            }
+            recordedFiles += files.count
+        }
+        guard recordedFiles == scan.files.count else { return nil }
+        body = writer.bytes
+        fileCount = scan.files.count
+    }
+
+    /// Writes the snapshot for the file table at `generation` (replacing any other). A cache:
+    /// not synced, and a torn file fails its checksum.
+    public func save(in stateDirectory: String, generation: String) throws {
+        var writer = ByteWriter()
+        writer.bytes.reserveCapacity(body.count + generation.utf8.count + 16)
+        writer.append(string: generation)
+        writer.append(body)
+        writer.append(Self.checksum(writer.bytes[...]))
+        try FileSystem.writeAtomically(stateDirectory + "/" + Self.fileName, writer.bytes, sync: false)
+    }
+
+    /// Removes the snapshot of a state directory.
+    public static func remove(in stateDirectory: String) {
+        unlink(stateDirectory + "/" + fileName)
+    }
+
+    /// A saved snapshot whose tree still matches: it stands for the tree if it was also taken
+    /// beside the file table and in the context of now (``standsFor(context:generation:)``).
+    public struct Matched: Sendable {
+        let generation: String
+        let context: String
+        let unchanged: Unchanged
+
+        /// What was found unchanged, when the snapshot belongs to `generation` and `context`.
+        public func standsFor(context: Context, generation: String) -> Unchanged? {
+            self.generation == generation && self.context == context.encoded ? unchanged : nil
+        }
+    }
+
+    /// Whether the tree under `root` is still what the snapshot in `stateDirectory` saw: nil
+    /// when there is no usable snapshot or anything differs. Needs no lock or file table, so it
+    /// can run while the push opens its state and asks the server.
+    public static func matchTree(in stateDirectory: String, root: String) -> Matched? {
+        guard let bytes = read(stateDirectory + "/" + fileName), bytes.count > 8 else { return nil }
+        let contentCount = bytes.count - 8
+        let parsed = bytes.withUnsafeBytes { raw -> (starts: [Int], matched: Matched)? in
+            let content = UnsafeRawBufferPointer(rebasing: raw[..<contentCount])
+            guard raw.loadUnaligned(fromByteOffset: contentCount, as: UInt64.self).littleEndian == checksum(content)
+            else { return nil }
+            var reader = ByteReader(content)
+            guard let generation = reader.string(), reader.take(magic.count).elementsEqual(magic),
+                let context = reader.string(), reader.fingerprint() == infoExcludeFingerprint(root: root),
+                let skippedCount = reader.uint32()
+            else { return nil }
+            var skipped: [SkippedPath] = []
+            for _ in 0..<skippedCount {
+                guard let path = reader.string(), let reason = reader.string() else { return nil }
+                skipped.append(SkippedPath(path: path, reason: reason))
+            }
+            // One pass to find where each directory's record starts; the stats come after.
+            guard let directoryCount = reader.uint32() else { return nil }
+            var starts: [Int] = []
+            starts.reserveCapacity(Int(directoryCount))
+            var fileCount = 0
+            for _ in 0..<directoryCount {
+                starts.append(reader.offset)
+                guard reader.skipString(), reader.skipFingerprint(), let rules = reader.uint32() else { return nil }
+                for _ in 0..<rules {
+                    guard reader.skipString(), reader.skipFingerprint() else { return nil }
+                }
+                guard let files = reader.uint32() else { return nil }
+                for _ in 0..<files {
+                    guard reader.skipString(), reader.skipFingerprint() else { return nil }
+                }
+                fileCount += Int(files)
+            }
+            guard reader.isAtEnd else { return nil }
+            let unchanged = Unchanged(fileCount: fileCount, skipped: skipped)
+            return (starts, Matched(generation: generation, context: context, unchanged: unchanged))
+        }
+        guard let parsed else { return nil }
+        let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootFD >= 0 else { return nil }
+        defer { close(rootFD) }
+        return matches(bytes, contentCount: contentCount, directoriesAt: parsed.starts, rootFD: rootFD)
+            ? parsed.matched : nil
+    }
+
+    /// Stats every recorded directory, rule file and file (the directories spread over the
+    /// cores, as git spreads its index `lstat`s); false at the first difference.
+    private static func matches(_ bytes: [UInt8], contentCount: Int, directoriesAt starts: [Int], rootFD: Int32)
+        -> Bool
+    {
+        let differs = Atomic<Bool>(false)
+        let next = Atomic<Int>(0)
+        let chunk = 32
+        let workers = min(ContentHasher.cores, max(1, starts.count / chunk))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            bytes.withUnsafeBytes { raw in
+                let content = UnsafeRawBufferPointer(rebasing: raw[..<contentCount])
+                while !differs.load(ordering: .relaxed) {
+                    let first = next.add(chunk, ordering: .relaxed).oldValue
+                    guard first < starts.count else { return }
+                    for start in starts[first..<min(first + chunk, starts.count)]
+                    where !directoryMatches(content, at: start, rootFD: rootFD) {
+                        differs.store(true, ordering: .relaxed)
+                        return
+                    }
+                }
+            }
+        }
+        return !differs.load(ordering: .relaxed)
+    }
+
+    private static func directoryMatches(_ content: UnsafeRawBufferPointer, at start: Int, rootFD: Int32) -> Bool {
+        var reader = ByteReader(content, offset: start)
+        guard let path = reader.cString() else { return false }
+        let fd = cdeltasys_open_directory_path(rootFD, path)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, reader.fingerprint() == StatFingerprint(info),
+            let rules = reader.uint32()
+        else { return false }
+        for _ in 0..<rules {
+            guard let name = reader.cString(), fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+                reader.fingerprint() == StatFingerprint(info)
+            else { return false }
+        }
+        guard let files = reader.uint32() else { return false }
+        for _ in 0..<files {
+            guard let name = reader.cString(), fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+                reader.fingerprint() == StatFingerprint(info)
+            else { return false }
+        }
+        return true
+    }
+
+    /// The whole file, or nil when it is missing or cannot be read.
+    private static func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 32 else { return nil }
+        let size = Int(info.st_size)
+        var filled = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            guard let base = buffer.baseAddress else { return }
+            while filled < size {
+                let got = Glibc.read(fd, base + filled, size - filled)
+                if got > 0 {
+                    filled += got
+                } else if got == 0 || errno != EINTR {
+                    break
+                }
+            }
+            count = filled
+        }
+        return filled == size ? bytes : nil
+    }
+
+    /// `.git/info/exclude` is outside the walk (`.git` is never entered) but part of the rules;
+    /// followed if a symlink, as the rules read it. Nil when absent.
+    static func infoExcludeFingerprint(root: String) -> StatFingerprint? {
+        var info = stat()
+        guard stat(root + "/.git/info/exclude", &info) == 0 else { return nil }
+        return StatFingerprint(info)
+    }
+
+    /// FNV-1a, 64-bit, eight bytes at a time folded in as one word (a torn or stale file, not
+    /// an adversary, is what it catches).
+    static func checksum(_ bytes: some Collection<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let prime: UInt64 = 0x100_0000_01b3
+        _ = bytes.withContiguousStorageIfAvailable { buffer in
+            let raw = UnsafeRawBufferPointer(buffer)
+            var offset = 0
+            while offset + 8 <= raw.count {
+                hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* prime
+                offset += 8
+            }
+            while offset < raw.count {
+                hash = (hash ^ UInt64(raw[offset])) &* prime
+                offset += 1
+            }
+        }
+        return hash
+    }
+
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        checksum(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+    }
+}
+
+/// Little-endian integers and length-prefixed, NUL-terminated strings.
+private struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func append(_ other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
+
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func append(string: String) { append(utf8: string.utf8) }
+
+    mutating func append(utf8: some Collection<UInt8>) {
+        append(UInt32(utf8.count))
+        bytes.append(contentsOf: utf8)
+        bytes.append(0)
+    }
+
+    /// A presence byte, then the five fields.
+    mutating func append(fingerprint: StatFingerprint?) {
+        guard let fingerprint else {
+            append(UInt8(0))
+            return
+        }
+        append(UInt8(1))
+        append(fingerprint.size)
+        append(fingerprint.mtimeNanoseconds)
+        append(fingerprint.ctimeNanoseconds)
+        append(fingerprint.inode)
+        append(fingerprint.mode)
+    }
+}
+
+/// Reads what `ByteWriter` wrote; nil (or false) past the end or on a malformed record.
+private struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset: Int
+
+    static let fingerprintSize = 1 + 8 * 4 + 4
+
+    init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func take(_ count: Int) -> UnsafeRawBufferPointer {
+        guard count >= 0, offset + count <= bytes.count else {
+            offset = bytes.count + 1
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+        guard offset + MemoryLayout<T>.size <= bytes.count else { return nil }
+        defer { offset += MemoryLayout<T>.size }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    mutating func uint32() -> UInt32? { integer(UInt32.self) }
+
+    mutating func string() -> String? {
+        guard let length = uint32(), offset + Int(length) + 1 <= bytes.count, bytes[offset + Int(length)] == 0
+        else { return nil }
+        defer { offset += Int(length) + 1 }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(length))]), as: UTF8.self)
+    }
+
+    /// The string as a C string pointing into the buffer (it is stored with its NUL).
+    mutating func cString() -> UnsafePointer<CChar>? {
+        let start = offset + 4
+        guard skipString(), let base = bytes.baseAddress else { return nil }
+        return (base + start).assumingMemoryBound(to: CChar.self)
+    }
+
+    mutating func skipString() -> Bool {
+        guard let length = uint32(), offset + Int(length) + 1 <= bytes.count, bytes[offset + Int(length)] == 0
+        else { return false }
+        offset += Int(length) + 1
+        return true
+    }
+
+    mutating func skipFingerprint() -> Bool {
+        guard offset + Self.fingerprintSize <= bytes.count else { return false }
+        offset += bytes[offset] == 0 ? 1 : Self.fingerprintSize
+        return true
+    }
+
+    /// A fingerprint; nil for an absent one, or past the end (the checksum rules out a malformed file).
+    mutating func fingerprint() -> StatFingerprint? {
+        guard let present = integer(UInt8.self), present == 1,
+            let size = integer(Int64.self), let mtime = integer(Int64.self), let ctime = integer(Int64.self),
+            let inode = integer(UInt64.self), let mode = integer(UInt32.self)
+        else { return nil }
+        return StatFingerprint(
+            size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime, inode: inode, mode: mode)
+    }
+}

@@ -1,0 +1,239 @@
+@testable import DeltaClient
+import DeltaCore
+import DeltaServer
+import DeltaTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// The no-change push answered from a `TreeSnapshot` (one stat per file and directory, no
+/// directory read): it must never hide a change a full scan would find.
+@Suite struct TreeSnapshotTests {
+    /// Every kind of change, made after a snapshot was saved and trusted once.
+    enum Change: String, CaseIterable, Sendable {
+        case appendToFile, sameSizeRewrite, atomicSaveDeep, createInRoot, createInExistingDirectory
+        case createInNewDirectory, deleteFile, renameInDirectory, makeExecutable, replaceBySymlink
+        case removeDirectory, newGitignoreIgnoresAFile, selfIgnoredGitignoreEdited, infoExcludeIgnoresAFile
+        case deltasyncignoreReincludes
+    }
+
+    @discardableResult
+    static func push(_ tree: WorkspaceTree, _ server: TestServer) async throws -> PushReport {
+        var configuration = PushTest.configuration(tree, server)
+        // The tree was just written: without this, every entry is too recent to be trusted.
+        configuration.racyWindow = .zero
+        return try await PushSession(configuration: configuration, logger: PushTest.logger).run()
+    }
+
+    /// Appends to a file in place (same inode), as an editor that does not rename does.
+    static func appendInPlace(_ path: String, _ text: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    static func writeTree(_ tree: WorkspaceTree) throws {
+        try tree.write("a.txt", "alpha\n")
+        try tree.write("src/main.swift", "print(1)\n")
+        try tree.write("src/lib/deep/util.swift", "let x = 1\n")
+        try tree.write("docs/guide.md", "# guide\n")
+        try tree.write("docs/old/notes.md", "notes\n")
+        try tree.write(".gitignore", "*.log\n.gitignore\n")
+        try tree.write("debug.log", "ignored until the .gitignore changes\n")
+        try tree.write("node_modules/pkg/index.js", "ignored by default\n")
+        try tree.write(".deltasyncignore", "")
+        try FileSystem.createDirectory(tree.root + "/.git/info")
+        guard symlink("a.txt", tree.root + "/link") == 0 else { throw DeltaError.posix("symlink", "link") }
+    }
+
+    @Test(arguments: Change.allCases)
+    func everyChangeAfterASnapshotIsFound(_ change: Change) async throws {
+        try await withTemporaryDirectory("snapshot-\(change.rawValue)") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                let first = try await Self.push(tree, server)
+                #expect(!first.unchangedSinceSnapshot && first.created == 6)
+                let idle = try await Self.push(tree, server)
+                #expect(idle.unchangedSinceSnapshot, "the second push is answered from the snapshot")
+                #expect(idle.filesScanned == 6 && idle.bundles == 0 && idle.filesHashed == 0)
+                #expect(idle.skipped.map(\.path) == ["link"], "what the full scan skipped is still reported")
+
+                var ignoring: Set<String> = ["debug.log", "node_modules/pkg/index.js", ".gitignore"]
+                switch change {
+                case .appendToFile:
+                    try Self.appendInPlace(tree.root + "/src/main.swift", "print(2)\n")
+                case .sameSizeRewrite:
+                    try tree.write("a.txt", "ALPHA\n")
+                case .atomicSaveDeep:
+                    try tree.write("src/lib/deep/util.swift.tmp", "let x = 2\n")
+                    try tree.move("src/lib/deep/util.swift.tmp", "src/lib/deep/util.swift")
+                case .createInRoot:
+                    try tree.write("b.txt", "new\n")
+                case .createInExistingDirectory:
+                    try tree.write("src/lib/new.swift", "new\n")
+                case .createInNewDirectory:
+                    try tree.write("docs/old/newer/file.md", "new\n")
+                case .deleteFile:
+                    tree.remove("docs/old/notes.md")
+                case .renameInDirectory:
+                    try tree.move("docs/guide.md", "docs/manual.md")
+                case .makeExecutable:
+                    chmod(tree.root + "/src/main.swift", 0o755)
+                case .replaceBySymlink:
+                    tree.remove("docs/guide.md")
+                    symlink("../a.txt", tree.root + "/docs/guide.md")
+                case .removeDirectory:
+                    tree.remove("src/lib")
+                case .newGitignoreIgnoresAFile:
+                    try tree.write("docs/.gitignore", "guide.md\n")
+                    ignoring.formUnion(["docs/guide.md", "docs/.gitignore"])  // the root's `.gitignore` ignores both
+                case .selfIgnoredGitignoreEdited:
+                    // Ignored itself, so only the rule file's own stat says it changed.
+                    try Self.appendInPlace(tree.root + "/.gitignore", "!debug.log\n")
+                    ignoring.remove("debug.log")
+                case .infoExcludeIgnoresAFile:
+                    try tree.write(".git/info/exclude", "a.txt\n")
+                    ignoring.insert("a.txt")
+                case .deltasyncignoreReincludes:
+                    try Self.appendInPlace(tree.root + "/.deltasyncignore", "!node_modules/\n")
+                    ignoring.remove("node_modules/pkg/index.js")
+                }
+                let after = try await Self.push(tree, server)
+                #expect(!after.unchangedSinceSnapshot)
+                #expect(after.created + after.updated + after.deleted + after.moved > 0, "\(change) was found")
+                try PushTest.expectInSync(tree, server, ignoring: ignoring)
+                // And the next push trusts the new snapshot again.
+                let settled = try await Self.push(tree, server)
+                #expect(settled.unchangedSinceSnapshot && settled.bundles == 0)
+            }
+        }
+    }
+
+    @Test func aChangedFileTableIsNotAnsweredFromAnOldSnapshot() async throws {
+        try await withTemporaryDirectory("snapshot-table") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                try await Self.push(tree, server)
+                #expect(try await Self.push(tree, server).unchangedSinceSnapshot)
+                // Another session (a watch, a pull) changed the file table since: the tree on disk is
+                // the same, but what the table says the server has is not.
+                let state = try ClientState(directory: tree.root + "/.deltasync")
+                try state.forget(["a.txt"])
+                let after = try await Self.push(tree, server)
+                #expect(!after.unchangedSinceSnapshot && after.created == 1)
+                try PushTest.expectInSync(
+                    tree, server, ignoring: ["debug.log", "node_modules/pkg/index.js", ".gitignore"])
+            }
+        }
+    }
+
+    @Test func aDamagedSnapshotIsNotTrustedAndIsReplaced() async throws {
+        try await withTemporaryDirectory("snapshot-damaged") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                try await Self.push(tree, server)
+                let path = tree.root + "/.deltasync/" + TreeSnapshot.fileName
+                var bytes = try FileSystem.readAll(path)
+                bytes[bytes.count / 2] ^= 0x01
+                try FileSystem.writeAtomically(path, bytes)
+                let damaged = try await Self.push(tree, server)
+                #expect(!damaged.unchangedSinceSnapshot && damaged.bundles == 0)
+                #expect(try FileSystem.readAll(path) != bytes, "a good snapshot replaced the damaged one")
+                #expect(try await Self.push(tree, server).unchangedSinceSnapshot)
+            }
+        }
+    }
+
+    @Test func aScanWithAnEntryChangedJustBeforeItIsNotKept() {
+        let walkStarted: Int64 = 1_800_000_000 * 1_000_000_000
+        func scan(fileChangedAt: Int64, directoryChangedAt: Int64) -> ScanResult {
+            var result = ScanResult(files: [
+                ScannedFile(
+                    path: "a.txt", size: 1, mtimeNanoseconds: fileChangedAt - 5_000_000_000,
+                    ctimeNanoseconds: fileChangedAt, inode: 1, mode: 0o644)
+            ])
+            result.directories = [
+                ScannedDirectory(
+                    path: "",
+                    fingerprint: StatFingerprint(
+                        size: 4096, mtimeNanoseconds: directoryChangedAt, ctimeNanoseconds: directoryChangedAt,
+                        inode: 2, mode: UInt32(S_IFDIR) | 0o755),
+                    ruleFiles: [])
+            ]
+            return result
+        }
+        let context = TreeSnapshot.Context(
+            root: "/w", stateDirectoryName: ".deltasync", usesDefaultExcludes: true, maxFileBytes: 1 << 20)
+        let old = walkStarted - 3_000_000_000
+        let recent = walkStarted - 1_000_000_000
+        let later = walkStarted + 1_000_000
+        #expect(
+            TreeSnapshot(
+                scan: scan(fileChangedAt: old, directoryChangedAt: old), detectionSkipped: [], context: context,
+                walkStarted: walkStarted) != nil)
+        // Within the two seconds before the walk, or after its start: either stat is not trusted.
+        for (file, directory) in [(recent, old), (later, old), (old, recent), (old, later)] {
+            #expect(
+                TreeSnapshot(
+                    scan: scan(fileChangedAt: file, directoryChangedAt: directory), detectionSkipped: [],
+                    context: context, walkStarted: walkStarted) == nil)
+        }
+        // A scan that missed something, or skipped a file for a reason that may not recur.
+        var incomplete = scan(fileChangedAt: old, directoryChangedAt: old)
+        incomplete.isIncomplete = true
+        #expect(TreeSnapshot(scan: incomplete, detectionSkipped: [], context: context, walkStarted: walkStarted) == nil)
+        let vanished = SkippedPath(path: "a.txt", reason: "vanished or unreadable while hashing")
+        #expect(
+            TreeSnapshot(
+                scan: scan(fileChangedAt: old, directoryChangedAt: old), detectionSkipped: [vanished], context: context,
+                walkStarted: walkStarted) == nil)
+        // A file whose directory was not recorded.
+        var orphan = scan(fileChangedAt: old, directoryChangedAt: old)
+        orphan.files.append(
+            ScannedFile(path: "sub/b.txt", size: 1, mtimeNanoseconds: old, ctimeNanoseconds: old, inode: 3, mode: 0o644)
+        )
+        #expect(TreeSnapshot(scan: orphan, detectionSkipped: [], context: context, walkStarted: walkStarted) == nil)
+    }
+
+    @Test func aFileWithATimestampAfterTheScanKeepsTheSnapshotAway() async throws {
+        try await withTemporaryDirectory("snapshot-racy") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                // An mtime an hour ahead (a skewed clock, or a write in the scan's own tick): racy
+                // with the default window, however long the push takes to start.
+                var times = [
+                    timespec(tv_sec: time(nil) + 3600, tv_nsec: 0), timespec(tv_sec: time(nil) + 3600, tv_nsec: 0),
+                ]
+                #expect(utimensat(AT_FDCWD, tree.root + "/a.txt", &times, 0) == 0)
+                try await PushTest.push(tree, server)
+                #expect(!FileSystem.exists(tree.root + "/.deltasync/" + TreeSnapshot.fileName))
+                try tree.write("a.txt", "ALPHA\n")
+                let after = try await PushTest.push(tree, server)
+                #expect(!after.unchangedSinceSnapshot && after.updated == 1)
+            }
+        }
+    }
+
+    @Test func theScanRecordsEveryDirectoryReadWithItsRuleFiles() throws {
+        let directory = try ScanTestDirectory()
+        try directory.write("a/b/c.txt", "1")
+        try directory.write("a/.gitignore", "skip/\n")
+        try directory.write("a/skip/inner.txt", "ignored")
+        try directory.write(".deltasyncignore", "")
+        try directory.makeDirectory("empty")
+        let result = try TreeScanner(root: directory.path, ignore: IgnoreRules(root: directory.path)).scan()
+        let recorded = Dictionary(uniqueKeysWithValues: result.directories.map { ($0.path, $0) })
+        #expect(Set(recorded.keys) == ["", "a", "a/b", "empty"], "the ignored a/skip is not read")
+        #expect(recorded["a"]?.ruleFiles.map(\.name) == [".gitignore"])
+        #expect(recorded[""]?.ruleFiles.map(\.name) == [".deltasyncignore"])
+        var info = Glibc.stat()
+        lstat(directory.path + "/a/b", &info)
+        #expect(recorded["a/b"]?.fingerprint == StatFingerprint(info))
+        #expect(!result.isIncomplete)
+    }
+}
