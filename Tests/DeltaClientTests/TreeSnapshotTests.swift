@@ -148,14 +148,15 @@ import Testing
         }
     }
 
-    @Test func aScanWithAnEntryChangedJustBeforeItIsNotKept() {
+    @Test func aScanWithADirectoryChangedJustBeforeItOrARacyFileWithoutADigestIsNotKept() {
         let walkStarted: Int64 = 1_800_000_000 * 1_000_000_000
-        func scan(fileChangedAt: Int64, directoryChangedAt: Int64) -> ScanResult {
-            var result = ScanResult(files: [
-                ScannedFile(
-                    path: "a.txt", size: 1, mtimeNanoseconds: fileChangedAt - 5_000_000_000,
-                    ctimeNanoseconds: fileChangedAt, inode: 1, mode: 0o644)
-            ])
+        func scan(fileChangedAt: Int64, directoryChangedAt: Int64, files: Int = 1) -> ScanResult {
+            var result = ScanResult(
+                files: (0..<files).map { index in
+                    ScannedFile(
+                        path: "f\(index).txt", size: 1, mtimeNanoseconds: fileChangedAt - 5_000_000_000,
+                        ctimeNanoseconds: fileChangedAt, inode: UInt64(10 + index), mode: 0o644)
+                })
             result.directories = [
                 ScannedDirectory(
                     path: "",
@@ -168,53 +169,94 @@ import Testing
         }
         let context = TreeSnapshot.Context(
             root: "/w", stateDirectoryName: ".deltasync", usesDefaultExcludes: true, maxFileBytes: 1 << 20)
+        func snapshot(_ scan: ScanResult, skipped: [SkippedPath] = [], digest: (String) -> String? = { _ in nil })
+            -> TreeSnapshot?
+        {
+            TreeSnapshot(
+                scan: scan, detectionSkipped: skipped, context: context, walkStarted: walkStarted, digest: digest)
+        }
         let old = walkStarted - 3_000_000_000
         let recent = walkStarted - 1_000_000_000
         let later = walkStarted + 1_000_000
-        #expect(
-            TreeSnapshot(
-                scan: scan(fileChangedAt: old, directoryChangedAt: old), detectionSkipped: [], context: context,
-                walkStarted: walkStarted) != nil)
-        // Within the two seconds before the walk, or after its start: either stat is not trusted.
-        for (file, directory) in [(recent, old), (later, old), (old, recent), (old, later)] {
-            #expect(
-                TreeSnapshot(
-                    scan: scan(fileChangedAt: file, directoryChangedAt: directory), detectionSkipped: [],
-                    context: context, walkStarted: walkStarted) == nil)
+        let sha = String(repeating: "a", count: 64)
+        #expect(snapshot(scan(fileChangedAt: old, directoryChangedAt: old)) != nil)
+        // A directory within the two seconds before the walk, or after its start: not kept.
+        for directory in [recent, later] {
+            #expect(snapshot(scan(fileChangedAt: old, directoryChangedAt: directory), digest: { _ in sha }) == nil)
         }
+        // A racy file: kept only with its digest, and only a few of them.
+        for file in [recent, later] {
+            #expect(snapshot(scan(fileChangedAt: file, directoryChangedAt: old)) == nil)
+            #expect(snapshot(scan(fileChangedAt: file, directoryChangedAt: old), digest: { _ in sha }) != nil)
+        }
+        let many = scan(fileChangedAt: recent, directoryChangedAt: old, files: TreeSnapshot.maxRacyFiles + 1)
+        #expect(snapshot(many, digest: { _ in sha }) == nil)
         // A scan that missed something, or skipped a file for a reason that may not recur.
         var incomplete = scan(fileChangedAt: old, directoryChangedAt: old)
         incomplete.isIncomplete = true
-        #expect(TreeSnapshot(scan: incomplete, detectionSkipped: [], context: context, walkStarted: walkStarted) == nil)
-        let vanished = SkippedPath(path: "a.txt", reason: "vanished or unreadable while hashing")
-        #expect(
-            TreeSnapshot(
-                scan: scan(fileChangedAt: old, directoryChangedAt: old), detectionSkipped: [vanished], context: context,
-                walkStarted: walkStarted) == nil)
+        #expect(snapshot(incomplete) == nil)
+        let vanished = SkippedPath(path: "f0.txt", reason: "vanished or unreadable while hashing")
+        #expect(snapshot(scan(fileChangedAt: old, directoryChangedAt: old), skipped: [vanished]) == nil)
         // A file whose directory was not recorded.
         var orphan = scan(fileChangedAt: old, directoryChangedAt: old)
         orphan.files.append(
             ScannedFile(path: "sub/b.txt", size: 1, mtimeNanoseconds: old, ctimeNanoseconds: old, inode: 3, mode: 0o644)
         )
-        #expect(TreeSnapshot(scan: orphan, detectionSkipped: [], context: context, walkStarted: walkStarted) == nil)
+        #expect(snapshot(orphan) == nil)
     }
 
-    @Test func aFileWithATimestampAfterTheScanKeepsTheSnapshotAway() async throws {
+    @Test func aRacyFileIsHashedByTheCheckAndADifferentDigestMeansAFullScan() async throws {
         try await withTemporaryDirectory("snapshot-racy") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
                 try Self.writeTree(tree)
-                // An mtime an hour ahead (a skewed clock, or a write in the scan's own tick): racy
-                // with the default window, however long the push takes to start.
-                var times = [
-                    timespec(tv_sec: time(nil) + 3600, tv_nsec: 0), timespec(tv_sec: time(nil) + 3600, tv_nsec: 0),
-                ]
+                // An mtime an hour ahead (a skewed clock, or a write in the scan's own tick) is racy
+                // however long the push takes to start.
+                let ahead = timespec(tv_sec: time(nil) + 3600, tv_nsec: 0)
+                var times = [ahead, ahead]
                 #expect(utimensat(AT_FDCWD, tree.root + "/a.txt", &times, 0) == 0)
-                try await PushTest.push(tree, server)
-                #expect(!FileSystem.exists(tree.root + "/.deltasync/" + TreeSnapshot.fileName))
-                try tree.write("a.txt", "ALPHA\n")
-                let after = try await PushTest.push(tree, server)
-                #expect(!after.unchangedSinceSnapshot && after.updated == 1)
+                try await Self.push(tree, server)
+                let idle = try await Self.push(tree, server)
+                #expect(idle.unchangedSinceSnapshot, "the racy file's content was hashed and matched")
+
+                // The digest stands for the content: one that differs sends the push to a full scan.
+                let path = tree.root + "/.deltasync/" + TreeSnapshot.fileName
+                var bytes = try FileSystem.readAll(path)
+                let digest = Array(TestBundle.sha256("alpha\n").hex.utf8)
+                let at = try #require(bytes.firstRange(of: digest))
+                bytes.replaceSubrange(at, with: Array(String(repeating: "0", count: 64).utf8))
+                bytes.removeLast(8)
+                withUnsafeBytes(of: TreeSnapshot.checksum(bytes[...]).littleEndian) { bytes.append(contentsOf: $0) }
+                try FileSystem.writeAtomically(path, bytes)
+                let rescanned = try await Self.push(tree, server)
+                #expect(!rescanned.unchangedSinceSnapshot && rescanned.bundles == 0)
+                #expect(try await Self.push(tree, server).unchangedSinceSnapshot)
+            }
+        }
+    }
+
+    @Test func aWatchStartingOnAnUnchangedTreeSkipsTheCatchUpScan() async throws {
+        try await withTemporaryDirectory("snapshot-watch") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                try await Self.push(tree, server)
+                try await WatchTests.watching(tree, server) { session in
+                    #expect(session.caughtUpFromSnapshot)
+                    try tree.write("later.txt", "written while watched\n")
+                    await WatchTests.settle(session)
+                }
+                try PushTest.expectInSync(
+                    tree, server, ignoring: ["debug.log", "node_modules/pkg/index.js", ".gitignore"])
+                // A change made while nothing watched: the snapshot no longer matches, so it is scanned.
+                try await Self.push(tree, server)
+                try Self.appendInPlace(tree.root + "/docs/guide.md", "offline edit\n")
+                try await WatchTests.watching(tree, server) { session in
+                    #expect(!session.caughtUpFromSnapshot)
+                    await WatchTests.settle(session)
+                }
+                try PushTest.expectInSync(
+                    tree, server, ignoring: ["debug.log", "node_modules/pkg/index.js", ".gitignore"])
             }
         }
     }

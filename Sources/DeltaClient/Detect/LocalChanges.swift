@@ -65,9 +65,21 @@ struct LocalChanges: Sendable {
         var detection = compare(scan.files, Self.excluding(scan.skipped, from: known), onHashed: onHashed)
         detection.filesScanned = scan.files.count
         if snapshot {
+            // A racy file's digest: what this detection hashed, else what the table has.
+            let changes = detection.changes
+            var hashed: [String: String]?
             detection.snapshot = TreeSnapshot(
                 scan: scan, detectionSkipped: detection.skipped, context: snapshotContext, walkStarted: walkStarted,
-                racyWindow: racyWindow)
+                racyWindow: racyWindow,
+                digest: { path in
+                    if hashed == nil {
+                        hashed = [:]
+                        for state in changes.changes.compactMap(\.state) + changes.refreshed {
+                            hashed?[state.path] = state.sha256
+                        }
+                    }
+                    return hashed?[path] ?? known[path]?.sha256
+                })
         }
         detection.skipped = scan.skipped + detection.skipped
         return detection

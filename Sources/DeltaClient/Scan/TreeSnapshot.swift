@@ -22,9 +22,12 @@ import Synchronization
 ///   server's per-file limit are what they were.
 ///
 /// A scan is not kept when it could not read something, when a path was skipped for a reason
-/// that may not recur, or when an entry changed less than ``racyWindow`` before the
-/// walk began: a second change within the same timestamp tick could leave its stat unchanged
-/// (git calls these entries racy). Any doubt means a full scan, never a missed change.
+/// that may not recur, or when a directory or rule file changed less than ``racyWindow`` before
+/// the walk began: a second change within the same timestamp tick could leave its stat unchanged
+/// (git calls these entries racy). A racy file (the one just edited, say) is kept with its
+/// SHA-256, and the check hashes it again when its stat matches, as git does; more than
+/// ``maxRacyFiles`` of them and the scan is not kept. Any doubt means a full scan, never a
+/// missed change.
 public struct TreeSnapshot: Sendable {
     /// What the snapshot must agree with besides the tree.
     public struct Context: Sendable, Hashable {
@@ -53,6 +56,8 @@ public struct TreeSnapshot: Sendable {
     /// Entries changed this recently before the walk began are not trusted (timestamps are
     /// coarse, and FAT's are two seconds).
     public static let racyWindow: Duration = .seconds(2)
+    /// Racy files a snapshot may hold (each is hashed by every check).
+    static let maxRacyFiles = 64
 
     /// Everything but the generation header and the checksum.
     let body: [UInt8]
@@ -62,10 +67,11 @@ public struct TreeSnapshot: Sendable {
     /// - Parameters:
     ///   - detectionSkipped: what detection skipped (too large, vanished while hashing).
     ///   - walkStarted: `CLOCK_REALTIME` in nanoseconds, read before the walk began.
-    ///   - racyWindow: entries changed this shortly before `walkStarted` keep the scan from being kept.
+    ///   - racyWindow: entries changed this shortly before `walkStarted` are racy.
+    ///   - digest: the SHA-256 (hex) the file table has for a path; asked only for racy files.
     public init?(
         scan: ScanResult, detectionSkipped: [SkippedPath], context: Context, walkStarted: Int64,
-        racyWindow: Duration = TreeSnapshot.racyWindow
+        racyWindow: Duration = TreeSnapshot.racyWindow, digest: (String) -> String? = { _ in nil }
     ) {
         guard !scan.isIncomplete,
             detectionSkipped.allSatisfy({ $0.reason.hasPrefix(SkippedPath.tooLargePrefix) })
@@ -99,6 +105,7 @@ public struct TreeSnapshot: Sendable {
         }
         writer.append(UInt32(scan.directories.count))
         var recordedFiles = 0
+        var racyFiles = 0
         for directory in scan.directories {
             guard !isRacy(directory.fingerprint), !directory.ruleFiles.contains(where: { isRacy($0.fingerprint) })
             else { return nil }
@@ -115,9 +122,14 @@ public struct TreeSnapshot: Sendable {
             for index in files {
                 let file = scan.files[index]
                 let fingerprint = StatFingerprint(file)
-                guard !isRacy(fingerprint) else { return nil }
                 writer.append(utf8: file.path.utf8.dropFirst(nameStart))
-                writer.append(fingerprint: fingerprint)
+                if isRacy(fingerprint) {
+                    racyFiles += 1
+                    guard racyFiles <= Self.maxRacyFiles, let sha256 = digest(file.path) else { return nil }
+                    writer.append(fingerprint: fingerprint, digest: sha256)
+                } else {
+                    writer.append(fingerprint: fingerprint)
+                }
             }
             recordedFiles += files.count
         }
@@ -200,37 +212,47 @@ public struct TreeSnapshot: Sendable {
         let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { return nil }
         defer { close(rootFD) }
-        return matches(bytes, contentCount: contentCount, directoriesAt: parsed.starts, rootFD: rootFD)
+        return matches(bytes, contentCount: contentCount, directoriesAt: parsed.starts, root: root, rootFD: rootFD)
             ? parsed.matched : nil
     }
 
     /// Stats every recorded directory, rule file and file (the directories spread over the
-    /// cores, as git spreads its index `lstat`s); false at the first difference.
-    private static func matches(_ bytes: [UInt8], contentCount: Int, directoriesAt starts: [Int], rootFD: Int32)
-        -> Bool
-    {
+    /// cores, as git spreads its index `lstat`s), then hashes the racy files whose stat matched;
+    /// false at the first difference.
+    private static func matches(
+        _ bytes: [UInt8], contentCount: Int, directoriesAt starts: [Int], root: String, rootFD: Int32
+    ) -> Bool {
         let differs = Atomic<Bool>(false)
         let next = Atomic<Int>(0)
+        let racy = Mutex<[(path: String, sha256: String)]>([])
         let chunk = 32
         let workers = min(ContentHasher.cores, max(1, starts.count / chunk))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             bytes.withUnsafeBytes { raw in
                 let content = UnsafeRawBufferPointer(rebasing: raw[..<contentCount])
+                var found: [(path: String, sha256: String)] = []
+                defer { racy.withLock { $0 += found } }
                 while !differs.load(ordering: .relaxed) {
                     let first = next.add(chunk, ordering: .relaxed).oldValue
                     guard first < starts.count else { return }
                     for start in starts[first..<min(first + chunk, starts.count)]
-                    where !directoryMatches(content, at: start, rootFD: rootFD) {
+                    where !directoryMatches(content, at: start, rootFD: rootFD, racy: &found) {
                         differs.store(true, ordering: .relaxed)
                         return
                     }
                 }
             }
         }
-        return !differs.load(ordering: .relaxed)
+        guard !differs.load(ordering: .relaxed) else { return false }
+        let files = racy.withLock { $0 }
+        guard !files.isEmpty else { return true }
+        let digests = ContentHasher.hash(files.map { root + "/" + $0.path })
+        return zip(files, digests).allSatisfy { file, digest in digest == file.sha256 }
     }
 
-    private static func directoryMatches(_ content: UnsafeRawBufferPointer, at start: Int, rootFD: Int32) -> Bool {
+    private static func directoryMatches(
+        _ content: UnsafeRawBufferPointer, at start: Int, rootFD: Int32, racy: inout [(path: String, sha256: String)]
+    ) -> Bool {
         var reader = ByteReader(content, offset: start)
         guard let path = reader.cString() else { return false }
         let fd = cdeltasys_open_directory_path(rootFD, path)
@@ -248,8 +270,13 @@ public struct TreeSnapshot: Sendable {
         guard let files = reader.uint32() else { return false }
         for _ in 0..<files {
             guard let name = reader.cString(), fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-                reader.fingerprint() == StatFingerprint(info)
+                let (recorded, digest) = reader.fileFingerprint(), recorded == StatFingerprint(info)
             else { return false }
+            if let digest {
+                let directory = String(cString: path)
+                let file = String(cString: name)
+                racy.append((directory == "." ? file : directory + "/" + file, digest))
+            }
         }
         return true
     }
@@ -329,13 +356,15 @@ private struct ByteWriter {
         bytes.append(0)
     }
 
-    /// A presence byte, then the five fields.
-    mutating func append(fingerprint: StatFingerprint?) {
+    /// A presence byte (0 absent, 1 present, 2 present and followed by a racy file's digest),
+    /// then the five fields.
+    mutating func append(fingerprint: StatFingerprint?, digest: String? = nil) {
         guard let fingerprint else {
             append(UInt8(0))
             return
         }
-        append(UInt8(1))
+        append(UInt8(digest == nil ? 1 : 2))
+        defer { if let digest { append(string: digest) } }
         append(fingerprint.size)
         append(fingerprint.mtimeNanoseconds)
         append(fingerprint.ctimeNanoseconds)
@@ -398,13 +427,29 @@ private struct ByteReader {
 
     mutating func skipFingerprint() -> Bool {
         guard offset + Self.fingerprintSize <= bytes.count else { return false }
-        offset += bytes[offset] == 0 ? 1 : Self.fingerprintSize
-        return true
+        let kind = bytes[offset]
+        offset += kind == 0 ? 1 : Self.fingerprintSize
+        return kind != 2 || skipString()
     }
 
     /// A fingerprint; nil for an absent one, or past the end (the checksum rules out a malformed file).
     mutating func fingerprint() -> StatFingerprint? {
-        guard let present = integer(UInt8.self), present == 1,
+        guard let present = integer(UInt8.self), present == 1, let fingerprint = fields() else { return nil }
+        return fingerprint
+    }
+
+    /// A file's fingerprint, with the digest a racy file carries.
+    mutating func fileFingerprint() -> (StatFingerprint, String?)? {
+        guard let present = integer(UInt8.self), present == 1 || present == 2, let fingerprint = fields() else {
+            return nil
+        }
+        guard present == 2 else { return (fingerprint, nil) }
+        guard let digest = string() else { return nil }
+        return (fingerprint, digest)
+    }
+
+    private mutating func fields() -> StatFingerprint? {
+        guard
             let size = integer(Int64.self), let mtime = integer(Int64.self), let ctime = integer(Int64.self),
             let inode = integer(UInt64.self), let mode = integer(UInt32.self)
         else { return nil }

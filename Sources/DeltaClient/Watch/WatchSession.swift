@@ -44,6 +44,7 @@ public final class WatchSession: Service, Sendable {
         var serverError: String?
         var needsPrepare = true
         var batches = 0
+        var caughtUpFromSnapshot = false
     }
 
     public let configuration: Configuration
@@ -99,7 +100,16 @@ public final class WatchSession: Service, Sendable {
 
         await prepareIfNeeded()
         var report = PushReport()
-        try detectAndQueue { try self.engine.detectAll(report: &report) }
+        // Watches are in place, so whatever changes from here on is an event: the catch-up only
+        // has to cover what changed while nothing watched, which a matching snapshot rules out.
+        let push = configuration.push
+        if let matched = TreeSnapshot.matchTree(in: push.stateDirectory, root: push.root),
+            (try? engine.unchanged(since: matched, report: &report)) == true
+        {
+            live.withLock { $0.caughtUpFromSnapshot = true }
+        } else {
+            try detectAndQueue { try self.engine.detectAll(report: &report) }
+        }
         Self.returnFreedMemory()
         setPhase("watching")
         ready.yield()
@@ -122,6 +132,10 @@ public final class WatchSession: Service, Sendable {
         await shutdown()
         engine.releaseLock()
     }
+
+    /// Whether the catch-up at start was a stat check against the last push's `TreeSnapshot`
+    /// (nothing had changed) rather than a full scan.
+    public var caughtUpFromSnapshot: Bool { live.withLock { $0.caughtUpFromSnapshot } }
 
     /// Asks `run()` to flush pending work and return (what SIGTERM does).
     public func stop() { stopper.yield() }
