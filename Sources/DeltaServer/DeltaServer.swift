@@ -1,4 +1,6 @@
+import CDeltaSys
 import DeltaCore
+import Dispatch
 import Foundation
 public import Hummingbird
 import HummingbirdCore
@@ -37,8 +39,37 @@ public enum DeltaServer {
             var configuration = ServiceGroupConfiguration(
                 services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: application.logger)
             configuration.maximumGracefulShutdownDuration = shutdownGrace
-            configuration.maximumCancellationDuration = .seconds(10)
+            // No cancellation limit in the group: past one, it stops the process with a fatal
+            // error and a backtrace. The deadline below exits cleanly instead.
+            configuration.maximumCancellationDuration = nil
+            let deadline = Task {
+                await Self.exitIfStuck(after: shutdownGrace + Self.cancellationAllowance, logger: application.logger)
+            }
+            defer { deadline.cancel() }
             try await ServiceGroup(configuration: configuration).run()
+        }
+
+        /// How long work cancelled at the end of the grace may take to stop.
+        static let cancellationAllowance: Duration = .seconds(10)
+
+        /// From the first SIGTERM or SIGINT, gives the shutdown `limit`; if the process is still
+        /// here then, something blocking does not heed cancellation (a thread stuck in I/O, say):
+        /// it exits at once with status 0. Every commit is atomic and synced, so nothing
+        /// committed is lost, and what was in progress (an upload not yet committed, an index
+        /// step) is redone or resumed after a restart.
+        static func exitIfStuck(after limit: Duration, logger: Logger) async {
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            for await _ in signals {
+                let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                    logger.error(
+                        "shutdown still not finished \(Int(seconds)) s after the signal: exiting now; nothing committed is lost, and unfinished work is redone after a restart"
+                    )
+                    fflush(nil)
+                    cdeltasys_exit_now(0)
+                }
+                return
+            }
         }
 
         /// Runs until the calling task is cancelled (tests and embedding).

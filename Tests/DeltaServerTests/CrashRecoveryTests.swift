@@ -127,4 +127,44 @@ import Testing
             #expect(Set(tree.keys) == ["kept.txt"])
         }
     }
+
+    @Test func workThatIgnoresCancellationDoesNotKeepTheServerFromExiting() async throws {
+        try await withTemporaryDirectory("shutdown-stuck") { directory in
+            let work = directory.sub("work")
+            // The validating thread stops for good: cancelling its request cannot end it.
+            let server = try await ServerProcess.start(
+                workDirectory: work, arguments: ["--shutdown-grace-secs", "1"],
+                environment: ["DELTASYNC_FAILPOINT": "hang:during-validate"])
+            let bundle = try TestBundle.simple(files: ["stuck.txt": "never committed"])
+            var body = Array("--b\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n".utf8)
+            body += Array("--b\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n".utf8)
+            body += bundle + Array("\r\n--b--\r\n".utf8)
+            let connection = try RawHTTPConnection(port: server.port)
+            #expect(
+                await connection.write(
+                    "POST /api/v1/delta/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        + "Content-Length: \(body.count)\r\n\r\n"))
+            #expect(await connection.write(body))
+            // In flight once the server has read the whole body (it validates what it read).
+            var read = 0.0
+            for _ in 0..<2000 where read < Double(bundle.count) {
+                try await Task.sleep(for: .milliseconds(10))
+                let metrics = String(decoding: try await HTTP.get(server.baseURL + "/metrics").body, as: UTF8.self)
+                read =
+                    metrics.split(separator: "\n").first { $0.hasPrefix("deltasync_upload_bytes_read_total") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            }
+            #expect(read >= Double(bundle.count))
+            server.process.terminate()
+            // Grace (1 s), cancellation, then the server's own deadline (10 s): exit 0. Hanging
+            // (killed after two minutes, 137) or the lifecycle's fatal error (SIGILL) fails here.
+            #expect(await server.waitForExit(seconds: 120) == 0)
+            #expect(server.process.terminationReason == .exit)
+            let restarted = try await ServerProcess.start(workDirectory: work)
+            defer { restarted.stop() }
+            let status = try await HTTP.get(restarted.baseURL + "/api/v1/delta/status?workspace=ws").decode(
+                StatusResponse.self)
+            #expect(status.lastSequence == 0, "nothing of the stuck upload was committed")
+        }
+    }
 }

@@ -144,12 +144,15 @@ struct Serve: AsyncParsableCommand {
         if let name = Environment.value("DELTASYNC_FAILPOINT") {
             if name == "materialise-error" {
                 failpoints.materialiseError = true
+            } else if name.hasPrefix("hang:"), let point = Failpoints.Point(rawValue: String(name.dropFirst(5))) {
+                failpoints.hangAt = point
             } else if let point = Failpoints.Point(rawValue: name) {
                 failpoints.exitAt = point
             } else {
                 throw ValidationError(
                     "DELTASYNC_FAILPOINT must be one of "
-                        + (Failpoints.Point.allCases.map(\.rawValue) + ["materialise-error"]).joined(separator: ", ")
+                        + (Failpoints.Point.allCases.map(\.rawValue) + ["materialise-error", "hang:POINT"])
+                        .joined(separator: ", ")
                 )
             }
         }

@@ -1,5 +1,9 @@
 import CDeltaSys
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Named points on the upload path where a test can stop the server dead (`_exit`, like
 /// `kill -9`) or park one upload. `DELTASYNC_FAILPOINT=after-blobs` exits there; in-process
 /// tests install a `hook` instead.
@@ -23,6 +27,9 @@ public struct Failpoints: Sendable {
 
     /// The point at which the process exits (from `DELTASYNC_FAILPOINT`).
     public var exitAt: Point?
+    /// A point inside blocking work where the thread stops for good, deaf to cancellation
+    /// (`DELTASYNC_FAILPOINT=hang:during-validate`): what a stop must still get past.
+    public var hangAt: Point?
     /// Makes every write to a materialised copy fail (`DELTASYNC_FAILPOINT=materialise-error`),
     /// to test degraded workspaces.
     public var materialiseError = false
@@ -46,6 +53,7 @@ public struct Failpoints: Sendable {
     func reachBlocking(_ point: Point, workspace: String) {
         blockingHook?(point, workspace)
         if exitAt == point { cdeltasys_exit_now(137) }
+        while hangAt == point { sleep(3600) }
     }
 
     func reach(_ point: Point, workspace: String) async {
