@@ -300,6 +300,7 @@ public final class GraphIndexer: Service, Sendable {
             for _ in 0..<4 { submit() }
             while let done = try await group.next() {
                 updates += done
+                try Task.checkCancellation()
                 submit()
             }
         }
@@ -424,6 +425,8 @@ public final class GraphIndexer: Service, Sendable {
         }
         if sliceStart < files.count { slices.append(sliceStart..<files.count) }
         for range in slices {
+            // A stop waits for one slice at most (nothing of a rebuild counts until its last write).
+            try Task.checkCancellation()
             let start = range.lowerBound
             let part = try await read(key, files[range].map { ($0.path, $0) })
             try await storage.commitGraph(
