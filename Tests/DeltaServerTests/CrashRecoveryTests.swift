@@ -96,6 +96,17 @@ import Testing
 /// A stop must not wait on a client: SIGTERM lets in-flight requests finish for
 /// `--shutdown-grace-secs`, then cuts them off and exits.
 @Suite struct ShutdownTests {
+    /// An upload of `bundle` to workspace `ws` as raw HTTP: the request head and the multipart body.
+    static func upload(_ bundle: [UInt8], expectContinue: Bool) -> (head: String, body: [UInt8]) {
+        var body = Array("--b\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n".utf8)
+        body += Array("--b\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n".utf8)
+        body += bundle + Array("\r\n--b--\r\n".utf8)
+        let head =
+            "POST /api/v1/delta/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            + (expectContinue ? "Expect: 100-continue\r\n" : "") + "Content-Length: \(body.count)\r\n\r\n"
+        return (head, body)
+    }
+
     @Test func aStalledUploadIsCutOffAfterTheGraceAndNothingOfItIsKept() async throws {
         try await withTemporaryDirectory("shutdown") { directory in
             let work = directory.sub("work")
@@ -105,15 +116,9 @@ import Testing
             let first = try await HTTP.upload(
                 server.baseURL, bundle: TestBundle.simple(files: ["kept.txt": "kept"]), fields: [("workspace", "ws")])
             #expect(first.status == 200)
-            let bundle = try TestBundle.simple(files: ["lost.txt": "lost"])
-            var body = Array("--b\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n".utf8)
-            body += Array("--b\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n".utf8)
-            body += bundle + Array("\r\n--b--\r\n".utf8)
+            let (head, body) = Self.upload(try TestBundle.simple(files: ["lost.txt": "lost"]), expectContinue: true)
             let connection = try RawHTTPConnection(port: server.port)
-            #expect(
-                await connection.write(
-                    "POST /api/v1/delta/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                        + "Expect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n"))
+            #expect(await connection.write(head))
             // The interim reply: the upload handler is running, so the request is in flight.
             #expect(await connection.readSome().hasPrefix("HTTP/1.1 100 Continue"))
             #expect(await connection.write(Array(body.dropLast(8))))
@@ -136,14 +141,9 @@ import Testing
                 workDirectory: work, arguments: ["--shutdown-grace-secs", "1"],
                 environment: ["DELTASYNC_FAILPOINT": "hang:during-validate"])
             let bundle = try TestBundle.simple(files: ["stuck.txt": "never committed"])
-            var body = Array("--b\r\nContent-Disposition: form-data; name=\"workspace\"\r\n\r\nws\r\n".utf8)
-            body += Array("--b\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\n\r\n".utf8)
-            body += bundle + Array("\r\n--b--\r\n".utf8)
+            let (head, body) = Self.upload(bundle, expectContinue: false)
             let connection = try RawHTTPConnection(port: server.port)
-            #expect(
-                await connection.write(
-                    "POST /api/v1/delta/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                        + "Content-Length: \(body.count)\r\n\r\n"))
+            #expect(await connection.write(head))
             #expect(await connection.write(body))
             // In flight once the server has read the whole body (it validates what it read).
             var read = 0.0
