@@ -71,6 +71,8 @@ struct Push: AsyncParsableCommand {
         ]
         if report.unchangedSinceSnapshot {
             lines.append("nothing changed since the last full scan (every file and directory has the stat it had)")
+        } else if report.changedSinceSnapshot {
+            lines.append("only files edited in place were read (no directory changed since the last full scan)")
         }
         if report.resynced { lines.append("reconciled with the server's copy (state was missing or out of date)") }
         for skipped in report.skipped.prefix(20) { lines.append("skipped \(skipped.path): \(skipped.reason)") }

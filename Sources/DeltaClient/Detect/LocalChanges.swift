@@ -86,8 +86,9 @@ struct LocalChanges: Sendable {
     }
 
     /// Re-examines only `paths` (files or directories, changed) and `directories` (appeared:
-    /// scanned whole) — the watcher's incremental path.
-    func at(paths: Set<String>, directories: Set<String>) throws -> Detection {
+    /// scanned whole) — the watcher's incremental path. Files in `rehash` are hashed even when
+    /// their stat is what the base has (a racy file whose content moved within one tick).
+    func at(paths: Set<String>, directories: Set<String>, rehash: Set<String> = []) throws -> Detection {
         var scanned: [String: ScannedFile] = [:]
         var known: [String: TrackedFile] = [:]
         var subtrees: [String] = []
@@ -100,7 +101,11 @@ struct LocalChanges: Sendable {
                 subtrees.append(path)
                 continue
             }
-            for (path, entry) in try base.below(path) { known[path] = entry }
+            for (path, entry) in try base.below(path) {
+                var entry = entry
+                if rehash.contains(path) { entry.mtimeNanoseconds = -1 }
+                known[path] = entry
+            }
             if lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, !ignore.isIgnored(path, isDirectory: false)
             {
                 scanned[path] = ScannedFile(stat: info, path: path)

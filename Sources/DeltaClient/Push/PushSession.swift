@@ -49,14 +49,22 @@ public final class PushSession: Sendable {
             report.serverKind = prepared.kind
             report.resynced = report.resynced || prepared.resynced
             // As git reads its index: one stat per file and per directory, and no directory read.
-            if round == 0, !prepared.resynced, let matched = await snapshotMatch.value,
-                try engine.unchanged(since: matched, report: &report)
-            {
-                report.unchangedSinceSnapshot = true
-                break
-            }
+            // Files edited in place are all that is read; anything else means a full scan.
             var detected = PushReport()
-            let changes = try engine.detectAll(report: &detected, snapshot: true)
+            let changes: ChangeSet
+            if round == 0, !prepared.resynced, let matched = await snapshotMatch.value,
+                try engine.snapshotStands(matched)
+            {
+                if try engine.unchanged(since: matched, report: &report) {
+                    report.unchangedSinceSnapshot = true
+                    break
+                }
+                changes = try engine.detectChanged(since: matched, report: &detected)
+                report.changedSinceSnapshot = true
+            } else {
+                changes = try engine.detectAll(report: &detected, snapshot: true)
+                report.changedSinceSnapshot = false
+            }
             report.filesScanned = detected.filesScanned
             report.filesHashed += detected.filesHashed
             report.skipped = detected.skipped

@@ -66,6 +66,13 @@ public struct StatFingerprint: Sendable, Hashable {
             inode: UInt64(info.st_ino), mode: UInt32(info.st_mode))
     }
 
+    /// The fingerprint of whatever is at `path` (not followed if a symlink); nil when nothing is.
+    init?(lstatAt path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        self.init(info)
+    }
+
     /// The fingerprint of a regular file the scan listed.
     init(_ file: ScannedFile) {
         self.init(

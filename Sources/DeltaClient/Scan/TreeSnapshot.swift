@@ -76,9 +76,7 @@ public struct TreeSnapshot: Sendable {
         guard !scan.isIncomplete,
             detectionSkipped.allSatisfy({ $0.reason.hasPrefix(SkippedPath.tooLargePrefix) })
         else { return nil }
-        let racyFrom =
-            walkStarted - racyWindow.components.seconds * 1_000_000_000
-            - racyWindow.components.attoseconds / 1_000_000_000
+        let racyFrom = walkStarted - Self.nanoseconds(racyWindow)
         func isRacy(_ fingerprint: StatFingerprint) -> Bool {
             fingerprint.mtimeNanoseconds >= racyFrom || fingerprint.ctimeNanoseconds >= racyFrom
         }
@@ -154,23 +152,80 @@ public struct TreeSnapshot: Sendable {
         unlink(stateDirectory + "/" + fileName)
     }
 
-    /// A saved snapshot whose tree still matches: it stands for the tree if it was also taken
-    /// beside the file table and in the context of now (``standsFor(context:generation:)``).
+    /// A saved snapshot whose directories and rule files all still match: it stands for the
+    /// tree if it was also taken beside the file table and in the context of now
+    /// (``standsFor(context:generation:)``), apart from ``changedFiles``.
     public struct Matched: Sendable {
         let generation: String
         let context: String
         let unchanged: Unchanged
+        /// Files whose stat (or, for a racy file, content) differs, in directories that do not:
+        /// edits in place. Nothing was added, removed or renamed anywhere.
+        public let changedFiles: [ChangedFile]
+        /// The snapshot file, and where its body starts (after the generation).
+        let bytes: [UInt8]
+        let bodyStart: Int
+        /// `CLOCK_REALTIME` in nanoseconds before the first stat.
+        let checkStarted: Int64
 
-        /// What was found unchanged, when the snapshot belongs to `generation` and `context`.
+        /// What was found, when the snapshot belongs to `generation` and `context`.
         public func standsFor(context: Context, generation: String) -> Unchanged? {
             self.generation == generation && self.context == context.encoded ? unchanged : nil
         }
+
+        /// The snapshot with the records of ``changedFiles`` replaced by `states` (their stat
+        /// and digest now, as detection found them); nil when one is missing or the result would
+        /// not be kept.
+        func patched(with states: [String: TrackedFile], racyWindow: Duration) -> TreeSnapshot? {
+            let racyFrom = checkStarted - TreeSnapshot.nanoseconds(racyWindow)
+            var content = Array(bytes[..<(bytes.count - 8)])
+            var racy = 0
+            for changed in changedFiles.sorted(by: { $0.record.lowerBound > $1.record.lowerBound }) {
+                guard let state = states[changed.path] else { return nil }
+                let fingerprint = StatFingerprint(
+                    size: state.size, mtimeNanoseconds: state.mtimeNanoseconds,
+                    ctimeNanoseconds: state.ctimeNanoseconds,
+                    inode: state.inode, mode: UInt32(S_IFREG) | state.mode)
+                var writer = ByteWriter()
+                if fingerprint.mtimeNanoseconds >= racyFrom || fingerprint.ctimeNanoseconds >= racyFrom {
+                    racy += 1
+                    writer.append(fingerprint: fingerprint, digest: state.sha256)
+                } else {
+                    writer.append(fingerprint: fingerprint)
+                }
+                content.replaceSubrange(changed.record, with: writer.bytes)
+            }
+            guard racy <= TreeSnapshot.maxRacyFiles else { return nil }
+            return TreeSnapshot(body: Array(content[bodyStart...]), fileCount: unchanged.fileCount)
+        }
     }
 
-    /// Whether the tree under `root` is still what the snapshot in `stateDirectory` saw: nil
-    /// when there is no usable snapshot or anything differs. Needs no lock or file table, so it
-    /// can run while the push opens its state and asks the server.
+    /// A file whose record no longer matches, and where that record lies in the snapshot.
+    public struct ChangedFile: Sendable {
+        public let path: String
+        let record: Range<Int>
+    }
+
+    /// At most this many changed files are taken from a check; more, and the push scans.
+    static let maxChangedFiles = 256
+
+    private init(body: [UInt8], fileCount: Int) {
+        self.body = body
+        self.fileCount = fileCount
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    /// Whether the tree under `root` is still what the snapshot in `stateDirectory` saw, but
+    /// for files edited in place (``Matched/changedFiles``): nil when there is no usable
+    /// snapshot, or a directory or rule file differs, or too many files do. Needs no lock or
+    /// file table, so it can run while the push opens its state and asks the server.
     public static func matchTree(in stateDirectory: String, root: String) -> Matched? {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let checkStarted = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
         guard let bytes = read(stateDirectory + "/" + fileName), bytes.count > 8 else { return nil }
         let contentCount = bytes.count - 8
         let parsed = bytes.withUnsafeBytes { raw -> (starts: [Int], matched: Matched)? in
@@ -178,7 +233,8 @@ public struct TreeSnapshot: Sendable {
             guard raw.loadUnaligned(fromByteOffset: contentCount, as: UInt64.self).littleEndian == checksum(content)
             else { return nil }
             var reader = ByteReader(content)
-            guard let generation = reader.string(), reader.take(magic.count).elementsEqual(magic),
+            guard let generation = reader.string(), case let bodyStart = reader.offset,
+                reader.take(magic.count).elementsEqual(magic),
                 let context = reader.string(), reader.fingerprint() == infoExcludeFingerprint(root: root),
                 let skippedCount = reader.uint32()
             else { return nil }
@@ -206,52 +262,78 @@ public struct TreeSnapshot: Sendable {
             }
             guard reader.isAtEnd else { return nil }
             let unchanged = Unchanged(fileCount: fileCount, skipped: skipped)
-            return (starts, Matched(generation: generation, context: context, unchanged: unchanged))
+            return (
+                starts,
+                Matched(
+                    generation: generation, context: context, unchanged: unchanged, changedFiles: [], bytes: [],
+                    bodyStart: bodyStart, checkStarted: checkStarted)
+            )
         }
-        guard let parsed else { return nil }
+        guard var matched = parsed?.matched, let starts = parsed?.starts else { return nil }
         let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard rootFD >= 0 else { return nil }
         defer { close(rootFD) }
-        return matches(bytes, contentCount: contentCount, directoriesAt: parsed.starts, root: root, rootFD: rootFD)
-            ? parsed.matched : nil
+        guard
+            let changed = changedFiles(
+                bytes, contentCount: contentCount, directoriesAt: starts, root: root, rootFD: rootFD)
+        else { return nil }
+        matched = Matched(
+            generation: matched.generation, context: matched.context, unchanged: matched.unchanged,
+            changedFiles: changed, bytes: changed.isEmpty ? [] : bytes, bodyStart: matched.bodyStart,
+            checkStarted: checkStarted)
+        return matched
     }
 
     /// Stats every recorded directory, rule file and file (the directories spread over the
-    /// cores, as git spreads its index `lstat`s), then hashes the racy files whose stat matched;
-    /// false at the first difference.
-    private static func matches(
+    /// cores, as git spreads its index `lstat`s), then hashes the racy files whose stat matched.
+    /// Returns the files that differ; nil at the first directory or rule file that does, or
+    /// when too many files do.
+    private static func changedFiles(
         _ bytes: [UInt8], contentCount: Int, directoriesAt starts: [Int], root: String, rootFD: Int32
-    ) -> Bool {
+    ) -> [ChangedFile]? {
         let differs = Atomic<Bool>(false)
         let next = Atomic<Int>(0)
-        let racy = Mutex<[(path: String, sha256: String)]>([])
+        let found = Mutex<(racy: [(file: ChangedFile, sha256: String)], changed: [ChangedFile])>(([], []))
         let chunk = 32
         let workers = min(ContentHasher.cores, max(1, starts.count / chunk))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             bytes.withUnsafeBytes { raw in
                 let content = UnsafeRawBufferPointer(rebasing: raw[..<contentCount])
-                var found: [(path: String, sha256: String)] = []
-                defer { racy.withLock { $0 += found } }
+                var racy: [(file: ChangedFile, sha256: String)] = []
+                var changed: [ChangedFile] = []
+                defer {
+                    found.withLock {
+                        $0.racy += racy
+                        $0.changed += changed
+                    }
+                }
                 while !differs.load(ordering: .relaxed) {
                     let first = next.add(chunk, ordering: .relaxed).oldValue
                     guard first < starts.count else { return }
                     for start in starts[first..<min(first + chunk, starts.count)]
-                    where !directoryMatches(content, at: start, rootFD: rootFD, racy: &found) {
+                    where !directoryMatches(content, at: start, rootFD: rootFD, racy: &racy, changed: &changed)
+                        || changed.count > maxChangedFiles
+                    {
                         differs.store(true, ordering: .relaxed)
                         return
                     }
                 }
             }
         }
-        guard !differs.load(ordering: .relaxed) else { return false }
-        let files = racy.withLock { $0 }
-        guard !files.isEmpty else { return true }
-        let digests = ContentHasher.hash(files.map { root + "/" + $0.path })
-        return zip(files, digests).allSatisfy { file, digest in digest == file.sha256 }
+        guard !differs.load(ordering: .relaxed) else { return nil }
+        var (racy, changed) = found.withLock { $0 }
+        if !racy.isEmpty {
+            let digests = ContentHasher.hash(racy.map { root + "/" + $0.file.path })
+            for (file, digest) in zip(racy, digests) where digest != file.sha256 { changed.append(file.file) }
+        }
+        return changed.count <= maxChangedFiles ? changed : nil
     }
 
+    /// False when the directory, or one of its rule files, differs (or a name cannot be
+    /// stat'ed); files that differ are added to `changed`, racy ones to `racy` for hashing.
     private static func directoryMatches(
-        _ content: UnsafeRawBufferPointer, at start: Int, rootFD: Int32, racy: inout [(path: String, sha256: String)]
+        _ content: UnsafeRawBufferPointer, at start: Int, rootFD: Int32,
+        racy: inout [(file: ChangedFile, sha256: String)], changed: inout [ChangedFile]
     ) -> Bool {
         var reader = ByteReader(content, offset: start)
         guard let path = reader.cString() else { return false }
@@ -269,13 +351,22 @@ public struct TreeSnapshot: Sendable {
         }
         guard let files = reader.uint32() else { return false }
         for _ in 0..<files {
-            guard let name = reader.cString(), fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-                let (recorded, digest) = reader.fileFingerprint(), recorded == StatFingerprint(info)
-            else { return false }
-            if let digest {
-                let directory = String(cString: path)
-                let file = String(cString: name)
-                racy.append((directory == "." ? file : directory + "/" + file, digest))
+            guard let name = reader.cString(), fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+            let recordStart = reader.offset
+            guard let (recorded, digest) = reader.fileFingerprint() else { return false }
+            let now = StatFingerprint(info)
+            guard recorded != now || digest != nil else { continue }
+            // The directory is unchanged, so this is the same name; a regular file still, or the
+            // directory's mtime would have moved when it was replaced.
+            guard now.mode & UInt32(S_IFMT) == UInt32(S_IFREG) else { return false }
+            let directory = String(cString: path)
+            let file = String(cString: name)
+            let changedFile = ChangedFile(
+                path: directory == "." ? file : directory + "/" + file, record: recordStart..<reader.offset)
+            if recorded != now {
+                changed.append(changedFile)
+            } else if let digest {
+                racy.append((changedFile, digest))
             }
         }
         return true

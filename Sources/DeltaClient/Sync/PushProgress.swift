@@ -42,6 +42,9 @@ public struct PushReport: Sendable, Codable {
     /// Every directory and file had the stat the last full scan saw (`TreeSnapshot`): nothing
     /// was listed, read or hashed.
     public var unchangedSinceSnapshot = false
+    /// Only files edited in place differed from the `TreeSnapshot` (no directory changed): only
+    /// they were read.
+    public var changedSinceSnapshot = false
 
     public struct SkippedFile: Sendable, Codable, Hashable {
         public var path: String
@@ -57,5 +60,6 @@ public struct PushReport: Sendable, Codable {
         case serverKind = "server_kind"
         case viaWatch = "via_watch"
         case unchangedSinceSnapshot = "unchanged_since_snapshot"
+        case changedSinceSnapshot = "changed_since_snapshot"
     }
 }

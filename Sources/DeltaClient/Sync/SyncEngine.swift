@@ -119,11 +119,18 @@ public final class SyncEngine: Sendable {
         return record(detection, in: &report)
     }
 
-    /// Whether `matched` (a saved ``TreeSnapshot`` whose tree still matches) was taken beside
-    /// the file table as it is now and for this server's limits, with nothing waiting in the
-    /// outbox: then there is nothing to detect or send, and the report says what it found.
+    /// Whether `matched` (a saved ``TreeSnapshot`` whose directories still match) was taken
+    /// beside the file table as it is now and for this server's limits, with nothing waiting in
+    /// the outbox: then only its changed files can differ from the table.
+    public func snapshotStands(_ matched: TreeSnapshot.Matched) throws -> Bool {
+        guard try state.pendingCount() == 0, !(try state.syncState().needsResync) else { return false }
+        return matched.standsFor(context: localChanges.snapshotContext, generation: try state.filesGeneration()) != nil
+    }
+
+    /// Whether nothing changed since `matched`: it stands (``snapshotStands(_:)``) and no file
+    /// differs. Then there is nothing to detect or send, and the report says what was found.
     public func unchanged(since matched: TreeSnapshot.Matched, report: inout PushReport) throws -> Bool {
-        guard try state.pendingCount() == 0, !(try state.syncState().needsResync),
+        guard matched.changedFiles.isEmpty, try snapshotStands(matched),
             let unchanged = matched.standsFor(
                 context: localChanges.snapshotContext, generation: try state.filesGeneration())
         else { return false }
@@ -132,6 +139,30 @@ public final class SyncEngine: Sendable {
         _ = record(detection, in: &report)
         report.sequence = try state.ackedSequence
         return true
+    }
+
+    /// Detects only the files `matched` found edited in place (it must stand), and keeps the
+    /// snapshot patched with what detection found for ``saveSnapshot()``.
+    public func detectChanged(since matched: TreeSnapshot.Matched, report: inout PushReport) throws -> ChangeSet {
+        update { $0.phase = .hashing }
+        let paths = Set(matched.changedFiles.map(\.path))
+        let detection = try localChanges.at(paths: paths, directories: [], rehash: paths)
+        var states: [String: TrackedFile] = [:]
+        for state in detection.changes.changes.compactMap(\.state) + detection.changes.refreshed {
+            states[state.path] = state
+        }
+        // Skipped now (too large, vanished): the snapshot's list would be stale; scan next time.
+        let patched =
+            detection.skipped.isEmpty ? matched.patched(with: states, racyWindow: configuration.racyWindow) : nil
+        pendingSnapshot.withLock { $0 = patched }
+        let changes = record(detection, in: &report)
+        if let unchanged = matched.standsFor(
+            context: localChanges.snapshotContext, generation: try state.filesGeneration())
+        {
+            report.filesScanned = unchanged.fileCount
+            report.skipped += unchanged.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
+        }
+        return changes
     }
 
     /// Saves the last full detection's snapshot beside the file table as it is now, when the
