@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/inotify.h>
@@ -83,4 +85,23 @@ int cdeltasys_set_thread_nice(int nice) {
 
 int cdeltasys_open_directory_path(int dirfd, const char *path) {
     return openat(dirfd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/// `deltasync watch` runs with one malloc arena, set before main: threads the Swift runtime starts
+/// before the command runs would each have taken an arena of their own already, and an idle
+/// watcher's arenas keep what its catch-up scan freed. MALLOC_ARENA_MAX in the environment wins.
+__attribute__((constructor)) static void cdeltasys_watch_uses_one_arena(void) {
+    if (getenv("MALLOC_ARENA_MAX") != NULL) return;
+    FILE *file = fopen("/proc/self/cmdline", "r");
+    if (file == NULL) return;
+    char arguments[256];
+    size_t count = fread(arguments, 1, sizeof(arguments) - 1, file);
+    fclose(file);
+    arguments[count] = '\0';
+    size_t first = strnlen(arguments, count);  // argv[0]
+    if (first + 1 < count && strcmp(arguments + first + 1, "watch") == 0) {
+#ifdef M_ARENA_MAX
+        mallopt(M_ARENA_MAX, 1);
+#endif
+    }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CDeltaSys
 import DeltaClient
 import DeltaCore
 import Foundation
@@ -41,10 +40,6 @@ struct Watch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // One malloc arena: a watcher is mostly idle, and every thread's own arena kept what the
-        // catch-up scan had freed (idle RSS on 100,000 files 54 → 45 MiB). MALLOC_ARENA_MAX in the
-        // environment still wins.
-        if Environment.value("MALLOC_ARENA_MAX") == nil { _ = cdeltasys_limit_malloc_arenas(1) }
         let root = try options.root
         let level = Logger.Level(rawValue: logLevel) ?? .info
         CommandOutput.bootstrapLogging(level: level, json: logFormat == "json")
