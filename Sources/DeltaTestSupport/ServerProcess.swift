@@ -1,3 +1,4 @@
+import DeltaCore
 public import Foundation
 
 /// The built `deltasync` binary run as a real child process (crash and CLI tests).
@@ -137,20 +138,5 @@ public final class ServerProcess: @unchecked Sendable {
         }
         process.waitUntilExit()
         return true
-    }
-}
-
-/// Runs blocking work (waiting on a child process, reading its output) on a Dispatch thread:
-/// tests share the process with in-process servers, and a cooperative thread (two here) held by
-/// such a wait stalls them all.
-func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-    }
-}
-
-func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: work()) }
     }
 }

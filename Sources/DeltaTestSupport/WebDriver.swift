@@ -1,3 +1,4 @@
+import DeltaCore
 import Foundation
 import AsyncHTTPClient
 import NIOCore

@@ -45,9 +45,7 @@ struct LocalChanges: Sendable {
         snapshot: Bool = false, racyWindow: Duration = TreeSnapshot.racyWindow, onScanned: (Int) -> Void = { _ in },
         onHashed: (@Sendable (Int64) -> Void)? = nil
     ) throws -> Detection {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let walkStarted = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        let walkStarted = TreeSnapshot.now()
         ignore.invalidateAll()
         let base = self.base
         let loaded = Mutex<Result<[String: TrackedFile], any Error>?>(nil)

@@ -1,5 +1,4 @@
 import DeltaCore
-import Dispatch
 import Foundation
 public import Logging
 import Synchronization
@@ -29,13 +28,7 @@ public final class PushSession: Sendable {
         // The stats of a no-change check go on while the state opens and the server answers.
         let stateDirectory = configuration.stateDirectory
         let root = configuration.root
-        let snapshotMatch = Task {
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(returning: TreeSnapshot.matchTree(in: stateDirectory, root: root))
-                }
-            }
-        }
+        let snapshotMatch = Task { await offThePool { TreeSnapshot.matchTree(in: stateDirectory, root: root) } }
         let engine = try SyncEngine(configuration: configuration, logger: logger, progress: progress)
         // Released when the push returns, not when the last reference to the engine goes (a task
         // still finishing may hold one, and the next push on this state would be refused).
@@ -53,13 +46,14 @@ public final class PushSession: Sendable {
             var detected = PushReport()
             let changes: ChangeSet
             if round == 0, !prepared.resynced, let matched = await snapshotMatch.value,
-                try engine.snapshotStands(matched)
+                let found = try engine.standing(matched)
             {
-                if try engine.unchanged(since: matched, report: &report) {
+                if matched.changedFiles.isEmpty {
+                    try engine.reportUnchanged(found, report: &report)
                     report.unchangedSinceSnapshot = true
                     break
                 }
-                changes = try engine.detectChanged(since: matched, report: &detected)
+                changes = try engine.detectChanged(since: matched, found: found, report: &detected)
                 report.changedSinceSnapshot = true
             } else {
                 changes = try engine.detectAll(report: &detected, snapshot: true)

@@ -161,9 +161,9 @@ public struct TreeSnapshot: Sendable {
         let unchanged: Unchanged
         /// Files whose stat (or, for a racy file, content) differs, in directories that do not:
         /// edits in place. Nothing was added, removed or renamed anywhere.
-        public let changedFiles: [ChangedFile]
+        public internal(set) var changedFiles: [ChangedFile]
         /// The snapshot file, and where its body starts (after the generation).
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         let bodyStart: Int
         /// `CLOCK_REALTIME` in nanoseconds before the first stat.
         let checkStarted: Int64
@@ -214,6 +214,13 @@ public struct TreeSnapshot: Sendable {
         self.fileCount = fileCount
     }
 
+    /// `CLOCK_REALTIME` in nanoseconds: the clock file timestamps are taken from.
+    static func now() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
@@ -223,10 +230,10 @@ public struct TreeSnapshot: Sendable {
     /// snapshot, or a directory or rule file differs, or too many files do. Needs no lock or
     /// file table, so it can run while the push opens its state and asks the server.
     public static func matchTree(in stateDirectory: String, root: String) -> Matched? {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let checkStarted = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-        guard let bytes = read(stateDirectory + "/" + fileName), bytes.count > 8 else { return nil }
+        let checkStarted = now()
+        guard let bytes = try? FileSystem.readAll(stateDirectory + "/" + fileName), bytes.count > 8 else {
+            return nil
+        }
         let contentCount = bytes.count - 8
         let parsed = bytes.withUnsafeBytes { raw -> (starts: [Int], matched: Matched)? in
             let content = UnsafeRawBufferPointer(rebasing: raw[..<contentCount])
@@ -277,10 +284,8 @@ public struct TreeSnapshot: Sendable {
             let changed = changedFiles(
                 bytes, contentCount: contentCount, directoriesAt: starts, root: root, rootFD: rootFD)
         else { return nil }
-        matched = Matched(
-            generation: matched.generation, context: matched.context, unchanged: matched.unchanged,
-            changedFiles: changed, bytes: changed.isEmpty ? [] : bytes, bodyStart: matched.bodyStart,
-            checkStarted: checkStarted)
+        matched.changedFiles = changed
+        if !changed.isEmpty { matched.bytes = bytes }  // to patch their records
         return matched
     }
 
@@ -370,30 +375,6 @@ public struct TreeSnapshot: Sendable {
             }
         }
         return true
-    }
-
-    /// The whole file, or nil when it is missing or cannot be read.
-    private static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size > 0, info.st_size < 1 << 32 else { return nil }
-        let size = Int(info.st_size)
-        var filled = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            guard let base = buffer.baseAddress else { return }
-            while filled < size {
-                let got = Glibc.read(fd, base + filled, size - filled)
-                if got > 0 {
-                    filled += got
-                } else if got == 0 || errno != EINTR {
-                    break
-                }
-            }
-            count = filled
-        }
-        return filled == size ? bytes : nil
     }
 
     /// `.git/info/exclude` is outside the walk (`.git` is never entered) but part of the rules;

@@ -95,15 +95,10 @@ struct Outbox: Sendable {
     /// Fsyncs an outbox bundle and the outbox directory, on a Dispatch thread (a cooperative
     /// thread must not wait on the disk).
     static func makeDurable(_ path: String, directory: String) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(
-                    with: Result {
-                        let file = try RawFile.open(reading: path)
-                        try file.sync()
-                        try syncDirectory(directory)
-                    })
-            }
+        try await offThePool {
+            let file = try RawFile.open(reading: path)
+            try file.sync()
+            try syncDirectory(directory)
         }
     }
 

@@ -119,34 +119,31 @@ public final class SyncEngine: Sendable {
         return record(detection, in: &report)
     }
 
-    /// Whether `matched` (a saved ``TreeSnapshot`` whose directories still match) was taken
-    /// beside the file table as it is now and for this server's limits, with nothing waiting in
-    /// the outbox: then only its changed files can differ from the table.
-    public func snapshotStands(_ matched: TreeSnapshot.Matched) throws -> Bool {
-        guard try state.pendingCount() == 0, !(try state.syncState().needsResync) else { return false }
-        return matched.standsFor(context: localChanges.snapshotContext, generation: try state.filesGeneration()) != nil
+    /// What `matched` (a saved ``TreeSnapshot`` whose directories still match) found, when it
+    /// was taken beside the file table as it is now and for this server's limits, with nothing
+    /// waiting in the outbox; nil otherwise, and the push scans. Only its changed files can then
+    /// differ from the table.
+    public func standing(_ matched: TreeSnapshot.Matched) throws -> TreeSnapshot.Unchanged? {
+        guard try state.pendingCount() == 0, !(try state.syncState().needsResync) else { return nil }
+        return matched.standsFor(context: localChanges.snapshotContext, generation: try state.filesGeneration())
     }
 
-    /// Whether nothing changed since `matched`: it stands (``snapshotStands(_:)``) and no file
-    /// differs. Then there is nothing to detect or send, and the report says what was found.
-    public func unchanged(since matched: TreeSnapshot.Matched, report: inout PushReport) throws -> Bool {
-        guard matched.changedFiles.isEmpty, try snapshotStands(matched),
-            let unchanged = matched.standsFor(
-                context: localChanges.snapshotContext, generation: try state.filesGeneration())
-        else { return false }
-        var detection = LocalChanges.Detection(changes: ChangeSet(), filesScanned: unchanged.fileCount)
-        detection.skipped = unchanged.skipped
+    /// Reports what a standing snapshot with no changed file found: nothing to detect or send.
+    public func reportUnchanged(_ found: TreeSnapshot.Unchanged, report: inout PushReport) throws {
+        var detection = LocalChanges.Detection(changes: ChangeSet(), filesScanned: found.fileCount)
+        detection.skipped = found.skipped
         _ = record(detection, in: &report)
         report.sequence = try state.ackedSequence
-        return true
     }
 
-    /// Detects only the files `matched` found edited in place (it must stand), and keeps the
-    /// snapshot patched with what detection found for ``saveSnapshot()``.
-    public func detectChanged(since matched: TreeSnapshot.Matched, report: inout PushReport) throws -> ChangeSet {
+    /// Detects only the files a standing snapshot found edited in place, and keeps the snapshot
+    /// patched with what detection found for ``saveSnapshot()``.
+    public func detectChanged(
+        since matched: TreeSnapshot.Matched, found: TreeSnapshot.Unchanged, report: inout PushReport
+    ) throws -> ChangeSet {
         update { $0.phase = .hashing }
         let paths = Set(matched.changedFiles.map(\.path))
-        let detection = try localChanges.at(paths: paths, directories: [], rehash: paths)
+        var detection = try localChanges.at(paths: paths, directories: [], rehash: paths)
         var states: [String: TrackedFile] = [:]
         for state in detection.changes.changes.compactMap(\.state) + detection.changes.refreshed {
             states[state.path] = state
@@ -155,14 +152,9 @@ public final class SyncEngine: Sendable {
         let patched =
             detection.skipped.isEmpty ? matched.patched(with: states, racyWindow: configuration.racyWindow) : nil
         pendingSnapshot.withLock { $0 = patched }
-        let changes = record(detection, in: &report)
-        if let unchanged = matched.standsFor(
-            context: localChanges.snapshotContext, generation: try state.filesGeneration())
-        {
-            report.filesScanned = unchanged.fileCount
-            report.skipped += unchanged.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
-        }
-        return changes
+        detection.filesScanned = found.fileCount
+        detection.skipped += found.skipped
+        return record(detection, in: &report)
     }
 
     /// Saves the last full detection's snapshot beside the file table as it is now, when the

@@ -104,7 +104,8 @@ public final class WatchSession: Service, Sendable {
         // has to cover what changed while nothing watched, which a matching snapshot rules out.
         let push = configuration.push
         if let matched = TreeSnapshot.matchTree(in: push.stateDirectory, root: push.root),
-            (try? engine.unchanged(since: matched, report: &report)) == true
+            matched.changedFiles.isEmpty, let found = (try? engine.standing(matched)) ?? nil,
+            (try? engine.reportUnchanged(found, report: &report)) != nil
         {
             live.withLock { $0.caughtUpFromSnapshot = true }
         } else {
