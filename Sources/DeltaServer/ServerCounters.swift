@@ -9,6 +9,7 @@ public final class ServerCounters: Sendable {
     private let applied = Atomic<Int64>(0)
     private let rejected = Atomic<Int64>(0)
     private let discarded = Atomic<Int64>(0)
+    private let waiting = Atomic<Int64>(0)
     private let lastRejection = Mutex<String?>(nil)
     public let metrics: ServerMetrics
     // Made once: the upload path updates them per received chunk.
@@ -32,6 +33,9 @@ public final class ServerCounters: Sendable {
     /// Body bytes read and thrown away after an early reject (lingering close), never counted
     /// in `uploadBytesRead`.
     public var uploadBytesDiscarded: Int64 { discarded.load(ordering: .relaxed) }
+    /// Uploads received and checked that wait for an earlier one to the same workspace (a
+    /// client with two in flight) before they apply.
+    public var uploadsWaiting: Int64 { waiting.load(ordering: .relaxed) }
     /// `error.code` of the most recent rejected upload.
     public var lastRejectionCode: String? { lastRejection.withLock { $0 } }
 
@@ -44,6 +48,8 @@ public final class ServerCounters: Sendable {
         discarded.wrappingAdd(Int64(count), ordering: .relaxed)
         bytesDiscardedMetric.increment(by: count)
     }
+
+    func uploadWaits(_ delta: Int64) { waiting.wrappingAdd(delta, ordering: .relaxed) }
 
     func setInflated(_ bytes: Int64) { inflated.store(bytes, ordering: .relaxed) }
 

@@ -399,7 +399,17 @@ import Testing
             let blobs = try FileManager.default.subpathsOfDirectory(atPath: work + "/blobs")
                 .filter { $0.count > 3 }
             #expect(!blobs.isEmpty)
-            for blob in blobs { #expect(try Self.mode(work + "/blobs/" + blob) == 0o600) }
+            // A blob stored for a file shares its inode (and so its 0644 or 0755) with the
+            // materialised copy inside the private WORK_DIR; any other blob is 0600. None is
+            // writable by anyone but the owner.
+            let copies = try FileManager.default.subpathsOfDirectory(atPath: work + "/workspaces")
+            for blob in blobs {
+                let mode = try Self.mode(work + "/blobs/" + blob)
+                #expect(mode == 0o600 || mode == 0o644 || mode == 0o755, "\(blob): \(String(mode, radix: 8))")
+                #expect(mode & 0o022 == 0)
+            }
+            #expect(try blobs.contains { try Self.mode(work + "/blobs/" + $0) == 0o600 }, "the bundle's blob")
+            #expect(!copies.isEmpty)
         }
     }
 

@@ -46,6 +46,13 @@ int cdeltasys_set_thread_nice(int nice);
 /// directory and the names in it, without reading it; -1 with errno on failure.
 int cdeltasys_open_directory_path(int dirfd, const char *path);
 
+/// The permission bits of `path` (stat(2), following links), or -1 with errno.
+int cdeltasys_permissions(const char *path);
+
+/// sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE): starts writing the file's dirty pages out
+/// now, without waiting, so the flush that makes a bundle durable finds little left to write.
+int cdeltasys_start_writeback(int fd);
+
 /// Makes the current process exit at once, without running atexit handlers (named failpoints).
 void cdeltasys_exit_now(int code);
 

@@ -224,16 +224,43 @@ public final class SyncEngine: Sendable {
             $0.bundlesTotal = max($0.bundlesTotal, pending.count)
             $0.bytesToSend += pending.reduce(0) { $0 + $1.size }
         }
-        for entry in pending {
+        // Against our server the next bundle is sent while this one is applied (two in flight):
+        // the server checks it meanwhile and applies it right after, or refuses it whole.
+        let pipelining = serverKind == .deltasync && pending.count > 1
+        var ahead: Task<DeltaAPI.UploadOutcome, any Error>?
+        defer { ahead?.cancel() }
+        for (index, entry) in pending.enumerated() {
             // Durable while it uploads: the fsyncs stay off a save's path to the server, and the
             // entry is acknowledged (or the failure reported) only once they are done.
             let path = state.outboxPath(entry.file)
             let directory = state.directory + "/outbox"
             let durable = Task { try await Outbox.makeDurable(path, directory: directory) }
-            let outcome: DeltaAPI.UploadOutcome
+            var outcome: DeltaAPI.UploadOutcome
             do {
-                outcome = try await upload(entry, sequence: acked + 1)
+                let sent = ahead
+                let started = Flag(sent != nil)
+                ahead = nil
+                if pipelining, index + 1 < pending.count, !entry.force, !pending[index + 1].force {
+                    let (next, sequence) = (pending[index + 1], acked + 2)
+                    ahead = Task {
+                        // Sent once this one's fields are on the wire, so the server knows of it.
+                        for _ in 0..<200 where !started.value { try await Task.sleep(for: .milliseconds(1)) }
+                        return try await self.upload(next, sequence: sequence, after: entry.bundleID)
+                    }
+                }
+                if let sent {
+                    outcome = try await sent.value
+                    // Refused whole (it arrived first, or the one before was not applied): once
+                    // more, on its own.
+                    if case .sequenceMismatch = outcome { outcome = try await upload(entry, sequence: acked + 1) }
+                } else {
+                    outcome = try await upload(entry, sequence: acked + 1) { started.value = true }
+                }
             } catch {
+                if let ahead {
+                    ahead.cancel()
+                    _ = await ahead.result
+                }
                 _ = await durable.result
                 throw error
             }
@@ -250,6 +277,10 @@ public final class SyncEngine: Sendable {
                 report.sequence = acked
                 update { $0.bundlesSent += 1 }
             case .sequenceMismatch(let expected):
+                if let ahead {
+                    ahead.cancel()
+                    _ = await ahead.result
+                }
                 let changes = localChanges
                 try await serverSync.resolveMismatch(
                     expected: expected, acked: acked, kind: serverKind, outbox: outbox, info: serverInfo,
@@ -260,13 +291,20 @@ public final class SyncEngine: Sendable {
         return true
     }
 
-    private func upload(_ entry: ClientState.OutboxEntry, sequence: Int64) async throws -> DeltaAPI.UploadOutcome {
+    /// Uploads `entry` as `sequence`; `after` names the bundle it must follow (two in flight),
+    /// and `sending` is called when the body starts to go out.
+    private func upload(
+        _ entry: ClientState.OutboxEntry, sequence: Int64, after previous: String? = nil,
+        sending: @escaping @Sendable () -> Void = {}
+    ) async throws -> DeltaAPI.UploadOutcome {
         let path = state.outboxPath(entry.file)
         do {
             let outcome = try await withRetry {
                 try await self.api.upload(
-                    bundleAt: path, workspace: self.configuration.workspace, sequence: sequence, force: entry.force
+                    bundleAt: path, workspace: self.configuration.workspace, sequence: sequence, force: entry.force,
+                    previousBundleID: previous
                 ) { sent in
+                    sending()
                     self.update { $0.bytesSent += sent }
                 }
             }

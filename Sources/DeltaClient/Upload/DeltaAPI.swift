@@ -39,7 +39,7 @@ public struct DeltaAPI: Sendable {
     /// Streams the bundle at `path` as `multipart/form-data`.
     public func upload(
         bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?, force: Bool = false,
-        progress: (@Sendable (Int64) -> Void)? = nil
+        previousBundleID: String? = nil, progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> UploadOutcome {
         let size = try RawFile.open(reading: path).size()
         let boundary = "deltasync-" + UUID().uuidString
@@ -47,6 +47,7 @@ public struct DeltaAPI: Sendable {
         var fields = workspace.fields
         if let sequence { fields.append(("sequence_number", String(sequence))) }
         if force { fields.append(("force", "true")) }
+        if let previousBundleID { fields.append(("previous_bundle_id", previousBundleID)) }
         for (name, value) in fields {
             head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
         }

@@ -115,6 +115,7 @@ struct EntryCollector {
         case .end:
             guard let open = current else { return }
             current = nil
+            open.file.startWriteback()
             let digest = open.hasher.finalize()
             entries[open.index].content?.digest = digest
         }

@@ -6,8 +6,9 @@ struct ApplyPlan: Sendable {
     var fileChanges: [FileChange] = []
     var counts = OperationCounts(skipped: 0, failed: 0)
     var changeOperations: [ChangeOperation] = []
-    /// SHA-256 → spooled file to adopt into the blob store.
-    var blobs: [String: String] = [:]
+    /// SHA-256 → spooled file to adopt into the blob store, with the mode of the first file that
+    /// holds it (the blob then shares its inode with that file's materialised copy).
+    var blobs: [String: (path: String, mode: UInt32)] = [:]
 }
 
 /// Applies operations in file order to an overlay of the current file table (DESIGN §7):
@@ -65,7 +66,9 @@ struct ApplyPlanner {
                     size: content.digest.size, mode: validated.isExecutable ? 0o755 : 0o644
                 )
                 setOverlay(operation.path, record)
-                plan.blobs[content.digest.sha256] = content.path
+                if plan.blobs[content.digest.sha256] == nil {
+                    plan.blobs[content.digest.sha256] = (content.path, record.mode)
+                }
                 plan.counts.count(operation.operation)
                 plan.changeOperations.append(Self.logged(operation.operation, record, source: nil))
             case .deleted:
@@ -89,7 +92,9 @@ struct ApplyPlanner {
                         path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
                         size: content.digest.size, mode: content.tarMode & 0o111 != 0 ? 0o755 : 0o644
                     )
-                    plan.blobs[content.digest.sha256] = content.path
+                    if plan.blobs[content.digest.sha256] == nil {
+                        plan.blobs[content.digest.sha256] = (content.path, record.mode)
+                    }
                 } else if let hash = operation.contentHash {
                     guard let held = try held(hash) else {
                         throw DeltaError(

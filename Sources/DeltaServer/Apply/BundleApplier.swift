@@ -17,6 +17,8 @@ final class BundleApplier: Sendable {
     let space: SpaceGuard
     let publisher: any ChangePublisher
     private let locks = WorkspaceLocks()
+    /// Uploads in flight per workspace, so a pipelined one waits for the one before it.
+    let order = UploadOrder()
 
     /// Free space is checked again every this many uncompressed bytes while a bundle unpacks.
     static let spaceCheckInterval: Int64 = 16 << 20
@@ -65,18 +67,29 @@ final class BundleApplier: Sendable {
         }
         defer { bundle.discard() }
         await failpoints.reach(.afterValidate, workspace: upload.workspace)
+        let validated = ContinuousClock.now
         let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
         if let requested, requested <= 0 {
             throw DeltaError(.invalidRequest, "sequence_number must be a positive integer, got \(requested)")
         }
+        // A second upload in flight waits for the first, whichever arrived first: they then
+        // apply in order instead of the second being refused.
+        if upload.previousBundleID != nil, let ticket = upload.ticket, order.hasEarlier(than: ticket) {
+            counters.uploadWaits(1)
+            defer { counters.uploadWaits(-1) }
+            try await order.waitForEarlier(ticket)
+        }
         return try await locks.withLock(upload.workspace) {
-            try await self.applyLocked(upload, bundle: bundle, requested: requested, started: started)
+            try await self.applyLocked(
+                upload, bundle: bundle, requested: requested, started: started, validated: validated)
         }
     }
 
     private func applyLocked(
-        _ upload: UploadRequest, bundle: ValidatedBundle, requested: Int64?, started: ContinuousClock.Instant
+        _ upload: UploadRequest, bundle: ValidatedBundle, requested: Int64?, started: ContinuousClock.Instant,
+        validated: ContinuousClock.Instant
     ) async throws -> UploadResponse {
+        let locked = ContinuousClock.now
         let key = upload.workspace
         let bundleID = bundle.manifest.bundleID
         let workspace = try await storage.workspace(key)
@@ -86,6 +99,17 @@ final class BundleApplier: Sendable {
         }
         if !upload.force, let requested, requested != last + 1 {
             throw Self.sequenceMismatch(expected: last + 1, received: requested)
+        }
+        // A pipelined bundle was made on top of the one before it: never apply it on another.
+        if !upload.force, let previous = upload.previousBundleID {
+            let before = last == 0 ? nil : try await storage.change(workspace: key, sequence: last)?.bundleID
+            if before != previous {
+                var error = Self.sequenceMismatch(expected: last + 1, received: requested ?? last + 1)
+                error.message =
+                    "previous_bundle_id \(previous) is not the bundle at sequence \(last)"
+                    + (before.map { " (\($0) is)" } ?? "") + "; this bundle was made on top of it"
+                throw error
+            }
         }
         if degraded.reason(key) != nil {
             // Try the repair once more now; while it fails, the workspace stays read-only.
@@ -99,13 +123,14 @@ final class BundleApplier: Sendable {
         let blobs = self.blobs
         try await Blocking.run {
             var adopted = BlobStore.Adopted()
-            for (sha256, path) in plan.blobs {
-                try blobs.adopt(path, sha256: sha256, into: &adopted)
+            for (sha256, blob) in plan.blobs {
+                try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted)
             }
             try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
             try blobs.flush(adopted)
         }
         await configuration.failpoints.reach(.afterBlobs, workspace: key)
+        let stored = ContinuousClock.now
 
         let elapsed = started.duration(to: .now)
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
@@ -131,6 +156,7 @@ final class BundleApplier: Sendable {
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
         }
         publisher.publish(ChangeNotice(workspace: key, sequence: sequence))
+        let committed = ContinuousClock.now
         await configuration.failpoints.reach(.afterCommit, workspace: key)
         counters.bundleApplied(duration: started.duration(to: .now))
 
@@ -148,6 +174,7 @@ final class BundleApplier: Sendable {
             )
         }
         await configuration.failpoints.reach(.afterMaterialise, workspace: key)
+        let materialised = ContinuousClock.now
         if let keep = configuration.retainChanges {
             do {
                 try await Compaction(storage: storage).compact(workspace: key, keep: keep)
@@ -160,6 +187,11 @@ final class BundleApplier: Sendable {
             metadata: [
                 "workspace": "\(key)", "bundle.id": "\(bundleID)", "bundle.sequence": "\(sequence)",
                 "bundle.operations": "\(plan.changeOperations.count)",
+                "ms.validate": "\(Self.milliseconds(started, validated))",
+                "ms.wait": "\(Self.milliseconds(validated, locked))",
+                "ms.blobs": "\(Self.milliseconds(locked, stored))",
+                "ms.commit": "\(Self.milliseconds(stored, committed))",
+                "ms.materialise": "\(Self.milliseconds(committed, materialised))",
             ]
         )
         return UploadResponse(
@@ -213,6 +245,12 @@ final class BundleApplier: Sendable {
             nextSequence: last + 1, processedOperations: existing.counts, processingTimeMs: existing.processingTimeMs,
             duplicate: true
         )
+    }
+
+    /// Whole milliseconds from `start` to `end`, for the log.
+    static func milliseconds(_ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant) -> Int64 {
+        let duration = start.duration(to: end)
+        return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     static func sequenceMismatch(expected: Int64, received: Int64) -> DeltaError {

@@ -4,8 +4,10 @@ import Foundation
 import Glibc
 
 /// Keeps `WORK_DIR/workspaces/<key>/` equal to the database's file table: regular files only,
-/// 0644 or 0755, written to a temporary file and renamed into place, every path component opened
-/// with `O_NOFOLLOW`, empty directories pruned.
+/// 0644 or 0755, each a hard link to its blob when the blob has the file's mode (else a copy),
+/// linked or written under a temporary name and renamed into place, every path component opened
+/// with `O_NOFOLLOW`, empty directories pruned. The copy is read-only by contract: a file
+/// changed in place there would change its blob too.
 ///
 /// The copy is derived data: the database is the truth, and `materialized_sequence` records how
 /// far the copy has caught up, so a crash at any point is repaired at start-up by replaying the
@@ -45,21 +47,34 @@ struct Materializer: Sendable {
         let (parent, name) = PathRules.split(file.path)
         guard !name.isEmpty else { return }
         let dirfd = try walker.open(parent, create: true)
+        let mode: UInt32 = file.mode & 0o111 != 0 ? 0o755 : 0o644
+        let blob = blobs.path(for: file.sha256)
+        // The blob stored with this mode is the copy: a new name is one link, nothing written.
+        var shared = blobs.mode(ofBlobAt: blob) == mode
+        if shared {
+            if linkat(AT_FDCWD, blob, dirfd, name, 0) == 0 { return }
+            // The name exists (replaced below, atomically), or the inode has all the links it can.
+            guard errno == EEXIST || errno == EMLINK else { throw DeltaError.posix("link", file.path) }
+            shared = errno == EEXIST
+        }
         let temp = temporaryDirectory + "/m-" + UUID().uuidString
+        let tempName = PathRules.split(temp).name
         do {
-            let source = try RawFile.open(reading: blobs.path(for: file.sha256))
-            let output = try RawFile.create(temp, mode: 0o600, exclusive: true)
-            guard cdeltasys_copy_file(source.fd, output.fd, file.size) == 0 else {
-                throw DeltaError.posix("copy", file.path)
-            }
-            guard fchmod(output.fd, file.mode & 0o111 != 0 ? 0o755 : 0o644) == 0 else {
-                throw DeltaError.posix("fchmod", file.path)
+            if !shared || linkat(AT_FDCWD, blob, tempfd, tempName, 0) != 0 {
+                shared = false
+                let source = try RawFile.open(reading: blob)
+                let output = try RawFile.create(temp, mode: 0o600, exclusive: true)
+                guard cdeltasys_copy_file(source.fd, output.fd, file.size) == 0 else {
+                    throw DeltaError.posix("copy", file.path)
+                }
+                guard fchmod(output.fd, mode_t(mode)) == 0 else { throw DeltaError.posix("fchmod", file.path) }
             }
         } catch {
             unlink(temp)
             throw error
         }
-        let tempName = PathRules.split(temp).name
+        // Renaming a link over a name for the same inode does nothing: the link is removed then.
+        defer { if shared { unlinkat(tempfd, tempName, 0) } }
         if renameat(tempfd, tempName, dirfd, name) != 0 {
             if errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST {
                 // A stale directory where the file goes: the database says it is a file now.

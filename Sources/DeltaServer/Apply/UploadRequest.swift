@@ -9,4 +9,9 @@ struct UploadRequest: Sendable {
     var bundlePath: String
     var bundleSHA256: String
     var bundleSize: Int64
+    /// `previous_bundle_id`: the bundle that must hold the sequence before this one (a client
+    /// keeping two uploads in flight); otherwise the upload is refused as a sequence mismatch.
+    var previousBundleID: String? = nil
+    /// Its place among the uploads in flight to the workspace, when it asked for a sequence.
+    var ticket: UploadOrder.Ticket? = nil
 }

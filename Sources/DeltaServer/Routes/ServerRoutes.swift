@@ -79,6 +79,7 @@ struct ServerRoutes: Sendable {
             metrics.gauge("deltasync_workspace_last_sequence", labels).record(workspace.lastSequence)
         }
         metrics.gauge("deltasync_stream_subscribers").record(publisher.subscriberCount)
+        metrics.gauge("deltasync_uploads_waiting").record(counters.uploadsWaiting)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render()))

@@ -104,6 +104,7 @@ struct UploadReceiver {
             if total - checkedAt >= Self.spaceCheckInterval {
                 checkedAt = total
                 try space.check(adding: 0)
+                file.startWriteback()
             }
             if state.pending.readableBytes > 0 {
                 bundleSize += Int64(state.pending.readableBytes)

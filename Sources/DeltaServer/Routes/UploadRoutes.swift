@@ -2,6 +2,7 @@ import DeltaCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -52,6 +53,11 @@ struct UploadRoutes: Sendable {
 
     private func uploadAdmitted(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let authority = self.authority
+        let order = applier.order
+        // Registered once its fields are read, so a second upload in flight to the workspace
+        // knows to wait for this one; released when it has been applied or refused.
+        let ticket = Mutex<UploadOrder.Ticket?>(nil)
+        defer { ticket.withLock { $0 }.map(order.leave) }
         // Checked when the bundle part begins, before a byte of it is spooled: the bearer token
         // (already resolved by the middleware) or the `session` field among the capped fields
         // that came before it.
@@ -60,6 +66,9 @@ struct UploadRoutes: Sendable {
             let key = try? WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
             if let key {
                 try TokenAuthority.authorize(token, required: context.authRequired, workspace: key, scope: .write)
+                if let sequence = try? RouteParameters.sequenceField(fields["sequence_number"]) {
+                    ticket.withLock { $0 = order.enter(workspace: key, sequence: sequence) }
+                }
             } else if context.authRequired {
                 // The workspace fields may follow the bundle; the scope can be checked already.
                 try TokenAuthority.authorizeScope(token, scope: .write)
@@ -78,7 +87,9 @@ struct UploadRoutes: Sendable {
             collectionName: fields["collection_name"].flatMap { $0.isEmpty ? nil : $0 },
             sequenceNumber: try RouteParameters.sequenceField(fields["sequence_number"]),
             force: try RouteParameters.boolField(fields["force"]),
-            bundlePath: received.bundlePath, bundleSHA256: received.bundleSHA256, bundleSize: received.bundleSize
+            bundlePath: received.bundlePath, bundleSHA256: received.bundleSHA256, bundleSize: received.bundleSize,
+            previousBundleID: fields["previous_bundle_id"].flatMap { $0.isEmpty ? nil : $0 },
+            ticket: ticket.withLock { $0 }
         )
         return try JSONReply.make(try await applier.apply(upload))
     }

@@ -7,6 +7,11 @@ import Glibc
 /// Blobs arrive as spooled temporary files in the same filesystem and are renamed into place, so
 /// storing one costs a rename, not a copy. Durability is one flush per bundle (`flush(_:)`): an
 /// `fsync` per new blob for a few, one `syncfs` for many.
+///
+/// A blob stored for a file takes that file's mode (0644 or 0755) and the materialised copy is
+/// a hard link to it: one inode and one write per file. A blob's mode never changes once it is
+/// in place, so a copy needing another mode (or a blob stored 0600 by an older server, or a
+/// bundle) gets a copy of its own.
 public struct BlobStore: Sendable {
     public let root: String
 
@@ -32,8 +37,11 @@ public struct BlobStore: Sendable {
         public init() {}
     }
 
-    /// Moves `temporaryPath` into the store under `sha256` (dropping it if the blob exists).
-    public func adopt(_ temporaryPath: String, sha256: String, into adopted: inout Adopted) throws {
+    /// Moves `temporaryPath` into the store under `sha256` with `mode` (dropping it if the blob
+    /// exists: the blob in place keeps its mode).
+    public func adopt(
+        _ temporaryPath: String, sha256: String, mode: UInt32 = 0o600, into adopted: inout Adopted
+    ) throws {
         let target = path(for: sha256)
         if FileSystem.exists(target) {
             unlink(temporaryPath)
@@ -46,9 +54,15 @@ public struct BlobStore: Sendable {
             try FileSystem.createDirectory(directory, mode: 0o700)  // the store's root went missing
             adopted.newDirectories = true
         }
-        chmod(temporaryPath, 0o600)
+        chmod(temporaryPath, mode_t(mode))
         guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
         adopted.blobs.append(target)
+    }
+
+    /// The permission bits of the blob at `path`, nil when it is missing.
+    public func mode(ofBlobAt path: String) -> UInt32? {
+        let mode = cdeltasys_permissions(path)
+        return mode < 0 ? nil : UInt32(mode)
     }
 
     /// Most new blobs made durable one `fsync` at a time; above it, one `syncfs`.
