@@ -123,6 +123,7 @@ public final class WatchSession: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.uploadLoop() }
             group.addTask { await self.detectLoop() }
+            group.addTask { await self.trimWhenIdle() }
             group.addTask {
                 try? await gracefulShutdown()  // SIGTERM/SIGINT through the ServiceGroup
                 self.stop()
@@ -331,6 +332,23 @@ public final class WatchSession: Service, Sendable {
         status.queuedEvents = queue.hasPending ? 1 : 0
         status.idle = isQuiescent()
         return status
+    }
+
+    /// Detecting and uploading leave freed heap pages mapped. Once nothing has happened for a
+    /// whole second after some work, they go back to the kernel: never on a save's way to the
+    /// server, and not at all while the watcher is idle.
+    private func trimWhenIdle() async {
+        var seen = live.withLock { $0.batches }
+        var trimmed = seen
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let (batches, busy) = live.withLock { ($0.batches, $0.detecting || $0.uploading) }
+            if batches == seen, batches != trimmed, !busy, !queue.hasPending {
+                Self.returnFreedMemory()
+                trimmed = batches
+            }
+            seen = batches
+        }
     }
 
     private func setPhase(_ phase: String) { live.withLock { $0.phase = phase } }

@@ -33,6 +33,8 @@ public struct BlobStore: Sendable {
     public struct Adopted: Sendable {
         public var blobs: [String] = []
         public var newDirectories = false
+        /// Fan-out directories known to exist: one `mkdir` each per bundle, not one per blob.
+        var directories: Set<String> = []
 
         public init() {}
     }
@@ -48,11 +50,14 @@ public struct BlobStore: Sendable {
             return
         }
         let directory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
-        if mkdir(directory, 0o700) == 0 {
-            adopted.newDirectories = true
-        } else if errno != EEXIST {
-            try FileSystem.createDirectory(directory, mode: 0o700)  // the store's root went missing
-            adopted.newDirectories = true
+        if !adopted.directories.contains(directory) {
+            if mkdir(directory, 0o700) == 0 {
+                adopted.newDirectories = true
+            } else if errno != EEXIST {
+                try FileSystem.createDirectory(directory, mode: 0o700)  // the store's root went missing
+                adopted.newDirectories = true
+            }
+            adopted.directories.insert(directory)
         }
         chmod(temporaryPath, mode_t(mode))
         guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
