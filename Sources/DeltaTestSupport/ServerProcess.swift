@@ -39,7 +39,7 @@ public final class ServerProcess: @unchecked Sendable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try process.runAlone()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -72,7 +72,7 @@ public final class ServerProcess: @unchecked Sendable {
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runAlone()
         var buffer = Data()
         var found: Int?
         while found == nil {

@@ -65,7 +65,7 @@ public final class WebDriver: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runAlone()
         var buffer = Data()
         while true {
             let chunk = output.fileHandleForReading.availableData

@@ -113,7 +113,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try FileSystem.createDirectory(mirror)
-        try process.run()
+        try process.runAlone()
         return process
     }
 }

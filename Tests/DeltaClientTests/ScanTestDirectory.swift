@@ -1,4 +1,5 @@
 import Foundation
+import DeltaTestSupport
 import Glibc
 
 /// A fresh temporary directory for one test, removed (whatever the test left in it, including
@@ -79,7 +80,7 @@ final class ScanTestDirectory {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runAlone()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

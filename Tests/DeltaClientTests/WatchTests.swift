@@ -183,7 +183,7 @@ import Testing
             watcher.arguments = [
                 "watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error",
             ]
-            try watcher.run()
+            try watcher.runAlone()
             defer {
                 if watcher.isRunning { watcher.terminate() }
                 watcher.waitUntilExit()

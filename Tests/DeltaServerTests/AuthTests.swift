@@ -161,7 +161,7 @@ import Testing
                 "/CN=127.0.0.1",
             ]
             openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
+            try openssl.runAlone()
             openssl.waitUntilExit()
             try #require(openssl.terminationStatus == 0)
             let server = try await ServerProcess.start(
@@ -181,7 +181,7 @@ enum TLSProbe {
         process.arguments = ["-sS", "--cacert", cacert, url]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try process.run()
+        try process.runAlone()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)

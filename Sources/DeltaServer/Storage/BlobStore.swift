@@ -1,6 +1,8 @@
 import CDeltaSys
 import DeltaCore
+import Dispatch
 import Glibc
+import Synchronization
 
 /// Content-addressed blobs on a filesystem: `blobs/<aa>/<sha256>`.
 ///
@@ -88,11 +90,21 @@ public struct BlobStore: Sendable {
         }
         var directories = Set<String>()
         for blob in adopted.blobs {
-            try Self.fsync(blob, flags: O_RDONLY)
             directories.insert(String(blob[..<(blob.lastIndex(of: "/") ?? blob.endIndex)]))
         }
         if adopted.newDirectories { directories.insert(root) }
-        for directory in directories.sorted() { try Self.fsync(directory, flags: O_RDONLY | O_DIRECTORY) }
+        // All at once: the disk gets them together rather than one wait after another (a
+        // one-file save has its blob, the bundle's blob and their directories to flush).
+        let targets = adopted.blobs.map { ($0, O_RDONLY) } + directories.sorted().map { ($0, O_RDONLY | O_DIRECTORY) }
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: targets.count) { index in
+            do {
+                try Self.fsync(targets[index].0, flags: targets[index].1)
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     private static func fsync(_ path: String, flags: Int32) throws {
