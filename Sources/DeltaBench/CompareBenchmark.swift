@@ -67,11 +67,15 @@ struct CompareBenchmark: AsyncParsableCommand {
             server?.stop()
             let fresh = try ServerUnderTest(workDirectory: scratch + "/server-\(run)")
             server = fresh
-            func timePush() throws -> Double {
+            func timePush() async throws -> Double {
                 sync()
-                return try Timed.process(Self.push(deltasync, tree, fresh, scratch + "/push-state-\(run)"))
+                let seconds = try Timed.process(Self.push(deltasync, tree, fresh, scratch + "/push-state-\(run)"))
+                // The server indexes the code graph after the push returns: untimed, but never
+                // while the peer or the next measurement is timed.
+                try await Self.waitForIndex(fresh, tree: tree, say: say)
+                return seconds
             }
-            let (rsyncTime, pushTime) = try Timed.inTurn(run: run, peer: timeRsync, deltasync: timePush)
+            let (rsyncTime, pushTime) = try await Timed.inTurn(run: run, peer: timeRsync, deltasync: timePush)
             let peak = fresh.memory().peak
             say(
                 String(
@@ -171,6 +175,29 @@ struct CompareBenchmark: AsyncParsableCommand {
         } else {
             say(Row.table(rows))
         }
+    }
+
+    /// Waits (untimed) until the server's code graph has caught up with the workspace, so its
+    /// background indexing never runs while the peer or a later measurement is timed.
+    static func waitForIndex(_ server: ServerUnderTest, tree: String, say: (String) -> Void) async throws {
+        let api = DeltaAPI(baseURL: server.baseURL, token: nil)
+        let workspace = WorkspaceReference(name: "bench", path: tree)
+        let deadline = ContinuousClock.now + .seconds(1800)
+        var said = false
+        while ContinuousClock.now < deadline {
+            let status = try await api.status(workspace)
+            if status.indexStatus == "none" || status.indexedSequence >= status.lastSequence { return }
+            if status.indexStatus == "error" {
+                say("  (the server's code graph reports an error; not waiting for it)")
+                return
+            }
+            if !said {
+                say("  (waiting, untimed, for the server's code graph to catch up)")
+                said = true
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw BenchError("the server's code graph did not catch up within 30 minutes")
     }
 
     static func push(_ deltasync: String, _ tree: String, _ server: ServerUnderTest, _ state: String) -> [String] {

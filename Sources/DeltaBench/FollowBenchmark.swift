@@ -201,7 +201,7 @@ struct PullBenchmark: AsyncParsableCommand {
                     deltasync, "pull", pullDestination, "--server", environment.server.baseURL, "--workspace", "bench",
                 ])
             }
-            let (rsyncTime, pullTime) = try Timed.inTurn(run: run, peer: timeRsync, deltasync: timePull)
+            let (rsyncTime, pullTime) = try await Timed.inTurn(run: run, peer: timeRsync, deltasync: timePull)
             let rsyncFiles = try Self.fileCount(rsyncDestination)
             let pullFiles = try Self.fileCount(pullDestination, excluding: ".deltasync")
             guard pullFiles == rsyncFiles else {
@@ -336,14 +336,14 @@ enum Timed {
     /// Times the peer and deltasync in turn: the peer first in even runs, deltasync first in odd
     /// ones (the first to create a tree's inodes after a disturbance pays for it on ext4).
     static func inTurn(
-        run: Int, peer: () throws -> Double, deltasync: () throws -> Double
-    ) rethrows -> (peer: Double, deltasync: Double) {
+        run: Int, peer: () async throws -> Double, deltasync: () async throws -> Double
+    ) async rethrows -> (peer: Double, deltasync: Double) {
         if run % 2 == 0 {
-            let first = try peer()
-            return (first, try deltasync())
+            let first = try await peer()
+            return (first, try await deltasync())
         }
-        let first = try deltasync()
-        return (try peer(), first)
+        let first = try await deltasync()
+        return (try await peer(), first)
     }
 
     /// Runs a command to completion (output discarded) and returns its wall time in seconds.
