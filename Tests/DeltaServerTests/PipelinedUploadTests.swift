@@ -51,23 +51,29 @@ import Testing
         try #require(server.counters.uploadsWaiting == 1, "the second upload waits for the first")
     }
 
+    /// Holds `first` (sequence 1) mid-body, sends `second` whole (sequence 2, after bundle
+    /// "first") until the server has it waiting, then lets the first finish: both replies.
+    static func inFlightPair(
+        _ server: TestServer, first: [UInt8], second: [UInt8]
+    ) async throws -> (first: String, second: HTTPReply) {
+        let held = try await hold(server, first, fields: [("sequence_number", "1")])
+        let pending = Task {
+            try await ServerTest.upload(server, second, sequence: 2, extra: [("previous_bundle_id", "first")])
+        }
+        try await waitUntilWaiting(server)
+        #expect(await held.connection.write(held.rest))
+        let firstReply = await held.connection.readToEnd()
+        return (firstReply, try await pending.value)
+    }
+
     @Test func theSecondUploadInFlightWaitsForTheFirstAndBothApplyInOrder() async throws {
         try await withTemporaryDirectory("pipelined") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
-                let first = try TestBundle.simple(bundleID: "first", files: ["a.txt": "A"])
-                let held = try await Self.hold(server, first, fields: [("sequence_number", "1")])
-                // The second arrives whole while the first is still arriving.
-                let second = Task {
-                    try await ServerTest.upload(
-                        server, try TestBundle.simple(bundleID: "second", updates: ["a.txt": "A2"]), sequence: 2,
-                        extra: [("previous_bundle_id", "first")])
-                }
-                try await Self.waitUntilWaiting(server)
-                #expect(await held.connection.write(held.rest))
-                let firstReply = await held.connection.readToEnd()
+                let (firstReply, secondReply) = try await Self.inFlightPair(
+                    server, first: try TestBundle.simple(bundleID: "first", files: ["a.txt": "A"]),
+                    second: try TestBundle.simple(bundleID: "second", updates: ["a.txt": "A2"]))
                 #expect(firstReply.hasPrefix("HTTP/1.1 200"), "\(firstReply)")
                 #expect(firstReply.contains("\"sequence_number\":1"))
-                let secondReply = try await second.value
                 #expect(secondReply.status == 200, "\(String(decoding: secondReply.body, as: UTF8.self))")
                 #expect(secondReply.json["sequence_number"]?.intValue == 2)
                 let (sequence, tree) = try await ServerTest.manifestTree(server, workspace: "ws")
@@ -115,17 +121,10 @@ import Testing
                     BundleOperation(
                         operation: .created, path: "a.txt", contentHash: TestBundle.sha256("A"), sizeBytes: 1)
                 ])
-                let held = try await Self.hold(server, try broken.gzip(), fields: [("sequence_number", "1")])
-                let second = Task {
-                    try await ServerTest.upload(
-                        server, try TestBundle.simple(bundleID: "second", files: ["b.txt": "B"]), sequence: 2,
-                        extra: [("previous_bundle_id", "first")])
-                }
-                try await Self.waitUntilWaiting(server)
-                #expect(await held.connection.write(held.rest))
-                let firstReply = await held.connection.readToEnd()
+                let (firstReply, secondReply) = try await Self.inFlightPair(
+                    server, first: try broken.gzip(),
+                    second: try TestBundle.simple(bundleID: "second", files: ["b.txt": "B"]))
                 #expect(firstReply.hasPrefix("HTTP/1.1 4"), "\(firstReply)")
-                let secondReply = try await second.value
                 #expect(secondReply.status == 409, "\(String(decoding: secondReply.body, as: UTF8.self))")
                 #expect(secondReply.errorCode == "SEQUENCE_MISMATCH")
                 #expect(Self.error(secondReply)["expected_sequence"]?.intValue == 1)

@@ -76,7 +76,7 @@ public struct TreeSnapshot: Sendable {
         guard !scan.isIncomplete,
             detectionSkipped.allSatisfy({ $0.reason.hasPrefix(SkippedPath.tooLargePrefix) })
         else { return nil }
-        let racyFrom = walkStarted - Self.nanoseconds(racyWindow)
+        let racyFrom = walkStarted - racyWindow.nanoseconds
         func isRacy(_ fingerprint: StatFingerprint) -> Bool {
             fingerprint.mtimeNanoseconds >= racyFrom || fingerprint.ctimeNanoseconds >= racyFrom
         }
@@ -177,7 +177,7 @@ public struct TreeSnapshot: Sendable {
         /// and digest now, as detection found them); nil when one is missing or the result would
         /// not be kept.
         func patched(with states: [String: TrackedFile], racyWindow: Duration) -> TreeSnapshot? {
-            let racyFrom = checkStarted - TreeSnapshot.nanoseconds(racyWindow)
+            let racyFrom = checkStarted - racyWindow.nanoseconds
             var content = Array(bytes[..<(bytes.count - 8)])
             var racy = 0
             for changed in changedFiles.sorted(by: { $0.record.lowerBound > $1.record.lowerBound }) {
@@ -219,10 +219,6 @@ public struct TreeSnapshot: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     /// Whether the tree under `root` is still what the snapshot in `stateDirectory` saw, but

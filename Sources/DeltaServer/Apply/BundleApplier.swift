@@ -132,8 +132,7 @@ final class BundleApplier: Sendable {
         await configuration.failpoints.reach(.afterBlobs, workspace: key)
         let stored = ContinuousClock.now
 
-        let elapsed = started.duration(to: .now)
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = Double(ServerMetrics.nanoseconds(started.duration(to: .now))) / 1e6
         let change = ChangeRecord(
             sequence: sequence, bundleID: bundleID, bundleSHA256: upload.bundleSHA256, bundleSize: upload.bundleSize,
             appliedAt: Timestamp.now(), counts: plan.counts, operations: plan.changeOperations,
@@ -249,8 +248,7 @@ final class BundleApplier: Sendable {
 
     /// Whole milliseconds from `start` to `end`, for the log.
     static func milliseconds(_ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant) -> Int64 {
-        let duration = start.duration(to: end)
-        return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        ServerMetrics.nanoseconds(start.duration(to: end)) / 1_000_000
     }
 
     static func sequenceMismatch(expected: Int64, received: Int64) -> DeltaError {
