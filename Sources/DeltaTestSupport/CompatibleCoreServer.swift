@@ -168,6 +168,10 @@ public final class CompatibleCoreServer: Sendable {
         } else {
             sequence = last + 1
         }
+        // The existing service opens every bundle as `tar.gz`; it reads no other format.
+        guard bundle.starts(with: [0x1F, 0x8B]) else {
+            return Self.failure("PROCESSING_ERROR", "Invalid bundle format: not a gzip file")
+        }
         let bundleID: String
         do {
             let validated = try BundleReader(temporaryDirectory: spool).read(path: spool + "/bundle.tar.gz")

@@ -71,7 +71,9 @@ import Testing
                 try tree.move("old/dir", "new/place")
                 let moved = try await PushTest.push(tree, server)
                 #expect(moved.moved == 500 && moved.created == 0 && moved.deleted == 0)
-                #expect(moved.bytesSent < 64 * 1024, "a rename sends no content: \(moved.bytesSent) bytes")
+                // The files' content is over 1 MB; the 500 moves' metadata, sent uncompressed on
+                // loopback, is about 160 KB.
+                #expect(moved.bytesSent < 256 * 1024, "a rename sends no content: \(moved.bytesSent) bytes")
                 try PushTest.expectInSync(tree, server)
                 let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=1").decode(
                     ChangesResponse.self)

@@ -63,6 +63,25 @@ import Testing
                 let stored = try await HTTP.get(server.baseURL + "/api/v1/delta/bundles/1?workspace=demo")
                 #expect(stored.status == 200)
                 #expect(stored.body == bundle)
+                #expect(stored.headers.first { $0.0.lowercased() == "content-type" }?.1 == "application/gzip")
+
+                // The same bundle uncompressed, as a client on loopback sends it, applies alike
+                // and is served back as it came, as a tar.
+                let plain = try Gzip.decompress(bundle)
+                #expect(try await HTTP.upload(server.baseURL, bundle: plain, fields: [("workspace", "plain")]).status == 200)
+                let storedPlain = try await HTTP.get(server.baseURL + "/api/v1/delta/bundles/1?workspace=plain")
+                #expect(storedPlain.body == plain)
+                #expect(storedPlain.headers.first { $0.0.lowercased() == "content-type" }?.1 == "application/x-tar")
+                #expect(
+                    try await ServerTest.manifestTree(server, workspace: "plain").tree
+                        == ServerTest.manifestTree(server, workspace: "demo").tree)
+                let status = try await HTTP.get(server.baseURL + "/api/v1/delta/status?workspace=plain")
+                guard case .object(let info) = status.json["server_info"] else {
+                    Issue.record("status has no server_info: \(status.json)")
+                    return
+                }
+                #expect(info["supported_formats"] == .array([.string("tar.gz"), .string("tar")]))
+
                 let missing = try await HTTP.get(server.baseURL + "/api/v1/delta/bundles/2?workspace=demo")
                 #expect(missing.status == 404)
                 #expect(missing.errorCode == "NOT_FOUND")

@@ -108,6 +108,27 @@ import Testing
         },
     ]
 
+    /// The same bundles sent as uncompressed tars (what a client on loopback sends): each is
+    /// refused with the same status and code. The three cases about gzip itself have their own
+    /// plain-tar twin below.
+    static let plainCases: [Case] =
+        cases.filter { !["not gzip", "not tar", "trailing data"].contains($0.name) }.map { gzipped in
+            var plain = gzipped
+            plain.name = "plain tar: " + gzipped.name
+            plain.bundle = { try Gzip.decompress(try gzipped.bundle()) }
+            return plain
+        } + [
+            Case(name: "plain tar: trailing data", status: 400, code: "TRAILING_DATA") {
+                try Gzip.decompress(try TestBundle.simple(files: ["x": "x"])) + [1, 2, 3]
+            },
+            Case(name: "plain tar: v7 header without the ustar magic", status: 400, code: "NOT_GZIP") {
+                var bytes = try Gzip.decompress(try TestBundle.simple(files: ["x": "x"]))
+                for index in 257..<263 { bytes[index] = 0 }
+                return bytes
+            },
+            Case(name: "zstd", status: 400, code: "NOT_GZIP") { [0x28, 0xB5, 0x2F, 0xFD] + [UInt8](repeating: 7, count: 600) },
+        ]
+
     static func limits(_ configuration: inout ServerConfiguration) {
         configuration.limits = BundleLimits(
             maxCompressedBytes: 4 << 20, maxUncompressedBytes: 1_000_000, maxFileBytes: 256_000, maxEntries: 30
@@ -122,7 +143,7 @@ import Testing
         #expect(seeded.status == 200)
     }
 
-    @Test(arguments: cases)
+    @Test(arguments: cases + plainCases)
     func badBundleIsRejectedAndChangesNothing(_ testCase: Case) async throws {
         try await withTemporaryDirectory("reject") { directory in
             try await TestServer.with(workDirectory: directory.path, configure: Self.limits) { server in

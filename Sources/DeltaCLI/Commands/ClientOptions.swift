@@ -87,3 +87,22 @@ struct ClientOptions: ParsableArguments {
         }
     }
 }
+
+/// `--compression`, shared by the commands that upload.
+struct CompressionOption: ParsableArguments {
+    @Option(
+        help: """
+            auto, gzip or none. auto sends bundles uncompressed to a deltasync server on loopback \
+            (gzip would cost more CPU than it saves there) and as tar.gz everywhere else. Default auto
+            """
+    )
+    var compression = BundleCompression.auto.rawValue
+
+    func validate() throws {
+        guard BundleCompression(rawValue: compression) != nil else {
+            throw ValidationError("--compression must be auto, gzip or none")
+        }
+    }
+
+    var value: BundleCompression { BundleCompression(rawValue: compression) ?? .auto }
+}

@@ -12,6 +12,7 @@ struct Push: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ClientOptions
+    @OptionGroup var compression: CompressionOption
 
     @Option(help: "Retries for network errors, 429 and 5xx (env: REMOTE_UPLOAD_MAX_RETRIES). Default 5")
     var maxRetries: Int?
@@ -30,12 +31,13 @@ struct Push: AsyncParsableCommand {
         CommandOutput.bootstrapLogging(level: level)
         let retries = try maxRetries ?? Environment.integer("REMOTE_UPLOAD_MAX_RETRIES").map(Int.init) ?? 5
         let seconds = try timeout.map(Int64.init) ?? Environment.integer("REMOTE_UPLOAD_TIMEOUT") ?? 120
-        let configuration = PushConfiguration(
+        var configuration = PushConfiguration(
             root: root, serverURL: options.serverURL, workspaceName: options.workspace,
             token: try options.resolvedToken(),
             stateDirectory: options.stateDirectory(root: root), retry: RetryPolicy(maxRetries: retries),
             requestTimeout: .seconds(seconds)
         )
+        configuration.compression = compression.value
         let display = ProgressDisplay(enabled: !options.json)
         let session = PushSession(configuration: configuration, logger: Logger(label: "deltasync.push")) { progress in
             display.show(progress)

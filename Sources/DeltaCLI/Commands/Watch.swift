@@ -14,6 +14,7 @@ struct Watch: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ClientOptions
+    @OptionGroup var compression: CompressionOption
 
     @Option(help: "Poll every N milliseconds instead of using inotify (for filesystems where inotify does not work)")
     var poll: Int?
@@ -44,12 +45,13 @@ struct Watch: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         CommandOutput.bootstrapLogging(level: level, json: logFormat == "json")
         let logger = Logger(label: "deltasync.watch")
-        let push = PushConfiguration(
+        var push = PushConfiguration(
             root: root, serverURL: options.serverURL, workspaceName: options.workspace,
             token: try options.resolvedToken(),
             stateDirectory: options.stateDirectory(root: root),
             retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
         )
+        push.compression = compression.value
         try await CommandOutput.reportingErrors {
             let session = try WatchSession(
                 configuration: .init(

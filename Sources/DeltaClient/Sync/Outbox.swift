@@ -17,16 +17,18 @@ struct Outbox: Sendable {
     let root: String
     let logger: Logger
 
-    /// Writes `changes` as bundles that fit `info` and records them. Throws
+    /// Writes `changes` as bundles of `format` that fit `info` and records them. Throws
     /// `CHANGED_WHILE_BUNDLING` when a file changed between hashing and bundling.
     /// - Returns: how many bundles were queued.
     @discardableResult
-    func enqueue(_ changes: ChangeSet, info: ServerInfo, kind: ServerKind, force: Bool) throws -> Int {
+    func enqueue(
+        _ changes: ChangeSet, info: ServerInfo, kind: ServerKind, format: BundleFormat = .tarGz, force: Bool
+    ) throws -> Int {
         try state.refresh(changes.refreshed)
         guard !changes.isEmpty else { return 0 }
         let bundles = BundlePlanner(root: root, info: info, movesCarryContent: kind == .compatibleCore).plan(changes)
         for bundle in bundles {
-            let (id, file, size) = try write(bundle)
+            let (id, file, size) = try write(bundle, format: Self.format(format, for: bundle, info: info))
             try state.enqueue(
                 bundleID: id, file: file, size: size, operations: bundle.entries.count, upserts: bundle.upserts,
                 deletes: bundle.deletes, paths: bundle.paths, force: force
@@ -76,12 +78,22 @@ struct Outbox: Sendable {
         return true
     }
 
-    private func write(_ bundle: BundlePlanner.Planned) throws -> (id: String, file: String, size: Int64) {
+    /// `preferred`, unless an uncompressed tar of `bundle` could exceed the server's upload limit
+    /// (the planner keeps bundles well under it, so this is a guard, not a path taken).
+    static func format(_ preferred: BundleFormat, for bundle: BundlePlanner.Planned, info: ServerInfo) -> BundleFormat {
+        guard preferred == .tar else { return preferred }
+        let headers = Int64(bundle.entries.count) * (BundlePlanner.entryOverhead + BundlePlanner.operationOverhead)
+        return bundle.contentBytes + headers + (64 << 10) <= info.maxBundleSizeMB << 20 ? .tar : .tarGz
+    }
+
+    private func write(
+        _ bundle: BundlePlanner.Planned, format: BundleFormat = .tarGz
+    ) throws -> (id: String, file: String, size: Int64) {
         let id = UUID().uuidString.lowercased()
-        let file = id + ".tar.gz"
+        let file = id + format.fileExtension
         let size: Int64
         do {
-            size = try BundleWriter().write(
+            size = try BundleWriter(format: format).write(
                 to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
                 entries: bundle.entries, sync: false
             )

@@ -12,6 +12,8 @@ public struct PushConfiguration: Sendable {
     public var stateDirectory: String
     public var retry: RetryPolicy
     public var requestTimeout: Duration
+    /// Whether bundles are gzip-compressed; by default only when the server is not on loopback.
+    public var compression: BundleCompression = .auto
     /// Entries changed this shortly before a full scan keep it from being saved as a
     /// `TreeSnapshot` (a later change in the same timestamp tick could leave their stat as it
     /// was). Tests shorten it to see the snapshot at work on a tree they just wrote.

@@ -204,7 +204,10 @@ public final class SyncEngine: Sendable {
     public func enqueue(_ changes: ChangeSet) throws {
         let force = try !changes.isEmpty && state.syncState().forceNextBundles
         if !changes.isEmpty { update { $0.phase = .bundling } }
-        let count = try outbox.enqueue(changes, info: serverInfo, kind: serverKind, force: force)
+        let info = serverInfo
+        let kind = serverKind
+        let format = configuration.compression.format(serverURL: configuration.serverURL, info: info, kind: kind)
+        let count = try outbox.enqueue(changes, info: info, kind: kind, format: format, force: force)
         update { $0.bundlesTotal += count }
         if force { try state.updateSyncState { $0.forceNextBundles = false } }
     }

@@ -51,8 +51,9 @@ public struct DeltaAPI: Sendable {
         for (name, value) in fields {
             head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
         }
-        head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"bundle.tar.gz\"\r\n"
-        head += "Content-Type: application/gzip\r\n\r\n"
+        let format: BundleFormat = path.hasSuffix(BundleFormat.tar.fileExtension) ? .tar : .tarGz
+        head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; "
+        head += "filename=\"bundle\(format.fileExtension)\"\r\nContent-Type: \(format.contentType)\r\n\r\n"
         let tail = "\r\n--\(boundary)--\r\n"
         let body = MultipartFileBody(head: Array(head.utf8), path: path, tail: Array(tail.utf8), progress: progress)
         var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/upload")

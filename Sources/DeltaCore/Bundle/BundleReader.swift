@@ -1,8 +1,9 @@
 import Foundation
 
-/// Reads and validates a `.tar.gz` delta bundle, streaming: the compressed file is inflated in
-/// chunks, every limit is checked as bytes arrive (a bomb stops at the cap), and each file entry
-/// is spooled to its own temporary file while it is hashed with SHA-1 and SHA-256.
+/// Reads and validates a delta bundle, a `.tar.gz` or an uncompressed tar (told apart by their
+/// first bytes, `BundleFormat.detect`), streaming: a compressed bundle is inflated in chunks,
+/// every limit is checked as bytes arrive (a bomb stops at the cap), and each file entry is
+/// spooled to its own temporary file while it is hashed with SHA-1 and SHA-256.
 ///
 /// Entries may come in any order (existing clients put `manifest.json` last), so operations are
 /// matched to content once the whole archive has been read.
@@ -32,18 +33,38 @@ public struct BundleReader: Sendable {
                 )
             }
             var collector = EntryCollector(limits: limits, spool: spool, progress: progress)
-            let inflater = try GzipInflater()
+            var inflater: GzipInflater?
+            var format: BundleFormat?
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
             while true {
-                let count = try buffer.withUnsafeMutableBytes { raw in try input.read(into: raw) }
+                var count = try buffer.withUnsafeMutableBytes { raw in try input.read(into: raw) }
+                if format == nil {
+                    // The first read of a regular file is short only at its end; top it up so the
+                    // tar magic at offset 257 is in view.
+                    while count > 0 && count < TarHeader.blockSize {
+                        let more = try buffer.withUnsafeMutableBytes { raw in
+                            try input.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[count...]))
+                        }
+                        if more == 0 { break }
+                        count += more
+                    }
+                    let detected = try buffer.withUnsafeBytes { raw in
+                        try BundleFormat.detect(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+                    }
+                    format = detected
+                    if detected == .tarGz { inflater = try GzipInflater() }
+                }
                 if count == 0 { break }
                 try buffer.withUnsafeBytes { raw in
-                    try inflater.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count])) { chunk in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                    if let inflater {
+                        try inflater.feed(chunk) { inflated in try collector.consume(inflated) }
+                    } else {
                         try collector.consume(chunk)
                     }
                 }
             }
-            try inflater.finish()
+            try inflater?.finish()
             try collector.finish()
             let operations = try BundleContentMatcher(entries: collector.entries, limits: limits).match()
             return ValidatedBundle(

@@ -10,11 +10,16 @@ public enum BundleContent: Sendable {
 
 /// Writes a delta bundle in the layout existing clients produce and the existing upload service
 /// accepts: a `<bundle_id>/` wrapper directory, `manifest.json` and `metadata/` first, then
-/// `files/<kind>/<path>`, gzip level 1 by default.
+/// `files/<kind>/<path>`, gzip level 1 by default, or an uncompressed tar for a server that
+/// lists `tar` in `supported_formats`.
 public struct BundleWriter: Sendable {
     public var compressionLevel: Int32
+    public var format: BundleFormat
 
-    public init(compressionLevel: Int32 = 1) { self.compressionLevel = compressionLevel }
+    public init(compressionLevel: Int32 = 1, format: BundleFormat = .tarGz) {
+        self.compressionLevel = compressionLevel
+        self.format = format
+    }
 
     /// One file to include.
     public struct Entry: Sendable {
@@ -27,7 +32,7 @@ public struct BundleWriter: Sendable {
         }
     }
 
-    /// Writes the bundle to `path` and, when `sync`, fsyncs it. Returns the compressed size.
+    /// Writes the bundle to `path` and, when `sync`, fsyncs it. Returns its size on disk.
     @discardableResult
     public func write(
         to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry],
@@ -60,7 +65,7 @@ public struct BundleWriter: Sendable {
         let operationsJSON = try encoder.encode(OperationsDocument(operations: entries.map(\.operation)))
 
         let output = try RawFile.create(path, mode: 0o600)
-        let deflater = try GzipDeflater(level: compressionLevel)
+        let deflater = format == .tarGz ? try GzipDeflater(level: compressionLevel) : nil
         var pending = [UInt8]()
         pending.reserveCapacity(1 << 20)
         var written: Int64 = 0
@@ -69,11 +74,13 @@ public struct BundleWriter: Sendable {
             written += Int64(pending.count)
             pending.removeAll(keepingCapacity: true)
         }
-        let compressedSink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+        let sink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
             pending.append(contentsOf: chunk)
             if pending.count >= 1 << 20 { try flushPending() }
         }
-        let tar = TarWriter { bytes in try deflater.feed(bytes, sink: compressedSink) }
+        let tar = TarWriter { bytes in
+            if let deflater { try deflater.feed(bytes, sink: sink) } else { try sink(bytes) }
+        }
         let root = bundleID + "/"
         try tar.beginDirectory(name: bundleID)
         try tar.addFile(name: root + "manifest.json", bytes: Array(manifestJSON))
@@ -125,7 +132,7 @@ public struct BundleWriter: Sendable {
             }
         }
         try tar.finish()
-        try deflater.finish(sink: compressedSink)
+        try deflater?.finish(sink: sink)
         try flushPending()
         if sync { try output.sync() }
         return written

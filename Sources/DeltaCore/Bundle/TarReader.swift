@@ -63,7 +63,12 @@ public struct TarReader {
         while offset < bytes.count {
             switch state {
             case .finished:
-                // Padding after the end-of-archive marker (tar pads to a record size).
+                // Tar pads to a record size with zeros after the end-of-archive marker; anything
+                // else there is not part of the archive.
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                if rest.contains(where: { $0 != 0 }) {
+                    throw DeltaError(.trailingData, "bytes after the end of the tar archive")
+                }
                 return
             case .header:
                 let take = min(TarHeader.blockSize - headerBuffer.count, bytes.count - offset)

@@ -21,7 +21,7 @@ public struct ServerInfo: Sendable, Hashable, Codable {
         self.maxUncompressedBytes = limits.maxUncompressedBytes
         self.maxFileBytes = limits.maxFileBytes
         self.maxEntries = limits.maxEntries
-        self.supportedFormats = ["tar.gz"]
+        self.supportedFormats = features == nil ? [BundleFormat.tarGz.rawValue] : BundleFormat.served
         self.features = features
     }
 

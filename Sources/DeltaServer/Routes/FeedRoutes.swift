@@ -72,8 +72,10 @@ struct FeedRoutes: Sendable {
         guard let change = try await storage.change(workspace: key, sequence: sequence) else {
             throw DeltaError(.notFound, "workspace '\(key)' has no bundle with sequence \(sequence)")
         }
-        return try await RouteParameters.file(
-            blobs.path(for: change.bundleSHA256), type: "application/gzip", context: context)
+        let path = blobs.path(for: change.bundleSHA256)
+        // Served as it was uploaded: a client on loopback sends an uncompressed tar.
+        let format = await offThePool { (try? BundleFormat.detect(fileAt: path)) ?? .tarGz }
+        return try await RouteParameters.file(path, type: format.contentType, context: context)
     }
 
     func blob(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
