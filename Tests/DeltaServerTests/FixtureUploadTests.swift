@@ -68,7 +68,9 @@ import Testing
                 // The same bundle uncompressed, as a client on loopback sends it, applies alike
                 // and is served back as it came, as a tar.
                 let plain = try Gzip.decompress(bundle)
-                #expect(try await HTTP.upload(server.baseURL, bundle: plain, fields: [("workspace", "plain")]).status == 200)
+                #expect(
+                    try await HTTP.upload(server.baseURL, bundle: plain, fields: [("workspace", "plain")]).status == 200
+                )
                 let storedPlain = try await HTTP.get(server.baseURL + "/api/v1/delta/bundles/1?workspace=plain")
                 #expect(storedPlain.body == plain)
                 #expect(storedPlain.headers.first { $0.0.lowercased() == "content-type" }?.1 == "application/x-tar")

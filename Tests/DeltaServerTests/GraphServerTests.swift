@@ -219,6 +219,48 @@ import Testing
         }
     }
 
+    @Test func aBacklogIsIndexedInStepsOfBoundedSize() async throws {
+        try await withTemporaryDirectory("graph-steps") { directory in
+            let hold = Atomic<Bool>(false)
+            let held = Atomic<Int>(0)
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.failpoints.hook = { point, _ in
+                        guard point == .graphBeforeCommit, hold.load(ordering: .relaxed) else { return }
+                        held.add(1, ordering: .relaxed)
+                        while hold.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
+                    }
+                }
+            ) { server in
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: Self.sample)).status == 200)
+                _ = try await Self.waitIndexed(server)
+                hold.store(true, ordering: .relaxed)
+                // Sequence 2's step is held before its commit while a backlog builds behind it:
+                // one bundle over the step's 1,000 paths, then three one-file bundles.
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["a.c": "int a;\n"])).status == 200)
+                while held.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                var many: [String: String] = [:]
+                for index in 0..<1_200 { many["gen/f\(index).c"] = "int f\(index);\n" }
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: many)).status == 200)
+                for name in ["x", "y", "z"] {
+                    #expect(
+                        try await ServerTest.upload(server, TestBundle.simple(files: ["\(name).c": "int \(name);\n"]))
+                            .status == 200)
+                }
+                hold.store(false, ordering: .relaxed)
+                _ = try await Self.waitIndexed(server)
+                let records = try await Self.get(
+                    server, "/api/v1/graph/invalidations?workspace=ws", as: InvalidationsResponse.self)
+                let steps = records.records.map { [$0.fromSequence, $0.toSequence] }
+                // The large bundle is a step of its own; the small ones after it share one.
+                #expect(steps == [[1, 1], [2, 2], [3, 3], [4, 6]])
+                #expect(records.records.first { $0.fromSequence == 3 }?.changedCount == 1_200)
+            }
+        }
+    }
+
     @Test func graphQueriesNeedReadAccessWhenAuthIsOn() async throws {
         try await withTemporaryDirectory("graph-auth") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in

@@ -126,7 +126,9 @@ import Testing
                 for index in 257..<263 { bytes[index] = 0 }
                 return bytes
             },
-            Case(name: "zstd", status: 400, code: "NOT_GZIP") { [0x28, 0xB5, 0x2F, 0xFD] + [UInt8](repeating: 7, count: 600) },
+            Case(name: "zstd", status: 400, code: "NOT_GZIP") {
+                [0x28, 0xB5, 0x2F, 0xFD] + [UInt8](repeating: 7, count: 600)
+            },
         ]
 
     static func limits(_ configuration: inout ServerConfiguration) {

@@ -236,16 +236,8 @@ public final class GraphIndexer: Service, Sendable {
                 _ = try await rebuild(key)
                 continue
             }
-            var page = try await storage.changes(workspace: key, since: indexed, limit: Self.maxBundlesPerStep)
+            let page = try await nextStep(key, since: indexed)
             guard !page.isEmpty else { return }
-            var pathCount = 0
-            for (position, change) in page.enumerated() {
-                pathCount += change.operations.count
-                if pathCount > Self.maxPathsPerStep, position > 0 {
-                    page = Array(page.prefix(position))
-                    break
-                }
-            }
             let queued = page.reduce(0) { $0 + $1.operations.count }
             setProgress(key) {
                 $0.status = "indexing"
@@ -255,6 +247,30 @@ public final class GraphIndexer: Service, Sendable {
             if queued > Self.smallBacklog { await yieldToUploads() }
             try await step(key, workspaceGraph, page)
         }
+    }
+
+    /// The log entries of the next step: from `since`, up to `maxBundlesPerStep` of them and
+    /// `maxPathsPerStep` operations (at least one entry, however large). Read in pages that double,
+    /// 1, 2, 4, …: a backlog of large bundles (an initial push) is not decoded 256 entries at a
+    /// time to use one, which cost seconds of CPU and a spike of memory per step.
+    func nextStep(_ key: String, since: Int64) async throws -> [ChangeRecord] {
+        var page: [ChangeRecord] = []
+        var pathCount = 0
+        var after = since
+        var limit = 1
+        while page.count < Self.maxBundlesPerStep {
+            let read = try await storage.changes(
+                workspace: key, since: after, limit: min(limit, Self.maxBundlesPerStep - page.count))
+            for change in read {
+                if !page.isEmpty && pathCount + change.operations.count > Self.maxPathsPerStep { return page }
+                page.append(change)
+                pathCount += change.operations.count
+            }
+            guard let last = read.last, read.count == limit, pathCount < Self.maxPathsPerStep else { return page }
+            after = last.sequence
+            limit *= 2
+        }
+        return page
     }
 
     /// Waits, up to `maxDeferral`, until no upload has been in flight for half a second: an
