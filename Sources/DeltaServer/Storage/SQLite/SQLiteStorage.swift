@@ -10,6 +10,8 @@ import GRDB
 /// `DatabaseMigrator`, writes in `BEGIN IMMEDIATE` transactions.
 public final class SQLiteStorage: DeltaStorage {
     let pool: DatabasePool
+    /// Checkpoints the log after commits, off the committing thread.
+    let checkpointer: WALCheckpointer
 
     /// Opens (creating and migrating) the database at `path`.
     public init(path: String) throws {
@@ -35,8 +37,12 @@ public final class SQLiteStorage: DeltaStorage {
         // Again on the writer: opening a pool turns WAL mode on and, with it, `synchronous =
         // NORMAL` (GRDB's choice), after `prepareDatabase` ran; NORMAL syncs the log only at
         // checkpoints, so a power loss could take commits already answered with success.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)")
+        }
         try Self.migrator.migrate(pool)
+        checkpointer = try WALCheckpointer(path: path)
     }
 
     static var migrator: DatabaseMigrator {
@@ -222,7 +228,7 @@ public final class SQLiteStorage: DeltaStorage {
     }
 
     public func commit(_ commit: BundleCommit) async throws -> CommitOutcome {
-        try await pool.writeWithoutTransaction { db in
+        let outcome = try await pool.writeWithoutTransaction { db in
             var outcome = CommitOutcome.committed
             try db.inTransaction(.immediate) {
                 outcome = try Self.commit(commit, db)
@@ -231,6 +237,8 @@ public final class SQLiteStorage: DeltaStorage {
             }
             return outcome
         }
+        checkpointer.committed()
+        return outcome
     }
 
     /// The body of the commit transaction: checks first, then every write.
