@@ -135,6 +135,7 @@ let package = Package(
         .target(
             name: "DeltaTestSupport",
             dependencies: [
+                "CDeltaSys",
                 "DeltaCore",
                 "DeltaServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -80,6 +80,15 @@ int cdeltasys_limit_malloc_arenas(int count) {
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 
+int cdeltasys_set_mmap_threshold(int bytes) {
+#ifdef M_MMAP_THRESHOLD
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
 int cdeltasys_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }

@@ -1,12 +1,24 @@
+import CDeltaSys
 public import Foundation
 
 extension Process {
     private static let launching = NSLock()
 
-    /// `run()`, one launch at a time in this process: tests start child processes from many
-    /// threads at once, and Foundation's `Process.run()` once crashed in a copy while another
-    /// launch was under way.
+    /// Foundation's `Process.run()` lists `/proc/self/fd` (`findMaximumOpenFromProcSelfFD`) and
+    /// copies each `dirent` whole (280 bytes) out of glibc's directory buffer, past the end of
+    /// the last, short entry. When that buffer sits at the very end of a thread's malloc arena,
+    /// the copy reads into the unmapped page after it: the test process crashed in that
+    /// `memmove` (`Bad pointer dereference` at a page boundary) about once in ten full runs.
+    /// Allocations from 32 KiB up are made with `mmap` in the test process instead, so the
+    /// 32 KiB directory buffer always has the rest of its last page after it.
+    private static let directoryBuffersAreMapped: Void = {
+        _ = cdeltasys_set_mmap_threshold(32 << 10)
+    }()
+
+    /// `run()`, one launch at a time in this process, with the directory buffer that `run()`
+    /// reads `/proc/self/fd` into kept off the end of a heap (see `directoryBuffersAreMapped`).
     public func runAlone() throws {
+        Self.directoryBuffersAreMapped
         try Self.launching.withLock { try run() }
     }
 }

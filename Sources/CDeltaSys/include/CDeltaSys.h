@@ -38,6 +38,10 @@ int cdeltasys_limit_malloc_arenas(int count);
 /// malloc_trim(0): hands freed heap pages back to the kernel; returns 1 if any were released.
 int cdeltasys_malloc_trim(void);
 
+/// mallopt(M_MMAP_THRESHOLD, bytes): allocations of at least `bytes` are made with mmap (and the
+/// threshold stops adapting); returns 1 on success.
+int cdeltasys_set_mmap_threshold(int bytes);
+
 /// Sets the calling thread's nice value (Linux schedules threads, not processes): background
 /// work on a thread of its own yields the CPU to the rest of the process under load.
 int cdeltasys_set_thread_nice(int nice);
