@@ -17,17 +17,24 @@ import Testing
                 }
                 #expect(backstop == WALCheckpointer.backstopPages)
                 let before = storage.checkpointer.count
-                for index in 0..<5 {
-                    let reply = try await ServerTest.upload(
-                        server, TestBundle.simple(files: ["f\(index).txt": String(repeating: "x", count: 10_000)]))
+                // One-file saves alone do not start one (their commits write little log)…
+                for index in 0..<3 {
+                    let reply = try await ServerTest.upload(server, TestBundle.simple(files: ["f\(index).txt": "x"]))
                     #expect(reply.status == 200)
                 }
+                #expect(storage.checkpointer.count == before)
+                // … a bundle of more than `thresholdRows` files does.
+                var many: [String: String] = [:]
+                for index in 0..<WALCheckpointer.thresholdRows { many["many/f\(index).txt"] = "\(index)" }
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: many)).status == 200)
                 // No timed assertion: this fails only if checkpoints never run.
                 for _ in 0..<3000 where storage.checkpointer.count <= before {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 #expect(storage.checkpointer.count > before)
-                #expect(try await ServerTest.manifestTree(server, workspace: "ws").tree.count == 5)
+                #expect(
+                    try await ServerTest.manifestTree(server, workspace: "ws").tree.count
+                        == 3 + WALCheckpointer.thresholdRows)
             }
         }
     }

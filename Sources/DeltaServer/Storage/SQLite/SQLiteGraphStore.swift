@@ -42,7 +42,7 @@ extension SQLiteStorage {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let record = try commit.record.map { try encoder.encode($0) }
-        defer { checkpointer.committed() }
+        defer { checkpointer.committed(rows: commit.upserts.count + commit.deletes.count + 1) }
         try await pool.write { db in
             let key = commit.workspace
             if commit.reset {

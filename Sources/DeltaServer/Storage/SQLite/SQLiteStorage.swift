@@ -237,7 +237,7 @@ public final class SQLiteStorage: DeltaStorage {
             }
             return outcome
         }
-        checkpointer.committed()
+        checkpointer.committed(rows: commit.fileChanges.count + 1)
         return outcome
     }
 

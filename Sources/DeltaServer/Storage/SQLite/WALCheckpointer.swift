@@ -9,6 +9,9 @@ import Synchronization
 /// files the log grew by ~15 MB per bundle (random keys in the hash indexes), and the
 /// checkpoints took about a third of the summed commit time.
 ///
+/// A checkpoint starts once the commits since the last one have written about SQLite's own
+/// threshold of log (`thresholdRows` rows, each dirtying a page or two of the table and its
+/// indexes): a one-file save's commit is not followed by a checkpoint's syncs on the same disk.
 /// Checkpoints are `PASSIVE`: they copy what no reader still needs and never wait for or block
 /// the writer. The writer keeps an automatic checkpoint at `backstopPages` (40 MiB of log) in
 /// case these fall behind. Safe to be interrupted at any point: the log stays the truth until a
@@ -16,11 +19,14 @@ import Synchronization
 final class WALCheckpointer: Sendable {
     /// The writer's own automatic checkpoint threshold, in pages (SQLite's default is 1,000).
     static let backstopPages = 10_000
+    /// Rows written since the last checkpoint that start the next one.
+    static let thresholdRows = 500
 
     private let connection: DatabaseQueue
     private let queue = DispatchQueue(label: "deltasync.wal-checkpoint", qos: .utility)
-    /// Whether a checkpoint is running, and whether a commit came in while it did.
-    private let state = Mutex<(running: Bool, again: Bool)>((false, false))
+    /// Whether a checkpoint is running, whether enough was written while it did for another,
+    /// and the rows written since the last one started.
+    private let state = Mutex<(running: Bool, again: Bool, rows: Int)>((false, false, 0))
     private let completed = Atomic<Int>(0)
 
     init(path: String) throws {
@@ -33,10 +39,13 @@ final class WALCheckpointer: Sendable {
     /// Checkpoints completed so far (for tests).
     var count: Int { completed.load(ordering: .relaxed) }
 
-    /// Called after each commit: starts a checkpoint unless one is running, in which case one more
-    /// follows it.
-    func committed() {
+    /// Called after each commit with the rows it wrote: once `thresholdRows` have accumulated,
+    /// starts a checkpoint unless one is running, in which case one more follows it.
+    func committed(rows: Int) {
         let start = state.withLock { state in
+            state.rows += rows
+            guard state.rows >= Self.thresholdRows else { return false }
+            state.rows = 0
             if state.running {
                 state.again = true
                 return false
