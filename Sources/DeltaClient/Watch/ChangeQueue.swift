@@ -32,6 +32,7 @@ public final class ChangeQueue: Sendable {
     public let quietPeriod: Duration
     public let maxDelay: Duration
     private let pending = Mutex(Pending())
+    private let doorbell = Doorbell()
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
 
@@ -44,7 +45,8 @@ public final class ChangeQueue: Sendable {
     /// Adds an event (any thread).
     public func add(_ event: WatchEvent) {
         let now = ContinuousClock.now
-        pending.withLock { state in
+        let dueNow = pending.withLock { state in
+            var dueNow = false
             switch event {
             case .changed(let path): state.batch.paths.insert(path)
             case .created(let path):
@@ -56,6 +58,7 @@ public final class ChangeQueue: Sendable {
                     state.batch.rescan == nil, !state.created.contains(path)
                 {
                     state.releaseNow = true
+                    dueNow = true
                 }
             case .directoryAppeared(let path): state.batch.directories.insert(path)
             case .rescan(let reason): state.batch.rescan = reason
@@ -63,7 +66,11 @@ public final class ChangeQueue: Sendable {
             if state.firstEvent == nil { state.firstEvent = now }
             state.lastEvent = now
             state.received += 1
+            return dueNow
         }
+        // The save that completes a batch `next()` already waits on (its `IN_MODIFY` came
+        // first, often in an earlier read) must not wait out the quiet period the first started.
+        if dueNow { doorbell.ring() }
         signal.yield()
     }
 
@@ -102,10 +109,13 @@ public final class ChangeQueue: Sendable {
             if ContinuousClock.now >= deadline {
                 return take()
             }
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            await doorbell.wait(until: deadline)
         }
         return nil
     }
+
+    /// Whether `next()` is waiting out a deadline (tests).
+    var isWaitingForDeadline: Bool { doorbell.isWaiting }
 
     /// Takes whatever is pending now (shutdown flush); `finish` it when handled.
     public func take() -> Batch {

@@ -53,6 +53,8 @@ public final class WatchSession: Service, Sendable {
     public let queue: ChangeQueue
     public let watcher: any FileWatcher
     private let live = Mutex(Live())
+    /// Rung whenever the uploader has been through the outbox, for `waitForUploader`.
+    private let uploaded = Doorbell()
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     private let stopper: AsyncStream<Void>.Continuation
@@ -163,7 +165,7 @@ public final class WatchSession: Service, Sendable {
     private func waitForUploader() async {
         let deadline = ContinuousClock.now + Self.maxCoalescing
         while !Task.isCancelled, ContinuousClock.now < deadline, ((try? engine.state.pendingCount()) ?? 0) > 0 {
-            try? await Task.sleep(for: .milliseconds(2))
+            await uploaded.wait(until: deadline)
         }
     }
 
@@ -238,6 +240,7 @@ public final class WatchSession: Service, Sendable {
                 }
                 var report = PushReport()
                 let consistent = try await engine.drain(report: &report)
+                uploaded.ring()
                 live.withLock {
                     $0.serverSequence = report.sequence
                     if !consistent { $0.needsPrepare = true }
