@@ -124,9 +124,11 @@ public enum DeltaServer {
         }
         let space = SpaceGuard(directory: work, floorBytes: configuration.minFreeBytes)
         let publisher = LocalChangePublisher(maxSubscribers: configuration.maxSubscribers)
+        let streamEvents = StreamEventCache()
         let applier = BundleApplier(
             storage: storage, blobs: blobs, materializer: materializer, configuration: configuration,
-            counters: counters, logger: logger, degraded: degraded, space: space, publisher: publisher
+            counters: counters, logger: logger, degraded: degraded, space: space, publisher: publisher,
+            streamEvents: streamEvents
         )
         let gate = UploadGate(capacity: configuration.maxConcurrentUploads)
         let indexer = GraphIndexer(
@@ -160,7 +162,7 @@ public enum DeltaServer {
         ).register(on: api)
         FeedRoutes(
             storage: storage, blobs: blobs, publisher: publisher, configuration: configuration,
-            metrics: counters.metrics
+            metrics: counters.metrics, events: streamEvents
         ).register(
             on: api)
 

@@ -38,4 +38,33 @@ import Testing
             }
         }
     }
+
+    /// Derived state (the materialised and indexed sequences, the code graph) commits without
+    /// a sync of its own, and the writer is back to syncing every commit right after: a bundle's
+    /// commit is still synced, and a derived write that fails leaves it syncing too.
+    @Test func derivedWritesLeaveEveryCommitSynced() async throws {
+        try await withTemporaryDirectory("derived") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let storage = try #require(server.prepared.storage as? SQLiteStorage)
+                func synchronous() async throws -> Int? {
+                    try await storage.pool.writeWithoutTransaction { db in
+                        try Int.fetchOne(db, sql: "PRAGMA synchronous")
+                    }
+                }
+                let full = 2
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: ["a.txt": "a"])).status == 200)
+                #expect(try await synchronous() == full)
+                let inside = try await storage.writeDerived { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+                #expect(inside == 1)  // NORMAL: no sync at this commit
+                #expect(try await synchronous() == full)
+                await #expect(throws: DatabaseError.self) {
+                    try await storage.writeDerived { db in try db.execute(sql: "INSERT INTO no_such_table VALUES (1)") }
+                }
+                #expect(try await synchronous() == full)
+                // What the derived write committed is there.
+                try await storage.setMaterializedSequence(workspace: "ws", sequence: 1)
+                #expect(try await storage.workspace("ws")?.materializedSequence == 1)
+            }
+        }
+    }
 }

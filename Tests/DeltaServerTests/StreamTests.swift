@@ -49,6 +49,30 @@ import Testing
         }
     }
 
+    /// A save's entry is encoded for the stream as it commits, not read back from the log: what a
+    /// live subscriber receives is still exactly the log's entry, and a large bundle's entry
+    /// (read from the log by the first subscriber) arrives whole too.
+    @Test func liveEventsAreTheLogsEntries() async throws {
+        try await withTemporaryDirectory("prepared") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let reader = try await EventStreamReader(url: Self.streamURL(server, since: 0))
+                try await Self.push(server, 1)
+                var files: [String: String] = [:]
+                for index in 0...BundleApplier.preparedEventOperations { files["big/f\(index).txt"] = "\(index)" }
+                let reply = try await ServerTest.upload(server, TestBundle.simple(files: files))
+                #expect(reply.status == 200)
+                let live = try await reader.next(2).map {
+                    try JSONDecoder().decode(ChangeEntry.self, from: Data($0.data.utf8))
+                }
+                reader.close()
+                let log = try await HTTP.get(server.baseURL + "/api/v1/delta/changes?workspace=ws&since=0").decode(
+                    ChangesResponse.self)
+                #expect(live == log.changes)
+                #expect(live.map(\.operations.count) == [1, BundleApplier.preparedEventOperations + 1])
+            }
+        }
+    }
+
     /// Changes commit while the subscriber is away and while it reconnects; resuming with
     /// `Last-Event-ID` delivers every sequence exactly once.
     @Test func resumingDeliversEverySequenceExactlyOnce() async throws {

@@ -16,9 +16,16 @@ final class BundleApplier: Sendable {
     let degraded: DegradedWorkspaces
     let space: SpaceGuard
     let publisher: any ChangePublisher
+    /// Where the stream's subscribers look for an entry first: each commit's entry is encoded
+    /// here before it is announced, so a save reaches them without a read of the log.
+    let streamEvents: StreamEventCache
     private let locks = WorkspaceLocks()
     /// Uploads in flight per workspace, so a pipelined one waits for the one before it.
     let order = UploadOrder()
+
+    /// Entries of up to this many operations are encoded for the stream as they commit (a save's
+    /// few); a large bundle's entry is read from the log by the first subscriber that needs it.
+    static let preparedEventOperations = 64
 
     /// Free space is checked again every this many uncompressed bytes while a bundle unpacks.
     static let spaceCheckInterval: Int64 = 16 << 20
@@ -26,9 +33,10 @@ final class BundleApplier: Sendable {
     init(
         storage: any DeltaStorage, blobs: BlobStore, materializer: Materializer, configuration: ServerConfiguration,
         counters: ServerCounters, logger: Logger, degraded: DegradedWorkspaces, space: SpaceGuard,
-        publisher: any ChangePublisher
+        publisher: any ChangePublisher, streamEvents: StreamEventCache
     ) {
         self.publisher = publisher
+        self.streamEvents = streamEvents
         self.storage = storage
         self.blobs = blobs
         self.materializer = materializer
@@ -153,6 +161,11 @@ final class BundleApplier: Sendable {
             return try duplicate(existing, upload: upload, last: sequence - 1)
         case .sequenceMoved(let current):
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
+        }
+        if publisher.subscriberCount > 0, change.operations.count <= Self.preparedEventOperations,
+            let event = try? FeedRoutes.encode(change.entry, sequence: sequence, encoder: FeedRoutes.encoder())
+        {
+            streamEvents.store(event, workspace: key, sequence: sequence)
         }
         publisher.publish(ChangeNotice(workspace: key, sequence: sequence))
         let committed = ContinuousClock.now

@@ -15,8 +15,9 @@ struct FeedRoutes: Sendable {
     let publisher: any ChangePublisher
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
-    /// Encoded stream events shared by this server's subscribers.
-    let events = StreamEventCache()
+    /// Encoded stream events shared by this server's subscribers (the applier puts each new
+    /// entry there as it commits).
+    let events: StreamEventCache
 
     func register(on api: RouterGroup<DeltaRequestContext>) {
         api.get("/manifest") { request, context in try await manifest(request, context) }
