@@ -123,3 +123,65 @@ int cdeltasys_permissions(const char *path) {
 }
 
 int cdeltasys_start_writeback(int fd) { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
+
+#include <sys/mman.h>
+
+long long cdeltasys_drop_code_pages(void) {
+#ifdef __linux__
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    if (!smaps) return -1;
+    enum { capacity = 4096 };
+    unsigned long *starts = malloc(2 * capacity * sizeof(unsigned long));
+    if (!starts) {
+        fclose(smaps);
+        return -1;
+    }
+    unsigned long *ends = starts + capacity;
+    int count = 0;
+    unsigned long start = 0, end = 0;
+    int candidate = 0, clean = 1;
+    char *line = NULL;
+    size_t size = 0;
+    // A mapping's block: its header line, then "Key: value kB" lines. It is dropped when it is
+    // a read-only executable mapping of a file (r-xp, a path) that holds no page of its own:
+    // every resident page is then the file's, and comes back from the page cache on next use.
+    // A mapping with private copies (relocated, or written by a debugger) is never touched.
+    while (getline(&line, &size, smaps) >= 0) {
+        unsigned long a, b;
+        char perms[5];
+        int path = 0;
+        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &a, &b, perms, &path) == 3) {
+            if (candidate && clean && count < capacity) {
+                starts[count] = start;
+                ends[count] = end;
+                count++;
+            }
+            start = a;
+            end = b;
+            candidate = strcmp(perms, "r-xp") == 0 && path > 0 && line[path] == '/';
+            clean = 1;
+        } else if (strncmp(line, "Anonymous:", 10) == 0 || strncmp(line, "Locked:", 7) == 0
+                   || strncmp(line, "Swap:", 5) == 0) {
+            const char *value = strchr(line, ':') + 1;
+            if (strtoull(value, NULL, 10) != 0) clean = 0;
+        }
+    }
+    if (candidate && clean && count < capacity) {
+        starts[count] = start;
+        ends[count] = end;
+        count++;
+    }
+    free(line);
+    fclose(smaps);
+    long long dropped = 0;
+    for (int i = 0; i < count; i++) {
+        if (madvise((void *)starts[i], ends[i] - starts[i], MADV_DONTNEED) == 0) {
+            dropped += (long long)(ends[i] - starts[i]);
+        }
+    }
+    free(starts);
+    return dropped;
+#else
+    return 0;
+#endif
+}

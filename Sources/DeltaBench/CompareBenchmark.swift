@@ -160,6 +160,11 @@ struct CompareBenchmark: AsyncParsableCommand {
                 peerValue: nil, value: watchRSS, unit: "MiB", ratio: nil, target: 40, targetOn: "value"))
         rows.append(
             Row(
+                metric: "watch_private_idle_mib", peer: "", peerValue: nil,
+                value: ProcessStatus.privateMemory(of: watch.process.processIdentifier), unit: "MiB", ratio: nil,
+                target: nil, targetOn: "value"))
+        rows.append(
+            Row(
                 metric: "serve_peak_rss_initial_push_mib", peer: "", peerValue: nil, value: servePeak, unit: "MiB",
                 ratio: nil, target: 100, targetOn: "value"))
         rows.append(

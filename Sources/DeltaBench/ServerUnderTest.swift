@@ -60,14 +60,19 @@ struct BenchError: Error, CustomStringConvertible {
 enum ProcessStatus {
     /// Resident set size now (`VmRSS`) and at its peak (`VmHWM`), in MiB.
     static func memory(of pid: Int32) -> (rss: Double, peak: Double) {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
-        func field(_ name: String) -> Double {
-            for line in status.split(separator: "\n") where line.hasPrefix(name) {
-                return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
-            }
-            return 0
+        (field("VmRSS:", of: pid), field("VmHWM:", of: pid))
+    }
+
+    /// The resident pages that are the process's own (`RssAnon`: heap, stacks, private copies),
+    /// in MiB: RSS without the binary's and libraries' pages, which belong to the page cache.
+    static func privateMemory(of pid: Int32) -> Double { field("RssAnon:", of: pid) }
+
+    private static func field(_ name: String, of pid: Int32) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
         }
-        return (field("VmRSS:"), field("VmHWM:"))
+        return 0
     }
 
     /// User and system CPU time so far, in seconds (fields 14 and 15 of /proc/PID/stat).

@@ -295,3 +295,48 @@ final class CapturedLogs: Sendable {
         }
     }
 }
+
+/// What `watch` unmaps of its start-up code: read-only executable file mappings only, and the
+/// process runs on (their pages fault back in from the page cache).
+@Suite struct StartupCodeTests {
+    static func rollup(_ key: String) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix(key + ":") })
+        return try #require(line.split(separator: " ").compactMap { Int($0) }.first)
+    }
+
+    /// The private (copied-on-write) kB of each file mapping that has any, by address range:
+    /// nothing else in the process frees those pages.
+    static func privatePagesOfFileMappings() throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        var current: String?
+        for line in try String(contentsOfFile: "/proc/self/smaps", encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), !first.hasSuffix(":") {
+                current = fields.count > 5 && fields[5].hasPrefix("/") ? String(first) : nil
+            } else if let range = current, fields.first == "Anonymous:", let kB = Int(fields[1]), kB > 0 {
+                result[range] = kB
+            }
+        }
+        return result
+    }
+
+    @Test func startupCodeIsUnmappedAndFaultsBackIn() throws {
+        let before = try Self.rollup("Rss")
+        let privatePages = try Self.privatePagesOfFileMappings()
+        #expect(!privatePages.isEmpty)  // relocated data, at least
+        #expect(WatchSession.dropStartupCode() > 0)
+        let after = try Self.rollup("Rss")
+        // The test binary's code alone is tens of MiB, most of it resident by now.
+        #expect(after < before, "RSS \(before) kB before, \(after) kB after")
+        // No private page was dropped: it would have gone back to the file's bytes.
+        let now = try Self.privatePagesOfFileMappings()
+        for (range, kB) in privatePages {
+            #expect((now[range] ?? 0) >= kB, "\(range): \(kB) kB of private pages before, \(now[range] ?? 0) after")
+        }
+        // And the code still runs: Foundation, the standard library and ours.
+        let encoded = try JSONEncoder().encode(["a": [1, 2, 3]])
+        #expect(try JSONDecoder().decode([String: [Int]].self, from: encoded) == ["a": [1, 2, 3]])
+        #expect(IgnoreRules.isRuleFile(".deltasyncignore"))
+    }
+}

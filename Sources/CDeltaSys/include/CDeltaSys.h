@@ -38,6 +38,12 @@ int cdeltasys_limit_malloc_arenas(int count);
 /// malloc_trim(0): hands freed heap pages back to the kernel; returns 1 if any were released.
 int cdeltasys_malloc_trim(void);
 
+/// Unmaps the resident pages of the process's read-only executable file mappings (r-xp, with no
+/// private copy of any page) with MADV_DONTNEED: they stay in the page cache, shared, and fault
+/// back in on next use. A long-running process's start-up code then stops counting in its RSS.
+/// Returns the bytes of address space advised, or -1 if /proc/self/smaps cannot be read.
+long long cdeltasys_drop_code_pages(void);
+
 /// mallopt(M_MMAP_THRESHOLD, bytes): allocations of at least `bytes` are made with mmap (and the
 /// threshold stops adapting); returns 1 on success.
 int cdeltasys_set_mmap_threshold(int bytes);
