@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import DeltaClient
@@ -36,6 +37,24 @@ import Testing
         let batch = try #require(await waiting.value)
         #expect(batch.paths == ["src/a.c"])
         queue.finish(batch)
+    }
+
+    /// A lone save tells whoever waits elsewhere (the detector waiting for the uploader), and
+    /// says so until it is taken; a save among other paths does not.
+    @Test func aLoneSaveIsAnnounced() {
+        let announced = Mutex(0)
+        let queue = ChangeQueue(quietPeriod: .seconds(3600), maxDelay: .seconds(7200)) {
+            announced.withLock { $0 += 1 }
+        }
+        queue.add(.changed("a"))
+        #expect(!queue.hasLoneSave && announced.withLock { $0 } == 0)
+        queue.add(.completed("a"))
+        #expect(queue.hasLoneSave && announced.withLock { $0 } == 1)
+        queue.finish(queue.take())
+        #expect(!queue.hasLoneSave)
+        queue.add(.changed("b"))
+        queue.add(.completed("c"))
+        #expect(!queue.hasLoneSave && announced.withLock { $0 } == 1)
     }
 
     @Test func whatFollowsASaveCoalesces() async throws {

@@ -1,4 +1,4 @@
-import DeltaCore
+@testable import DeltaCore
 import DeltaTestSupport
 import Foundation
 import Testing
@@ -150,6 +150,38 @@ import Testing
         nested.add("a/b/manifest.json", "{\"version\":\"1.0\",\"bundle_id\":\"n\"}")
         nested.add("a/c", "x")
         try expectRejected(try nested.gzip(), .missingManifest)
+    }
+
+    /// A bundle's small metadata documents are read into memory, not spooled: the spool holds
+    /// the files' content only (a one-file save creates one spool file, not four). A file named
+    /// like a document below `files/` is content all the same.
+    @Test func metadataIsReadInMemoryAndContentIsSpooled() throws {
+        var bundle = TestBundle()
+        bundle.add("wrap/files/created/x", "X")
+        bundle.add("wrap/files/created/metadata/hashes.json", "{}")
+        bundle.add("wrap/files/created/manifest.json", "M")
+        bundle.addOperations(
+            [op(.created, "x", "X"), op(.created, "metadata/hashes.json", "{}"), op(.created, "manifest.json", "M")],
+            prefix: "wrap/")
+        bundle.addManifest(bundleID: "m", prefix: "wrap/")
+        let directory = try TemporaryDirectory("memory")
+        defer { directory.remove() }
+        let validated = try read(try bundle.gzip(), in: directory)
+        defer { validated.discard() }
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: validated.spoolDirectory)
+        #expect(spooled.count == 3, "\(spooled)")
+        for operation in validated.operations {
+            let content = try #require(operation.content)
+            #expect(content.bytes == nil && content.path.hasPrefix(validated.spoolDirectory))
+        }
+        #expect(validated.operations.map(\.operation.path) == ["x", "metadata/hashes.json", "manifest.json"])
+
+        #expect(EntryCollector.isMetadataName(Array("manifest.json".utf8)))
+        #expect(EntryCollector.isMetadataName(Array("w/metadata/operations.json".utf8)))
+        #expect(!EntryCollector.isMetadataName(Array("a/b/manifest.json".utf8)))
+        #expect(!EntryCollector.isMetadataName(Array("files/created/manifest.json".utf8)))
+        #expect(!EntryCollector.isMetadataName(Array("/manifest.json".utf8)))
+        #expect(!EntryCollector.isMetadataName(Array("xmanifest.json".utf8)))
     }
 
     func op(_ kind: OperationKind, _ path: String, _ text: String) -> BundleOperation {

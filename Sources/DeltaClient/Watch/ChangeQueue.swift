@@ -33,12 +33,19 @@ public final class ChangeQueue: Sendable {
     public let maxDelay: Duration
     private let pending = Mutex(Pending())
     private let doorbell = Doorbell()
+    /// Called when a lone save makes the pending batch due now (the detector may be waiting for
+    /// the uploader rather than on `next()`).
+    private let onLoneSave: @Sendable () -> Void
     private let signal: AsyncStream<Void>.Continuation
     private let signals: AsyncStream<Void>
 
-    public init(quietPeriod: Duration = .milliseconds(10), maxDelay: Duration = .milliseconds(200)) {
+    public init(
+        quietPeriod: Duration = .milliseconds(10), maxDelay: Duration = .milliseconds(200),
+        onLoneSave: @escaping @Sendable () -> Void = {}
+    ) {
         self.quietPeriod = quietPeriod
         self.maxDelay = maxDelay
+        self.onLoneSave = onLoneSave
         (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -70,7 +77,10 @@ public final class ChangeQueue: Sendable {
         }
         // The save that completes a batch `next()` already waits on (its `IN_MODIFY` came
         // first, often in an earlier read) must not wait out the quiet period the first started.
-        if dueNow { doorbell.ring() }
+        if dueNow {
+            doorbell.ring()
+            onLoneSave()
+        }
         signal.yield()
     }
 
@@ -84,6 +94,9 @@ public final class ChangeQueue: Sendable {
         guard !batch.isEmpty else { return }
         pending.withLock { $0.inFlight -= 1 }
     }
+
+    /// Whether the pending batch is a lone save, due now.
+    public var hasLoneSave: Bool { pending.withLock { $0.releaseNow && !$0.batch.isEmpty } }
 
     /// Events received since start (for status and benchmarks).
     public var received: Int { pending.withLock { $0.received } }

@@ -68,7 +68,10 @@ public final class WatchSession: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         engine = try SyncEngine(configuration: configuration.push, logger: logger, progress: progress)
-        queue = ChangeQueue(quietPeriod: configuration.quietPeriod, maxDelay: configuration.maxDelay)
+        let uploaded = self.uploaded
+        queue = ChangeQueue(quietPeriod: configuration.quietPeriod, maxDelay: configuration.maxDelay) {
+            uploaded.ring()
+        }
         if let interval = configuration.pollInterval {
             watcher = PollingWatcher(interval: interval)
         } else {
@@ -161,11 +164,16 @@ public final class WatchSession: Service, Sendable {
 
     /// While bundles wait for the uploader, the next batch is left to grow: it could not go up
     /// before them anyway, and one larger bundle costs the server one commit (and its syncs)
-    /// where many small ones would each cost theirs. A save on an idle watcher never waits here.
-    /// Bounded, so a server that is away does not hold detection back.
+    /// where many small ones would each cost theirs. A save on an idle watcher never waits here,
+    /// nor does a lone save while only the bundle before it is on its way: it is detected and
+    /// queued while that one is applied, and goes up the moment it is acknowledged (a burst
+    /// still coalesces from the bundle after). Bounded, so a server that is away does not hold
+    /// detection back.
     private func waitForUploader() async {
         let deadline = ContinuousClock.now + Self.maxCoalescing
-        while !Task.isCancelled, ContinuousClock.now < deadline, ((try? engine.state.pendingCount()) ?? 0) > 0 {
+        while !Task.isCancelled, ContinuousClock.now < deadline {
+            let pending = (try? engine.state.pendingCount()) ?? 0
+            if pending == 0 || (pending == 1 && queue.hasLoneSave) { return }
             await uploaded.wait(until: deadline)
         }
     }

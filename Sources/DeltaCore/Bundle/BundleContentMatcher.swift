@@ -41,13 +41,18 @@ struct BundleContentMatcher {
                 try Self.setOnce(&operationsEntry, content, name)
             default:
                 if let key = ContentKey(name) {
+                    guard content.bytes == nil else {
+                        // `EntryCollector.isMetadataName` never matches content; refuse rather than trust it.
+                        throw DeltaError(
+                            .invalidTar, "bundle entry '\(PathRules.printable(String(name)))' was read as metadata")
+                    }
                     guard contents.updateValue(content, forKey: key) == nil else {
                         throw DeltaError(
                             .duplicateEntry, "bundle contains '\(PathRules.printable(String(name)))' twice",
                             details: ["path": .string(String(name))]
                         )
                     }
-                } else {
+                } else if content.bytes == nil {
                     unused.append(content.path)
                 }
             }
@@ -95,7 +100,8 @@ struct BundleContentMatcher {
                 }
             }
         }
-        for path in unused + [manifestEntry.path, operationsEntry.path] + (hashesEntry.map { [$0.path] } ?? []) {
+        for path in unused + [manifestEntry.path, operationsEntry.path] + (hashesEntry.map { [$0.path] } ?? [])
+        where !path.isEmpty {
             unlink(path)
         }
         return (manifest, result)
@@ -169,6 +175,7 @@ struct BundleContentMatcher {
                 details: ["limit_bytes": .int(Int64(maxMetadataBytes))]
             )
         }
+        if let bytes = content.bytes { return bytes }
         return try FileSystem.readAll(content.path, limit: maxMetadataBytes)
     }
 

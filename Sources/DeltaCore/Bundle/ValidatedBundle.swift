@@ -1,7 +1,11 @@
-/// Content of one file, spooled to a temporary file while it was hashed.
+/// Content of one file, spooled to a temporary file while it was hashed (or, for a bundle's small
+/// metadata documents, kept in memory).
 public struct SpooledContent: Sendable, Hashable {
-    /// The temporary file holding the bytes (inside the reader's spool directory).
+    /// The temporary file holding the bytes (inside the reader's spool directory); empty when
+    /// the bytes are in `bytes`.
     public var path: String
+    /// The bytes of a metadata document read into memory instead of a file.
+    public var bytes: [UInt8]?
     public var digest: ContentDigest
     /// Mode bits from the tar header.
     public var tarMode: UInt32
