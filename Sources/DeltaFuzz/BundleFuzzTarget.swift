@@ -104,10 +104,10 @@ struct BundleFuzzTarget: Sendable {
     /// Removes the work directory (at exit).
     func removeWorkDirectory() { FileSystem.removeTree(workDirectory) }
 
-    /// An accepted bundle's content must be spooled inside its own spool directory, at its size.
+    /// An accepted bundle's content must be spooled in its own spool files, at its size.
     private func checkSpooledContent(of bundle: ValidatedBundle) {
-        guard bundle.spoolDirectory.hasPrefix(spoolParent + "/") else {
-            fatalError("spool directory \(bundle.spoolDirectory) is outside \(spoolParent)")
+        guard bundle.spoolPrefix.hasPrefix(spoolParent + "/") else {
+            fatalError("spool files \(bundle.spoolPrefix)* are outside \(spoolParent)")
         }
         for (index, validated) in bundle.operations.enumerated() {
             guard let content = validated.content else {
@@ -117,7 +117,8 @@ struct BundleFuzzTarget: Sendable {
                 }
             }
             var info = stat()
-            guard content.path.hasPrefix(bundle.spoolDirectory + "/"), stat(content.path, &info) == 0,
+            guard content.path.hasPrefix(bundle.spoolPrefix), bundle.spooled.contains(content.path),
+                stat(content.path, &info) == 0,
                 Int64(info.st_size) == content.digest.size
             else {
                 fatalError("operation \(index)'s content \(content.path) is missing or not \(content.digest.size) B")

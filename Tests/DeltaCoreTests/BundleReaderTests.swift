@@ -168,11 +168,13 @@ import Testing
         defer { directory.remove() }
         let validated = try read(try bundle.gzip(), in: directory)
         defer { validated.discard() }
-        let spooled = try FileManager.default.contentsOfDirectory(atPath: validated.spoolDirectory)
+        // Spool files, not a spool directory: nothing else in the temporary directory.
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp"))
         #expect(spooled.count == 3, "\(spooled)")
+        #expect(Set(spooled.map { directory.sub("tmp") + "/" + $0 }) == Set(validated.spooled))
         for operation in validated.operations {
             let content = try #require(operation.content)
-            #expect(content.bytes == nil && content.path.hasPrefix(validated.spoolDirectory))
+            #expect(content.bytes == nil && content.path.hasPrefix(validated.spoolPrefix))
         }
         #expect(validated.operations.map(\.operation.path) == ["x", "metadata/hashes.json", "manifest.json"])
 

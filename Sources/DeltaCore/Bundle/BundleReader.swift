@@ -17,12 +17,12 @@ public struct BundleReader: Sendable {
         self.temporaryDirectory = temporaryDirectory
     }
 
-    /// Reads the bundle at `path`. On any error the spool directory is already removed.
+    /// Reads the bundle at `path`. On any error the spool files are already removed.
     /// - Parameter progress: receives the running count of uncompressed bytes (for metrics and the
     ///   free-space guard); an error it throws stops the read.
     public func read(path: String, progress: ((Int64) throws -> Void)? = nil) throws -> ValidatedBundle {
-        let spool = temporaryDirectory + "/spool-" + UUID().uuidString.lowercased()
-        try FileSystem.createDirectory(spool)
+        let spool = temporaryDirectory + "/spool-" + UUID().uuidString.lowercased() + "-"
+        var collector = EntryCollector(limits: limits, spool: spool, progress: progress)
         do {
             let input = try RawFile.open(reading: path)
             let size = try input.size()
@@ -32,7 +32,6 @@ public struct BundleReader: Sendable {
                     details: ["limit_bytes": .int(limits.maxCompressedBytes)]
                 )
             }
-            var collector = EntryCollector(limits: limits, spool: spool, progress: progress)
             var inflater: GzipInflater?
             var format: BundleFormat?
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
@@ -68,11 +67,13 @@ public struct BundleReader: Sendable {
             try collector.finish()
             let operations = try BundleContentMatcher(entries: collector.entries, limits: limits).match()
             return ValidatedBundle(
-                manifest: operations.manifest, operations: operations.operations, spoolDirectory: spool,
-                uncompressedBytes: collector.uncompressedBytes, entryCount: collector.entryCount
+                manifest: operations.manifest, operations: operations.operations, spoolPrefix: spool,
+                spooled: collector.spooled, uncompressedBytes: collector.uncompressedBytes,
+                entryCount: collector.entryCount
             )
         } catch {
-            FileSystem.removeTree(spool)
+            collector.closeCurrent()
+            for path in collector.spooled { unlink(path) }
             throw error
         }
     }
@@ -88,8 +89,11 @@ struct CollectedEntry {
 /// Receives inflated bytes, drives the tar parser, enforces the limits and spools entries.
 struct EntryCollector {
     let limits: BundleLimits
+    /// The path prefix of this bundle's spool files.
     let spool: String
     let progress: ((Int64) throws -> Void)?
+    /// Every spool file created, in order.
+    private(set) var spooled: [String] = []
     var tar = TarReader()
     var entries: [CollectedEntry] = []
     var uncompressedBytes: Int64 = 0
@@ -226,12 +230,17 @@ struct EntryCollector {
             current = (.memory(buffer), DualHasher(), entries.count - 1)
             return
         }
-        let path = spool + "/e\(entries.count)"
+        let path = spool + "e\(entries.count)"
         let file = try RawFile.create(path, mode: 0o600, exclusive: true)
+        spooled.append(path)
         let content = SpooledContent(path: path, digest: digest, tarMode: entry.mode)
         entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
         current = (.file(file), DualHasher(), entries.count - 1)
     }
+
+    /// Drops the entry being written (on an error: its descriptor is closed before its file is
+    /// removed).
+    mutating func closeCurrent() { current = nil }
 
     mutating func finish() throws {
         guard tar.isAtBoundary else {

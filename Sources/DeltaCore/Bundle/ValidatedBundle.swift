@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Content of one file, spooled to a temporary file while it was hashed (or, for a bundle's small
 /// metadata documents, kept in memory).
 public struct SpooledContent: Sendable, Hashable {
@@ -25,15 +29,23 @@ public struct ValidatedOperation: Sendable, Hashable {
     }
 }
 
-/// A bundle that passed every structural check of `BundleReader`. Its content lives in
-/// `spoolDirectory` until the caller moves it into a blob store; `discard()` removes what is left.
+/// A bundle that passed every structural check of `BundleReader`. Its content lives in spool
+/// files (`spooled`, each named `spoolPrefix` + `e<n>`) until the caller moves them into a blob
+/// store; `discard()` removes what is left.
 public struct ValidatedBundle: Sendable {
     public var manifest: BundleManifest
     public var operations: [ValidatedOperation]
-    public var spoolDirectory: String
+    /// The start of every spool file's path: the reader's temporary directory, `/spool-`, a UUID
+    /// and `-`. No directory of its own: on ext4 one costs an inode to allocate and free.
+    public var spoolPrefix: String
+    /// Every spool file the reader created.
+    public var spooled: [String]
     /// Bytes produced by decompression.
     public var uncompressedBytes: Int64
     public var entryCount: Int
 
-    public func discard() { FileSystem.removeTree(spoolDirectory) }
+    /// Removes the spool files still in place (those not moved into a blob store).
+    public func discard() {
+        for path in spooled { unlink(path) }
+    }
 }
