@@ -32,6 +32,31 @@ import Testing
         }
     }
 
+    /// What an upload checks before planning comes from one read: the workspace, a replayed
+    /// bundle's entry and the bundle at the last sequence (for `previous_bundle_id`) — the same
+    /// as the separate reads give, also once the log is compacted.
+    @Test func theUploadContextIsTheLogsState() async throws {
+        try await withTemporaryDirectory("context") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let storage = server.prepared.storage
+                let empty = try await storage.uploadContext(workspace: "ws", bundleID: "first")
+                #expect(empty.workspace == nil && empty.existing == nil && empty.lastBundleID == nil)
+                for (id, file) in [("first", "a.txt"), ("second", "b.txt")] {
+                    #expect(
+                        try await ServerTest.upload(server, TestBundle.simple(bundleID: id, files: [file: id])).status
+                            == 200)
+                }
+                let replay = try await storage.uploadContext(workspace: "ws", bundleID: "first")
+                #expect(replay.workspace?.lastSequence == 2)
+                #expect(replay.existing == (try await storage.change(workspace: "ws", bundleID: "first")))
+                #expect(replay.lastBundleID == "second")
+                _ = try await storage.compact(workspace: "ws", before: 3)
+                let compacted = try await storage.uploadContext(workspace: "ws", bundleID: "new")
+                #expect(compacted.existing == nil && compacted.lastBundleID == "second")
+            }
+        }
+    }
+
     @Test func gapStaleAndForcedSequences() async throws {
         try await withTemporaryDirectory("seq") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in

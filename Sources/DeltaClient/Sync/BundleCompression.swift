@@ -13,11 +13,17 @@ public enum BundleCompression: String, Sendable, CaseIterable {
     /// The format of the next bundles for a server at `serverURL` that published `info`.
     /// A compatible-core server always gets `tar.gz`: it reads nothing else.
     func format(serverURL: String, info: ServerInfo, kind: ServerKind) -> BundleFormat {
+        format(loopback: Self.isLoopback(serverURL), info: info, kind: kind)
+    }
+
+    /// `format(serverURL:info:kind:)` with the server's address already classified (once per
+    /// session, not once per save).
+    func format(loopback: Bool, info: ServerInfo, kind: ServerKind) -> BundleFormat {
         guard kind == .deltasync, info.supportedFormats.contains(BundleFormat.tar.rawValue) else { return .tarGz }
         switch self {
         case .gzip: return .tarGz
         case .none: return .tar
-        case .auto: return Self.isLoopback(serverURL) ? .tar : .tarGz
+        case .auto: return loopback ? .tar : .tarGz
         }
     }
 

@@ -124,7 +124,11 @@ struct Outbox: Sendable {
 
 /// `DELTASYNC_CLIENT_FAILPOINT=NAME` makes the client `_exit(137)` at that point (crash tests).
 enum ClientFailpoint {
+    /// Read once: `ProcessInfo.environment` builds a dictionary of the whole environment, and
+    /// `check` runs on every save.
+    static let armed = ProcessInfo.processInfo.environment["DELTASYNC_CLIENT_FAILPOINT"]
+
     static func check(_ name: String) {
-        if ProcessInfo.processInfo.environment["DELTASYNC_CLIENT_FAILPOINT"] == name { cdeltasys_exit_now(137) }
+        if armed == name { cdeltasys_exit_now(137) }
     }
 }

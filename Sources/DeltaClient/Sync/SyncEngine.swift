@@ -19,6 +19,8 @@ public final class SyncEngine: Sendable {
     private let server = Mutex<(info: ServerInfo, kind: ServerKind)?>(nil)
     /// The last full detection's snapshot, saved by `saveSnapshot` once the push has settled.
     private let pendingSnapshot = Mutex<TreeSnapshot?>(nil)
+    /// Whether the server is on this machine (`--compression auto`), classified once.
+    private let serverIsLoopback: Bool
 
     public init(
         configuration: PushConfiguration, logger: Logger,
@@ -27,6 +29,7 @@ public final class SyncEngine: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.progressHandler = progress
+        serverIsLoopback = BundleCompression.isLoopback(configuration.serverURL)
         try FileSystem.createDirectory(configuration.stateDirectory)
         lock = try SessionLock(directory: configuration.stateDirectory)
         state = try ClientState(directory: configuration.stateDirectory)
@@ -206,7 +209,7 @@ public final class SyncEngine: Sendable {
         if !changes.isEmpty { update { $0.phase = .bundling } }
         let info = serverInfo
         let kind = serverKind
-        let format = configuration.compression.format(serverURL: configuration.serverURL, info: info, kind: kind)
+        let format = configuration.compression.format(loopback: serverIsLoopback, info: info, kind: kind)
         let count = try outbox.enqueue(changes, info: info, kind: kind, format: format, force: force)
         update { $0.bundlesTotal += count }
         if force { try state.updateSyncState { $0.forceNextBundles = false } }

@@ -100,9 +100,10 @@ final class BundleApplier: Sendable {
         let locked = ContinuousClock.now
         let key = upload.workspace
         let bundleID = bundle.manifest.bundleID
-        let workspace = try await storage.workspace(key)
+        let context = try await storage.uploadContext(workspace: key, bundleID: bundleID)
+        let workspace = context.workspace
         let last = workspace?.lastSequence ?? 0
-        if let existing = try await storage.change(workspace: key, bundleID: bundleID) {
+        if let existing = context.existing {
             return try duplicate(existing, upload: upload, last: last)
         }
         if !upload.force, let requested, requested != last + 1 {
@@ -110,7 +111,7 @@ final class BundleApplier: Sendable {
         }
         // A pipelined bundle was made on top of the one before it: never apply it on another.
         if !upload.force, let previous = upload.previousBundleID {
-            let before = last == 0 ? nil : try await storage.change(workspace: key, sequence: last)?.bundleID
+            let before = context.lastBundleID
             if before != previous {
                 var error = Self.sequenceMismatch(expected: last + 1, received: requested ?? last + 1)
                 error.message =

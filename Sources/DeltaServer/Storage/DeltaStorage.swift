@@ -10,6 +10,10 @@ public protocol WorkspaceLog: Sendable {
     func workspaces() async throws -> [WorkspaceRecord]
     func change(workspace: String, bundleID: String) async throws -> ChangeRecord?
     func change(workspace: String, sequence: Int64) async throws -> ChangeRecord?
+    /// What an upload checks before it plans, read together (one round trip on a save's way):
+    /// the workspace, the entry of `bundleID` if it was applied, and the bundle id at the
+    /// workspace's last sequence.
+    func uploadContext(workspace: String, bundleID: String) async throws -> UploadContext
     /// Changes with `sequence > since`, ascending, at most `limit`.
     func changes(workspace: String, since: Int64, limit: Int) async throws -> [ChangeRecord]
     /// Commits a bundle — its log entry and its file-table changes in one transaction;
@@ -22,6 +26,32 @@ public protocol WorkspaceLog: Sendable {
     /// and sequence stay, so replays are still recognised) and records where the log now
     /// starts. Returns the bundle hashes of the entries compacted now.
     func compact(workspace: String, before: Int64) async throws -> [String]
+}
+
+/// What `WorkspaceLog.uploadContext` reads.
+public struct UploadContext: Sendable {
+    public var workspace: WorkspaceRecord?
+    /// The entry of the uploaded bundle's id, when it was applied before (a replay).
+    public var existing: ChangeRecord?
+    /// The bundle id at `workspace.lastSequence` (nil before the first bundle).
+    public var lastBundleID: String?
+
+    public init(workspace: WorkspaceRecord?, existing: ChangeRecord?, lastBundleID: String?) {
+        self.workspace = workspace
+        self.existing = existing
+        self.lastBundleID = lastBundleID
+    }
+}
+
+extension WorkspaceLog {
+    /// Three reads; a backend that can answer in one overrides it.
+    public func uploadContext(workspace key: String, bundleID: String) async throws -> UploadContext {
+        let workspace = try await self.workspace(key)
+        let last = workspace?.lastSequence ?? 0
+        return UploadContext(
+            workspace: workspace, existing: try await change(workspace: key, bundleID: bundleID),
+            lastBundleID: last == 0 ? nil : try await change(workspace: key, sequence: last)?.bundleID)
+    }
 }
 
 /// The current file table of each workspace.

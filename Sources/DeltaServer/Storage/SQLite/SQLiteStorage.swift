@@ -161,6 +161,24 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
+    public func uploadContext(workspace key: String, bundleID: String) async throws -> UploadContext {
+        try await pool.read { db in
+            let workspace = try Self.workspace(db, key)
+            let existing = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
+                arguments: [key, bundleID]
+            ).map(Self.change(row:))
+            let last = workspace?.lastSequence ?? 0
+            let lastBundleID =
+                last == 0
+                ? nil
+                : try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT bundle_id FROM change WHERE workspace = ? AND sequence = ?"),
+                    arguments: [key, last])
+            return UploadContext(workspace: workspace, existing: existing, lastBundleID: lastBundleID)
+        }
+    }
+
     public func change(workspace: String, sequence: Int64) async throws -> ChangeRecord? {
         try await pool.read { db in
             try Row.fetchOne(
@@ -449,7 +467,8 @@ public final class SQLiteStorage: DeltaStorage {
     // MARK: - Row mapping
 
     static func workspace(_ db: Database, _ key: String) throws -> WorkspaceRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM workspace WHERE key = ?", arguments: [key]).map(workspace(row:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM workspace WHERE key = ?"), arguments: [key])
+            .map(workspace(row:))
     }
 
     static func workspace(row: Row) -> WorkspaceRecord {
