@@ -23,6 +23,9 @@ public enum DeltaServer {
         public let degraded: DegradedWorkspaces
 
         let workDirectory: String
+        /// Where commits are announced, and the stream events encoded for them (tests).
+        let publisher: any ChangePublisher
+        let streamEvents: StreamEventCache
         /// How long `run` lets in-flight requests finish after SIGTERM.
         let shutdownGrace: Duration
         /// `WORK_DIR/serve.lock`, taken before start-up touches anything and held as long as
@@ -193,6 +196,7 @@ public enum DeltaServer {
         )
         return Prepared(
             application: application, storage: storage, counters: counters, degraded: degraded, workDirectory: work,
+            publisher: publisher, streamEvents: streamEvents,
             shutdownGrace: .seconds(configuration.shutdownGraceSeconds), lock: lock)
     }
 

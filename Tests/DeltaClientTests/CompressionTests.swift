@@ -27,20 +27,20 @@ import Testing
     }
 
     @Test func formatFollowsTheChoiceTheServerAndItsAddress() {
-        let local = "http://127.0.0.1:8002"
-        let remote = "https://sync.example.com"
-        #expect(BundleCompression.auto.format(serverURL: local, info: Self.ours, kind: .deltasync) == .tar)
-        #expect(BundleCompression.auto.format(serverURL: remote, info: Self.ours, kind: .deltasync) == .tarGz)
-        #expect(BundleCompression.none.format(serverURL: remote, info: Self.ours, kind: .deltasync) == .tar)
-        #expect(BundleCompression.gzip.format(serverURL: local, info: Self.ours, kind: .deltasync) == .tarGz)
+        let local = BundleCompression.isLoopback("http://127.0.0.1:8002")
+        let remote = BundleCompression.isLoopback("https://sync.example.com")
+        #expect(BundleCompression.auto.format(loopback: local, info: Self.ours, kind: .deltasync) == .tar)
+        #expect(BundleCompression.auto.format(loopback: remote, info: Self.ours, kind: .deltasync) == .tarGz)
+        #expect(BundleCompression.none.format(loopback: remote, info: Self.ours, kind: .deltasync) == .tar)
+        #expect(BundleCompression.gzip.format(loopback: local, info: Self.ours, kind: .deltasync) == .tarGz)
         // The existing service reads tar.gz only, whatever was asked for.
         for choice in BundleCompression.allCases {
-            #expect(choice.format(serverURL: local, info: Self.core, kind: .compatibleCore) == .tarGz)
+            #expect(choice.format(loopback: local, info: Self.core, kind: .compatibleCore) == .tarGz)
         }
         // A server of ours from before `tar` was supported still gets tar.gz.
         var older = Self.ours
         older.supportedFormats = ["tar.gz"]
-        #expect(BundleCompression.none.format(serverURL: local, info: older, kind: .deltasync) == .tarGz)
+        #expect(BundleCompression.none.format(loopback: local, info: older, kind: .deltasync) == .tarGz)
     }
 
     /// The stored original bundle of `sequence`, and the media type it is served as.

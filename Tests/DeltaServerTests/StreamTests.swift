@@ -73,6 +73,27 @@ import Testing
         }
     }
 
+    /// With a subscriber (one that reads nothing yet), a save's entry is in the stream's cache as
+    /// soon as its upload is answered; without one, or for a bundle of more than
+    /// `preparedEventOperations` operations, nothing is encoded ahead.
+    @Test func aSavesEventIsEncodedAsItCommits() async throws {
+        try await withTemporaryDirectory("encoded") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                let events = server.prepared.streamEvents
+                try await Self.push(server, 1)
+                #expect(await events.completed(workspace: "ws", sequence: 1) == nil)
+                let subscription = try #require(server.prepared.publisher.subscribe(workspace: "ws"))
+                defer { subscription.end() }
+                try await Self.push(server, 1, from: 1)
+                #expect(await events.completed(workspace: "ws", sequence: 2) != nil)
+                var files: [String: String] = [:]
+                for index in 0...BundleApplier.preparedEventOperations { files["big/f\(index).txt"] = "\(index)" }
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: files)).status == 200)
+                #expect(await events.completed(workspace: "ws", sequence: 3) == nil)
+            }
+        }
+    }
+
     /// Changes commit while the subscriber is away and while it reconnects; resuming with
     /// `Last-Event-ID` delivers every sequence exactly once.
     @Test func resumingDeliversEverySequenceExactlyOnce() async throws {

@@ -10,14 +10,9 @@ public enum BundleCompression: String, Sendable, CaseIterable {
     /// An uncompressed tar whenever the server takes one (ours does), whatever its address.
     case none
 
-    /// The format of the next bundles for a server at `serverURL` that published `info`.
-    /// A compatible-core server always gets `tar.gz`: it reads nothing else.
-    func format(serverURL: String, info: ServerInfo, kind: ServerKind) -> BundleFormat {
-        format(loopback: Self.isLoopback(serverURL), info: info, kind: kind)
-    }
-
-    /// `format(serverURL:info:kind:)` with the server's address already classified (once per
-    /// session, not once per save).
+    /// The format of the next bundles for a server that published `info`, on this machine or
+    /// not (`isLoopback`, classified once per session). A compatible-core server always gets
+    /// `tar.gz`: it reads nothing else.
     func format(loopback: Bool, info: ServerInfo, kind: ServerKind) -> BundleFormat {
         guard kind == .deltasync, info.supportedFormats.contains(BundleFormat.tar.rawValue) else { return .tarGz }
         switch self {

@@ -32,12 +32,11 @@ public final class ChangeQueue: Sendable {
     public let quietPeriod: Duration
     public let maxDelay: Duration
     private let pending = Mutex(Pending())
+    /// Wakes `next()`: on the first event of a batch, and on a lone save.
     private let doorbell = Doorbell()
     /// Called when a lone save makes the pending batch due now (the detector may be waiting for
     /// the uploader rather than on `next()`).
     private let onLoneSave: @Sendable () -> Void
-    private let signal: AsyncStream<Void>.Continuation
-    private let signals: AsyncStream<Void>
 
     public init(
         quietPeriod: Duration = .milliseconds(10), maxDelay: Duration = .milliseconds(200),
@@ -46,13 +45,13 @@ public final class ChangeQueue: Sendable {
         self.quietPeriod = quietPeriod
         self.maxDelay = maxDelay
         self.onLoneSave = onLoneSave
-        (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Adds an event (any thread).
     public func add(_ event: WatchEvent) {
         let now = ContinuousClock.now
-        let dueNow = pending.withLock { state in
+        let (first, dueNow) = pending.withLock { state in
+            let first = state.firstEvent == nil
             var dueNow = false
             switch event {
             case .changed(let path): state.batch.paths.insert(path)
@@ -73,15 +72,13 @@ public final class ChangeQueue: Sendable {
             if state.firstEvent == nil { state.firstEvent = now }
             state.lastEvent = now
             state.received += 1
-            return dueNow
+            return (first, dueNow)
         }
-        // The save that completes a batch `next()` already waits on (its `IN_MODIFY` came
+        // Later events only push the deadline back, so they need not wake `next()`. A lone save
+        // does: the one that completes a batch `next()` already waits on (its `IN_MODIFY` came
         // first, often in an earlier read) must not wait out the quiet period the first started.
-        if dueNow {
-            doorbell.ring()
-            onLoneSave()
-        }
-        signal.yield()
+        if first || dueNow { doorbell.ring() }
+        if dueNow { onLoneSave() }
     }
 
     /// Whether events are waiting for the next batch or a taken batch is still being handled.
@@ -112,17 +109,13 @@ public final class ChangeQueue: Sendable {
 
     /// Waits for the next batch; returns nil when cancelled.
     public func next() async -> Batch? {
-        var iterator = signals.makeAsyncIterator()
         while !Task.isCancelled {
             let deadline = releaseDeadline
-            guard let deadline else {
-                guard await iterator.next() != nil else { return nil }
-                continue
-            }
-            if ContinuousClock.now >= deadline {
+            if let deadline, ContinuousClock.now >= deadline {
                 return take()
             }
-            await doorbell.wait(until: deadline)
+            // Empty: until the first event rings (the hour only bounds each wait).
+            await doorbell.wait(until: deadline ?? .now + .seconds(3600))
         }
         return nil
     }

@@ -52,7 +52,7 @@ struct BundleContentMatcher {
                             details: ["path": .string(String(name))]
                         )
                     }
-                } else if content.bytes == nil {
+                } else {
                     unused.append(content.path)
                 }
             }
@@ -100,6 +100,7 @@ struct BundleContentMatcher {
                 }
             }
         }
+        // A document read into memory has no path.
         for path in unused + [manifestEntry.path, operationsEntry.path] + (hashesEntry.map { [$0.path] } ?? [])
         where !path.isEmpty {
             unlink(path)

@@ -98,26 +98,23 @@ struct EntryCollector {
     var entries: [CollectedEntry] = []
     var uncompressedBytes: Int64 = 0
     var entryCount = 0
-    private var current: (sink: Sink, hasher: DualHasher, index: Int)?
-
-    /// Where an entry's bytes go: its spool file, or memory for a small metadata document.
-    private enum Sink {
-        case file(RawFile)
-        case memory([UInt8])
-    }
+    private var current: (file: RawFile?, hasher: DualHasher, index: Int)?
+    /// The bytes of the entry being read when it has no spool file (a small metadata document).
+    private var memory: [UInt8] = []
 
     /// Metadata documents up to this size are read into memory: a one-file save's three would
     /// otherwise cost three files created, written, read back and deleted on its way to the server.
     static let inMemoryMetadataBytes: Int64 = 1 << 20
 
+    static let metadataDocuments: [[UInt8]] = [
+        Array("manifest.json".utf8), Array("metadata/hashes.json".utf8), Array("metadata/operations.json".utf8),
+    ]
+
     /// Whether `name` is where a metadata document sits, at the root or under a one-component
     /// wrapper (`manifest.json`, `metadata/hashes.json`, `metadata/operations.json`). Such a name
     /// is never a file's content: content is `files/<created|updated|moved>/…` below the wrapper.
     static func isMetadataName(_ name: [UInt8]) -> Bool {
-        let documents: [[UInt8]] = [
-            Array("manifest.json".utf8), Array("metadata/hashes.json".utf8), Array("metadata/operations.json".utf8),
-        ]
-        for document in documents {
+        for document in metadataDocuments {
             if name == document { return true }
             guard name.count > document.count + 1, name.suffix(document.count).elementsEqual(document) else { continue }
             let wrapper = name.prefix(name.count - document.count - 1)
@@ -162,22 +159,21 @@ struct EntryCollector {
             try begin(entry)
         case .data(let bytes):
             guard var open = current else { return }
-            current = nil  // the buffer below is then uniquely referenced: appends do not copy it
-            switch open.sink {
-            case .file(let file): try file.write(bytes)
-            case .memory(var buffer):
-                open.sink = .memory([])
-                buffer.append(contentsOf: bytes)
-                open.sink = .memory(buffer)
+            if let file = open.file {
+                try file.write(bytes)
+            } else {
+                memory.append(contentsOf: bytes)
             }
             open.hasher.update(bytes)
             current = open
         case .end:
             guard let open = current else { return }
             current = nil
-            switch open.sink {
-            case .file(let file): file.startWriteback()
-            case .memory(let buffer): entries[open.index].content?.bytes = buffer
+            if let file = open.file {
+                file.startWriteback()
+            } else {
+                entries[open.index].content?.bytes = memory
+                memory = []
             }
             let digest = open.hasher.finalize()
             entries[open.index].content?.digest = digest
@@ -225,9 +221,8 @@ struct EntryCollector {
         if entry.size <= Self.inMemoryMetadataBytes, Self.isMetadataName(name) {
             let content = SpooledContent(path: "", bytes: [], digest: digest, tarMode: entry.mode)
             entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(Int(entry.size))
-            current = (.memory(buffer), DualHasher(), entries.count - 1)
+            memory.reserveCapacity(Int(entry.size))
+            current = (nil, DualHasher(), entries.count - 1)
             return
         }
         let path = spool + "e\(entries.count)"
@@ -235,7 +230,7 @@ struct EntryCollector {
         spooled.append(path)
         let content = SpooledContent(path: path, digest: digest, tarMode: entry.mode)
         entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
-        current = (.file(file), DualHasher(), entries.count - 1)
+        current = (file, DualHasher(), entries.count - 1)
     }
 
     /// Drops the entry being written (on an error: its descriptor is closed before its file is

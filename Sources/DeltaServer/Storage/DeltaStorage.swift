@@ -43,17 +43,6 @@ public struct UploadContext: Sendable {
     }
 }
 
-extension WorkspaceLog {
-    /// Three reads; a backend that can answer in one overrides it.
-    public func uploadContext(workspace key: String, bundleID: String) async throws -> UploadContext {
-        let workspace = try await self.workspace(key)
-        let last = workspace?.lastSequence ?? 0
-        return UploadContext(
-            workspace: workspace, existing: try await change(workspace: key, bundleID: bundleID),
-            lastBundleID: last == 0 ? nil : try await change(workspace: key, sequence: last)?.bundleID)
-    }
-}
-
 /// The current file table of each workspace.
 public protocol FileTableStore: Sendable {
     /// What planning a bundle needs, read up front from one snapshot: the named paths, the
