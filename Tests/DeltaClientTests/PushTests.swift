@@ -102,6 +102,27 @@ import Testing
         }
     }
 
+    /// The `push` CLI lists skipped paths once, in its summary, on every push (a no-change one
+    /// replays them from the snapshot): never also as one warning line each on stderr.
+    @Test func thePushCommandListsSkippedPathsOnce() async throws {
+        try await withTemporaryDirectory("skipped-cli") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try tree.write("ok.txt", "fine")
+                symlink("ok.txt", tree.root + "/link.txt")
+                for round in ["first", "no change"] {
+                    let push = try await ServerProcess.run(
+                        ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"])
+                    #expect(push.status == 0, "\(round): \(push.stderr)")
+                    #expect(push.stdout.contains("skipped link.txt: symlink"), "\(round): \(push.stdout)")
+                    #expect(!push.stderr.contains("skipped"), "\(round): \(push.stderr)")
+                }
+                let (_, remote) = try await ServerTestTree.manifest(server)
+                #expect(Set(remote.keys) == ["ok.txt"])
+            }
+        }
+    }
+
     @Test func largeChangeSetsAreSplitUnderTheServerLimit() async throws {
         try await withTemporaryDirectory("split") { directory in
             try await TestServer.with(

@@ -57,6 +57,41 @@ import Testing
         }
     }
 
+    /// The fan-out directory is made only when the rename finds it missing: a blob goes into a
+    /// directory that exists, one that does not, and a store whose root was removed; a spooled
+    /// file that is gone fails the adopt and stores nothing.
+    @Test func fanOutDirectoriesAreMadeWhenMissing() async throws {
+        try await withTemporaryDirectory("fanout") { directory in
+            let store = try BlobStore(root: directory.sub("store"))
+            let spool = directory.sub("spool")
+            try FileSystem.createDirectory(spool)
+            let first = String(repeating: "12", count: 32)
+            let sibling = "12" + String(repeating: "34", count: 31)
+            var adopted = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "one", "first"), sha256: first, into: &adopted)
+            #expect(adopted.newDirectories)
+            var again = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "two", "sibling"), sha256: sibling, into: &again)
+            #expect(!again.newDirectories && again.blobs == [store.path(for: sibling)])
+            try store.flush(again)
+
+            FileSystem.removeTree(store.root)
+            let third = String(repeating: "56", count: 32)
+            var rebuilt = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "three", "third"), sha256: third, into: &rebuilt)
+            #expect(rebuilt.newDirectories)
+            try store.flush(rebuilt)
+            #expect(try String(contentsOfFile: store.path(for: third), encoding: .utf8) == "third")
+
+            var missing = BlobStore.Adopted()
+            let gone = String(repeating: "78", count: 32)
+            #expect(throws: DeltaError.self) {
+                try store.adopt(spool + "/never-written", sha256: gone, into: &missing)
+            }
+            #expect(missing.blobs.isEmpty && !store.contains(gone))
+        }
+    }
+
     @Test func aFlushOfABlobThatVanishedFails() async throws {
         try await withTemporaryDirectory("vanished") { directory in
             let store = try BlobStore(root: directory.sub("store"))

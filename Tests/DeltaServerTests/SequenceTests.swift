@@ -32,26 +32,36 @@ import Testing
         }
     }
 
-    /// What an upload checks before planning comes from one read: the workspace, a replayed
-    /// bundle's entry and the bundle at the last sequence (for `previous_bundle_id`) — the same
-    /// as the separate reads give, also once the log is compacted.
+    /// What an upload checks and plans with comes from one read: the workspace, a replayed
+    /// bundle's entry, the bundle at the last sequence (for `previous_bundle_id`) and the
+    /// file-table rows its operations name — the same as the separate reads give, also once the
+    /// log is compacted.
     @Test func theUploadContextIsTheLogsState() async throws {
         try await withTemporaryDirectory("context") { directory in
             try await TestServer.with(workDirectory: directory.path) { server in
                 let storage = server.prepared.storage
-                let empty = try await storage.uploadContext(workspace: "ws", bundleID: "first")
+                let query = FileTableQuery(paths: [PathKey("a.txt"), PathKey("c.txt")], directories: [PathKey("d")])
+                let empty = try await storage.uploadContext(workspace: "ws", bundleID: "first", files: query)
                 #expect(empty.workspace == nil && empty.existing == nil && empty.lastBundleID == nil)
+                #expect(empty.files.files.isEmpty && empty.files.below.isEmpty)
                 for (id, file) in [("first", "a.txt"), ("second", "b.txt")] {
                     #expect(
                         try await ServerTest.upload(server, TestBundle.simple(bundleID: id, files: [file: id])).status
                             == 200)
                 }
-                let replay = try await storage.uploadContext(workspace: "ws", bundleID: "first")
+                let replay = try await storage.uploadContext(workspace: "ws", bundleID: "first", files: query)
                 #expect(replay.workspace?.lastSequence == 2)
+                let current = try await storage.files(workspace: "ws", paths: ["a.txt", "c.txt"])
+                #expect(replay.files.files == current && Set(replay.files.files.keys) == [PathKey("a.txt")])
+                // Without a directory the few rows are read on the calling thread: the same answer.
+                let inline = try await storage.uploadContext(
+                    workspace: "ws", bundleID: "first", files: FileTableQuery(paths: query.paths))
+                #expect(inline.files.files == current && inline.lastBundleID == "second")
                 #expect(replay.existing == (try await storage.change(workspace: "ws", bundleID: "first")))
                 #expect(replay.lastBundleID == "second")
                 _ = try await storage.compact(workspace: "ws", before: 3)
-                let compacted = try await storage.uploadContext(workspace: "ws", bundleID: "new")
+                let compacted = try await storage.uploadContext(
+                    workspace: "ws", bundleID: "new", files: FileTableQuery())
                 #expect(compacted.existing == nil && compacted.lastBundleID == "second")
             }
         }

@@ -38,6 +38,7 @@ struct Push: AsyncParsableCommand {
             requestTimeout: .seconds(seconds)
         )
         configuration.compression = compression.value
+        configuration.listsSkipped = true
         let display = ProgressDisplay(enabled: !options.json)
         let session = PushSession(configuration: configuration, logger: Logger(label: "deltasync.push")) { progress in
             display.show(progress)

@@ -14,6 +14,9 @@ public struct PushConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Whether bundles are gzip-compressed; by default only when the server is not on loopback.
     public var compression: BundleCompression = .auto
+    /// Whether the caller lists skipped paths itself (`push` prints them in its summary and
+    /// `--json` report), so the engine does not also log a warning for each, on every push.
+    public var listsSkipped = false
     /// Entries changed this shortly before a full scan keep it from being saved as a
     /// `TreeSnapshot` (a later change in the same timestamp tick could leave their stat as it
     /// was). Tests shorten it to see the snapshot at work on a tree they just wrote.

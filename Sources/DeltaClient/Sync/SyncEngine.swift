@@ -190,7 +190,9 @@ public final class SyncEngine: Sendable {
         report.filesScanned += detection.filesScanned
         report.skipped += detection.skipped.map { PushReport.SkippedFile(path: $0.path, reason: $0.reason) }
         for skipped in detection.skipped {
-            logger.warning("skipped", metadata: ["path": "\(skipped.path)", "reason": "\(skipped.reason)"])
+            logger.log(
+                level: configuration.listsSkipped ? .info : .warning, "skipped",
+                metadata: ["path": "\(skipped.path)", "reason": "\(skipped.reason)"])
         }
         report.filesHashed += changes.changes.count + changes.refreshed.count
         report.created += changes.count(.created)

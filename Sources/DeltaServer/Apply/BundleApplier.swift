@@ -100,7 +100,9 @@ final class BundleApplier: Sendable {
         let locked = ContinuousClock.now
         let key = upload.workspace
         let bundleID = bundle.manifest.bundleID
-        let context = try await storage.uploadContext(workspace: key, bundleID: bundleID)
+        let operations = bundle.operations
+        let context = try await storage.uploadContext(
+            workspace: key, bundleID: bundleID, files: ApplyPlanner.query(for: operations))
         let workspace = context.workspace
         let last = workspace?.lastSequence ?? 0
         if let existing = context.existing {
@@ -125,9 +127,7 @@ final class BundleApplier: Sendable {
             try await repairDegradedLocked(key)
         }
         let sequence = last + 1
-        let operations = bundle.operations
-        let snapshot = try await storage.snapshot(workspace: key, for: ApplyPlanner.query(for: operations))
-        let plan = try ApplyPlanner.plan(operations, snapshot: snapshot)
+        let plan = try ApplyPlanner.plan(operations, snapshot: context.files)
 
         let blobs = self.blobs
         try await Blocking.run {

@@ -1,6 +1,7 @@
 import Crypto
 import DeltaCore
 import Foundation
+import Synchronization
 
 /// Issues and checks bearer tokens: 32 random bytes shown once, stored as their SHA-256, scoped
 /// to one workspace (or `*`) with `read`, `write` or `admin` rights.
@@ -8,6 +9,9 @@ public struct TokenAuthority: Sendable {
     let storage: any TokenStore
     /// Whether this server listens on loopback only.
     let loopback: Bool
+    /// Set once a token was seen to exist: tokens are revoked, never deleted, so from then on
+    /// every request needs one and the count is not asked again.
+    private let tokenExisted = Latch()
 
     public init(storage: any TokenStore, loopback: Bool) {
         self.storage = storage
@@ -57,8 +61,10 @@ public struct TokenAuthority: Sendable {
 
     /// Whether requests need a token: off loopback always, on loopback once any token exists.
     func isRequired() async throws -> Bool {
-        if !loopback { return true }
-        return try await storage.tokenCount() > 0
+        if !loopback || tokenExisted.isSet { return true }
+        guard try await storage.tokenCount() > 0 else { return false }
+        tokenExisted.set()
+        return true
     }
 
     /// The token an `Authorization` header presents: nil without the header, `UNAUTHORIZED` when
@@ -104,4 +110,13 @@ public struct TokenAuthority: Sendable {
             throw DeltaError(.forbidden, "the token is not valid for workspace '\(workspace ?? "")'")
         }
     }
+}
+
+/// A flag that is only ever set, shared by copies of the struct holding it.
+private final class Latch: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .acquiring) }
+
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -35,8 +35,6 @@ public struct BlobStore: Sendable {
     public struct Adopted: Sendable {
         public var blobs: [String] = []
         public var newDirectories = false
-        /// Fan-out directories known to exist: one `mkdir` each per bundle, not one per blob.
-        var directories: Set<String> = []
 
         public init() {}
     }
@@ -51,18 +49,16 @@ public struct BlobStore: Sendable {
             unlink(temporaryPath)
             return
         }
-        let directory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
-        if !adopted.directories.contains(directory) {
-            if mkdir(directory, 0o700) == 0 {
-                adopted.newDirectories = true
-            } else if errno != EEXIST {
-                try FileSystem.createDirectory(directory, mode: 0o700)  // the store's root went missing
-                adopted.newDirectories = true
-            }
-            adopted.directories.insert(directory)
-        }
         chmod(temporaryPath, mode_t(mode))
-        guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
+        // The fan-out directory nearly always exists: made only when the rename says it is
+        // missing (its first blob, or the store's root went missing).
+        if rename(temporaryPath, target) != 0 {
+            guard errno == ENOENT, FileSystem.exists(temporaryPath) else { throw DeltaError.posix("rename", target) }
+            try FileSystem.createDirectory(
+                String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]), mode: 0o700)
+            adopted.newDirectories = true
+            guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
+        }
         adopted.blobs.append(target)
     }
 

@@ -10,10 +10,11 @@ public protocol WorkspaceLog: Sendable {
     func workspaces() async throws -> [WorkspaceRecord]
     func change(workspace: String, bundleID: String) async throws -> ChangeRecord?
     func change(workspace: String, sequence: Int64) async throws -> ChangeRecord?
-    /// What an upload checks before it plans, read together (one round trip on a save's way):
-    /// the workspace, the entry of `bundleID` if it was applied, and the bundle id at the
-    /// workspace's last sequence.
-    func uploadContext(workspace: String, bundleID: String) async throws -> UploadContext
+    /// What an upload checks and plans with, read together from one snapshot (one round trip on
+    /// a save's way): the workspace, the entry of `bundleID` if it was applied, the bundle id at
+    /// the workspace's last sequence, and the file-table rows `files` names — never the whole
+    /// table.
+    func uploadContext(workspace: String, bundleID: String, files: FileTableQuery) async throws -> UploadContext
     /// Changes with `sequence > since`, ascending, at most `limit`.
     func changes(workspace: String, since: Int64, limit: Int) async throws -> [ChangeRecord]
     /// Commits a bundle — its log entry and its file-table changes in one transaction;
@@ -35,20 +36,21 @@ public struct UploadContext: Sendable {
     public var existing: ChangeRecord?
     /// The bundle id at `workspace.lastSequence` (nil before the first bundle).
     public var lastBundleID: String?
+    /// The answer to the query the upload's operations make.
+    public var files: FileTableSnapshot
 
-    public init(workspace: WorkspaceRecord?, existing: ChangeRecord?, lastBundleID: String?) {
+    public init(
+        workspace: WorkspaceRecord?, existing: ChangeRecord?, lastBundleID: String?, files: FileTableSnapshot
+    ) {
         self.workspace = workspace
         self.existing = existing
         self.lastBundleID = lastBundleID
+        self.files = files
     }
 }
 
 /// The current file table of each workspace.
 public protocol FileTableStore: Sendable {
-    /// What planning a bundle needs, read up front from one snapshot: the named paths, the
-    /// files below the named directories and the files holding the named hashes — never the
-    /// whole table.
-    func snapshot(workspace: String, for query: FileTableQuery) async throws -> FileTableSnapshot
     /// The current files and the sequence they are at, from one snapshot.
     func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord])
     /// The current records of `paths`, keyed by bytes.

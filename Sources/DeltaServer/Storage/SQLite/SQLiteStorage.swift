@@ -161,22 +161,40 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func uploadContext(workspace key: String, bundleID: String) async throws -> UploadContext {
-        try await pool.read { db in
-            let workspace = try Self.workspace(db, key)
-            let existing = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
-                arguments: [key, bundleID]
-            ).map(Self.change(row:))
-            let last = workspace?.lastSequence ?? 0
-            let lastBundleID =
-                last == 0
-                ? nil
-                : try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT bundle_id FROM change WHERE workspace = ? AND sequence = ?"),
-                    arguments: [key, last])
-            return UploadContext(workspace: workspace, existing: existing, lastBundleID: lastBundleID)
+    /// Queries of at most this many paths and hashes, and no directory, are read on the calling
+    /// thread: a save's few indexed lookups take less than the hop to a reader's queue and back.
+    static let inlineQueryLimit = 64
+
+    public func uploadContext(workspace key: String, bundleID: String, files query: FileTableQuery) async throws
+        -> UploadContext
+    {
+        if query.directories.isEmpty, query.paths.count + query.hashes.count <= Self.inlineQueryLimit {
+            return try readInline { db in try Self.uploadContext(db, key, bundleID, query) }
         }
+        return try await pool.read { db in try Self.uploadContext(db, key, bundleID, query) }
+    }
+
+    /// A read on the calling thread (GRDB's synchronous `read`): for lookups of a few rows only.
+    private func readInline<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
+
+    private static func uploadContext(_ db: Database, _ key: String, _ bundleID: String, _ query: FileTableQuery) throws
+        -> UploadContext
+    {
+        let workspace = try Self.workspace(db, key)
+        let existing = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
+            arguments: [key, bundleID]
+        ).map(Self.change(row:))
+        let last = workspace?.lastSequence ?? 0
+        let lastBundleID =
+            last == 0
+            ? nil
+            : try String.fetchOne(
+                db.cachedStatement(sql: "SELECT bundle_id FROM change WHERE workspace = ? AND sequence = ?"),
+                arguments: [key, last])
+        return UploadContext(
+            workspace: workspace, existing: existing, lastBundleID: lastBundleID,
+            files: try snapshot(db, workspace: key, for: query))
     }
 
     public func change(workspace: String, sequence: Int64) async throws -> ChangeRecord? {
@@ -196,22 +214,22 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func snapshot(workspace: String, for query: FileTableQuery) async throws -> FileTableSnapshot {
-        try await pool.read { db in
-            let table = SQLiteFileTable(db: db, workspace: workspace)
-            var snapshot = FileTableSnapshot()
-            for path in query.paths {
-                if let record = try table.file(at: path.string) { snapshot.files[path] = record }
-            }
-            for directory in query.directories {
-                let below = try table.filePaths(under: directory.string)
-                if !below.isEmpty { snapshot.below[directory] = below }
-            }
-            for hash in query.hashes {
-                if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
-            }
-            return snapshot
+    private static func snapshot(_ db: Database, workspace: String, for query: FileTableQuery) throws
+        -> FileTableSnapshot
+    {
+        let table = SQLiteFileTable(db: db, workspace: workspace)
+        var snapshot = FileTableSnapshot()
+        for path in query.paths {
+            if let record = try table.file(at: path.string) { snapshot.files[path] = record }
         }
+        for directory in query.directories {
+            let below = try table.filePaths(under: directory.string)
+            if !below.isEmpty { snapshot.below[directory] = below }
+        }
+        for hash in query.hashes {
+            if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
+        }
+        return snapshot
     }
 
     public func changeCount(workspace: String, appliedSince: String) async throws -> Int {
@@ -457,7 +475,8 @@ public final class SQLiteStorage: DeltaStorage {
     }
 
     public func tokenCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM token") ?? 0 }
+        // Asked by every request on loopback until a token exists: a read of a tiny table.
+        try readInline { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM token")) ?? 0 }
     }
 
     public func healthCheck() async throws {
