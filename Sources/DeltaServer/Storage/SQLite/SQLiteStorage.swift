@@ -281,18 +281,19 @@ public final class SQLiteStorage: DeltaStorage {
     private static func commit(_ commit: BundleCommit, _ db: Database) throws -> CommitOutcome {
         do {
             if let existing = try Row.fetchOne(
-                db, sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?",
+                db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
                 arguments: [commit.workspace, commit.change.bundleID]
             ) {
                 return .duplicate(try Self.change(row: existing))
             }
             let last =
                 try Int64.fetchOne(
-                    db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [commit.workspace]
+                    db.cachedStatement(sql: "SELECT last_sequence FROM workspace WHERE key = ?"),
+                    arguments: [commit.workspace]
                 ) ?? 0
             guard commit.sequence == last + 1 else { return .sequenceMoved(lastSequence: last) }
             let change = commit.change
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO workspace (key, workspace_path, collection_name, last_sequence, last_upload, created_at)
                     VALUES (?, ?, ?, ?, ?, ?)
@@ -300,7 +301,8 @@ public final class SQLiteStorage: DeltaStorage {
                         last_sequence = excluded.last_sequence,
                         last_upload = excluded.last_upload,
                         workspace_path = COALESCE(excluded.workspace_path, workspace.workspace_path)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     commit.workspace, commit.workspacePath, commit.collectionName, commit.sequence, change.appliedAt,
                     change.appliedAt,
@@ -326,12 +328,13 @@ public final class SQLiteStorage: DeltaStorage {
                     try delete.execute(arguments: [commit.workspace, path])
                 }
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO change (workspace, sequence, bundle_id, bundle_sha256, bundle_size, applied_at, counts,
                         operations, processing_time_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     commit.workspace, commit.sequence, change.bundleID, change.bundleSHA256, change.bundleSize,
                     change.appliedAt, try Self.json(change.counts), try Self.json(change.operations),
@@ -344,9 +347,8 @@ public final class SQLiteStorage: DeltaStorage {
 
     public func setMaterializedSequence(workspace: String, sequence: Int64) async throws {
         try await writeDerived { db in
-            try db.execute(
-                sql: "UPDATE workspace SET materialized_sequence = ? WHERE key = ?", arguments: [sequence, workspace]
-            )
+            try db.cachedStatement(sql: "UPDATE workspace SET materialized_sequence = ? WHERE key = ?").execute(
+                arguments: [sequence, workspace])
         }
     }
 
@@ -356,7 +358,7 @@ public final class SQLiteStorage: DeltaStorage {
     /// start-up. Each would otherwise cost a sync on the disk a save's commit waits for.
     func writeDerived<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
             let outcome = Result<T?, any Error> {
                 var result: T?
                 try db.inTransaction(.immediate) {
@@ -366,7 +368,7 @@ public final class SQLiteStorage: DeltaStorage {
                 return result
             }
             // Back before anything else commits on this connection, or the error says why not.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
             guard let result = try outcome.get() else {
                 throw DeltaError(.internalError, "a derived-state transaction returned nothing")
             }
