@@ -175,12 +175,13 @@ public final class ClientState: Sendable {
     /// A token that changes whenever the file table does (and differs between databases).
     public func filesGeneration() throws -> String {
         try queue.read { db in
-            try String.fetchOne(db, sql: "SELECT epoch || ':' || value FROM file_generation WHERE id = 1") ?? ""
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT epoch || ':' || value FROM file_generation WHERE id = 1")) ?? ""
         }
     }
 
     static func bumpFilesGeneration(_ db: Database) throws {
-        try db.execute(sql: "UPDATE file_generation SET value = value + 1 WHERE id = 1")
+        try db.cachedStatement(sql: "UPDATE file_generation SET value = value + 1 WHERE id = 1").execute()
     }
 
     /// The entry at `path` and, with `andBelow`, every entry under `path/`.
@@ -193,7 +194,7 @@ public final class ClientState: Sendable {
                 arguments += [path + "/", path + "0"]
             }
             var result: [String: TrackedFile] = [:]
-            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments) {
                 let state = Self.state(row)
                 result[state.path] = state
             }
@@ -292,11 +293,12 @@ public final class ClientState: Sendable {
         _ db: Database, bundleID: String, file: String, size: Int64, operations: Int, paths: [String]?, force: Bool
     ) throws {
         let encodedPaths = try paths.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (bundle_id, file, size, operations, created_at, force, paths)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 bundleID, file, size, operations, RFC3339.string(), force, encodedPaths,
             ]
@@ -344,7 +346,7 @@ public final class ClientState: Sendable {
     /// How many bundles wait for the server (without reading their entries).
     public func pendingCount() throws -> Int {
         try queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE acked_sequence IS NULL") ?? 0
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE acked_sequence IS NULL")) ?? 0
         }
     }
 
@@ -359,7 +361,7 @@ public final class ClientState: Sendable {
 
     private func entries(sql: String) throws -> [OutboxEntry] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: sql).map { row in
+            try Row.fetchAll(db.cachedStatement(sql: sql)).map { row in
                 OutboxEntry(
                     id: row["id"], bundleID: row["bundle_id"], file: row["file"], size: row["size"],
                     operations: row["operations"], ackedSequence: row["acked_sequence"], force: row["force"],
@@ -375,17 +377,19 @@ public final class ClientState: Sendable {
     /// only the most recent `keep` acknowledged bundles on disk.
     public func acknowledge(_ entry: OutboxEntry, sequence: Int64, keep: Int = 32) throws {
         let removed: [String] = try queue.write { db in
-            try db.execute(sql: "UPDATE outbox SET acked_sequence = ? WHERE id = ?", arguments: [sequence, entry.id])
+            try db.cachedStatement(sql: "UPDATE outbox SET acked_sequence = ? WHERE id = ?").execute(
+                arguments: [sequence, entry.id])
             try Self.updateSyncState(db) { $0.ackedSequence = sequence }
             let old = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, file FROM outbox WHERE acked_sequence IS NOT NULL
-                    ORDER BY acked_sequence DESC LIMIT -1 OFFSET ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, file FROM outbox WHERE acked_sequence IS NOT NULL
+                        ORDER BY acked_sequence DESC LIMIT -1 OFFSET ?
+                        """),
                 arguments: [keep]
             )
-            for row in old { try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [row["id"] as Int64]) }
+            let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+            for row in old { try delete.execute(arguments: [row["id"] as Int64]) }
             return old.map { $0["file"] }
         }
         for file in removed { unlink(directory + "/outbox/" + file) }

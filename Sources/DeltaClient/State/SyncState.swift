@@ -45,7 +45,9 @@ public struct SyncState: Sendable, Hashable, Codable {
     /// The row, or the defaults when there is none yet.
     static func fetch(_ db: Database) throws -> SyncState {
         var record = SyncState()
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sync_state WHERE id = 1") else { return record }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sync_state WHERE id = 1")) else {
+            return record
+        }
         record.workspaceKey = row["workspace_key"]
         record.serverURL = row["server_url"]
         record.serverKind = (row["server_kind"] as String?).flatMap(ServerKind.init(rawValue:))
@@ -59,12 +61,13 @@ public struct SyncState: Sendable, Hashable, Codable {
     }
 
     func save(_ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR REPLACE INTO sync_state (id, workspace_key, server_url, server_kind, acked_sequence,
                     needs_resync, force_next_bundles, last_error, last_push_at, warning)
                 VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 workspaceKey, serverURL, serverKind?.rawValue, ackedSequence, needsResync, forceNextBundles, lastError,
                 lastPushAt, warning,
