@@ -351,8 +351,15 @@ public final class ClientState: Sendable {
     }
 
     public func pending() throws -> [OutboxEntry] {
-        try entries(sql: "SELECT * FROM outbox WHERE acked_sequence IS NULL ORDER BY id")
+        try entries(sql: Self.pendingSQL)
     }
+
+    /// The acknowledged sequence and the pending bundles, from one read (an upload's start).
+    public func ackedAndPending() throws -> (acked: Int64, pending: [OutboxEntry]) {
+        try queue.read { db in (try SyncState.fetch(db).ackedSequence, try Self.entries(db, sql: Self.pendingSQL)) }
+    }
+
+    private static let pendingSQL = "SELECT * FROM outbox WHERE acked_sequence IS NULL ORDER BY id"
 
     /// Acknowledged bundles still kept, by sequence.
     public func retained() throws -> [OutboxEntry] {
@@ -360,16 +367,18 @@ public final class ClientState: Sendable {
     }
 
     private func entries(sql: String) throws -> [OutboxEntry] {
-        try queue.read { db in
-            try Row.fetchAll(db.cachedStatement(sql: sql)).map { row in
-                OutboxEntry(
-                    id: row["id"], bundleID: row["bundle_id"], file: row["file"], size: row["size"],
-                    operations: row["operations"], ackedSequence: row["acked_sequence"], force: row["force"],
-                    paths: (row["paths"] as String?).flatMap {
-                        try? JSONDecoder().decode([String].self, from: Data($0.utf8))
-                    }
-                )
-            }
+        try queue.read { db in try Self.entries(db, sql: sql) }
+    }
+
+    private static func entries(_ db: Database, sql: String) throws -> [OutboxEntry] {
+        try Row.fetchAll(db.cachedStatement(sql: sql)).map { row in
+            OutboxEntry(
+                id: row["id"], bundleID: row["bundle_id"], file: row["file"], size: row["size"],
+                operations: row["operations"], ackedSequence: row["acked_sequence"], force: row["force"],
+                paths: (row["paths"] as String?).flatMap {
+                    try? JSONDecoder().decode([String].self, from: Data($0.utf8))
+                }
+            )
         }
     }
 

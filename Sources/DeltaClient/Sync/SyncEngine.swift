@@ -220,8 +220,7 @@ public final class SyncEngine: Sendable {
     /// Uploads pending bundles in order. Returns false when the server's sequence disagrees and
     /// the caller must `prepare()` again (which then converges).
     public func drain(report: inout PushReport) async throws -> Bool {
-        var acked = try state.ackedSequence
-        let pending = try state.pending()
+        var (acked, pending) = try state.ackedAndPending()
         report.sequence = acked
         guard !pending.isEmpty else { return true }
         // The uploader runs beside `enqueue`: the failpoint must also stop it from sending what

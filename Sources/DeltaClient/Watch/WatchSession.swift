@@ -221,7 +221,7 @@ public final class WatchSession: Service, Sendable {
     private func uploadLoop() async {
         var iterator = wakes.makeAsyncIterator()
         while !Task.isCancelled {
-            if (try? engine.state.pending().isEmpty) == false || live.withLock({ $0.needsPrepare }) {
+            if (try? engine.state.pendingCount()) ?? 0 > 0 || live.withLock({ $0.needsPrepare }) {
                 live.withLock { $0.uploading = true }
                 await uploadPending()
                 live.withLock { $0.uploading = false }
