@@ -82,7 +82,7 @@ public final class GraphIndexer: Service, Sendable {
     /// A backlog at most this large is indexed at once, whatever the uploads (an edit's latency).
     static let smallBacklog = 200
     /// The longest a large backlog waits for a pause in the uploads.
-    static let maxDeferral: Duration = .seconds(30)
+    static let maxDeferral: Duration = .seconds(300)
 
     private let graphs = Mutex<[String: WorkspaceGraph]>([:])
     private let loading = Mutex<[String: Task<WorkspaceGraph, any Error>]>([:])
