@@ -153,8 +153,16 @@ final class StreamEventCache: Sendable {
         var sequence: Int64
     }
 
+    /// An event encoded at commit is ready at once: a subscriber woken by the commit takes it
+    /// without awaiting a task (which would first have to be scheduled). One read from the log
+    /// is shared while it runs.
+    private enum Entry {
+        case ready(ByteBuffer)
+        case loading(Task<ByteBuffer?, any Error>)
+    }
+
     static let capacity = 1024
-    private let state = Mutex<(events: [Key: Task<ByteBuffer?, any Error>], order: [Key])>(([:], []))
+    private let state = Mutex<(events: [Key: Entry], order: [Key])>(([:], []))
 
     /// The event for `sequence`, loaded by `load` unless another subscriber already did or is
     /// doing it. Nil when the log has no such entry (the caller reads the log itself).
@@ -162,35 +170,41 @@ final class StreamEventCache: Sendable {
         workspace: String, sequence: Int64, load: @escaping @Sendable () async throws -> ByteBuffer?
     ) async throws -> ByteBuffer? {
         let key = Key(workspace: workspace, sequence: sequence)
-        let task = state.withLock { state in
-            if let running = state.events[key] { return running }
-            let started = Task { try await load() }
+        let entry = state.withLock { state in
+            if let existing = state.events[key] { return existing }
+            let started = Entry.loading(Task { try await load() })
             Self.insert(started, for: key, into: &state)
             return started
         }
-        do {
-            if let event = try await task.value { return event }
-            forget(key)
-            return nil
-        } catch {
-            forget(key)
-            throw error
+        switch entry {
+        case .ready(let event):
+            return event
+        case .loading(let task):
+            do {
+                if let event = try await task.value { return event }
+                forget(key)
+                return nil
+            } catch {
+                forget(key)
+                throw error
+            }
         }
     }
 
     /// The event if it is cached (or being read), without starting a read.
     func completed(workspace: String, sequence: Int64) async -> ByteBuffer? {
-        guard let task = state.withLock({ $0.events[Key(workspace: workspace, sequence: sequence)] }) else {
-            return nil
+        switch state.withLock({ $0.events[Key(workspace: workspace, sequence: sequence)] }) {
+        case .ready(let event): return event
+        case .loading(let task): return (try? await task.value) ?? nil
+        case nil: return nil
         }
-        return (try? await task.value) ?? nil
     }
 
     func store(_ event: ByteBuffer, workspace: String, sequence: Int64) {
         let key = Key(workspace: workspace, sequence: sequence)
         state.withLock { state in
             guard state.events[key] == nil else { return }
-            Self.insert(Task { event }, for: key, into: &state)
+            Self.insert(.ready(event), for: key, into: &state)
         }
     }
 
@@ -198,11 +212,8 @@ final class StreamEventCache: Sendable {
         state.withLock { _ = $0.events.removeValue(forKey: key) }
     }
 
-    private static func insert(
-        _ task: Task<ByteBuffer?, any Error>, for key: Key,
-        into state: inout (events: [Key: Task<ByteBuffer?, any Error>], order: [Key])
-    ) {
-        state.events[key] = task
+    private static func insert(_ entry: Entry, for key: Key, into state: inout (events: [Key: Entry], order: [Key])) {
+        state.events[key] = entry
         state.order.append(key)
         // Trimmed in halves, so the cost per event stays constant.
         if state.order.count >= 2 * capacity {
