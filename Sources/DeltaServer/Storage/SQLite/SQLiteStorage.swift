@@ -154,11 +154,15 @@ public final class SQLiteStorage: DeltaStorage {
     }
 
     public func change(workspace: String, bundleID: String) async throws -> ChangeRecord? {
-        try await pool.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?", arguments: [workspace, bundleID]
-            ).map(Self.change(row:))
-        }
+        try await pool.read { db in try Self.change(db, workspace: workspace, bundleID: bundleID) }
+    }
+
+    /// The log entry of `bundleID`, when it was applied (the replay check of every upload).
+    private static func change(_ db: Database, workspace: String, bundleID: String) throws -> ChangeRecord? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
+            arguments: [workspace, bundleID]
+        ).map(Self.change(row:))
     }
 
     /// Queries of at most this many paths and hashes, and no directory, are read on the calling
@@ -181,10 +185,7 @@ public final class SQLiteStorage: DeltaStorage {
         -> UploadContext
     {
         let workspace = try Self.workspace(db, key)
-        let existing = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
-            arguments: [key, bundleID]
-        ).map(Self.change(row:))
+        let existing = try change(db, workspace: key, bundleID: bundleID)
         let last = workspace?.lastSequence ?? 0
         let lastBundleID =
             last == 0
@@ -280,11 +281,8 @@ public final class SQLiteStorage: DeltaStorage {
     /// The body of the commit transaction: checks first, then every write.
     private static func commit(_ commit: BundleCommit, _ db: Database) throws -> CommitOutcome {
         do {
-            if let existing = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM change WHERE workspace = ? AND bundle_id = ?"),
-                arguments: [commit.workspace, commit.change.bundleID]
-            ) {
-                return .duplicate(try Self.change(row: existing))
+            if let existing = try change(db, workspace: commit.workspace, bundleID: commit.change.bundleID) {
+                return .duplicate(existing)
             }
             let last =
                 try Int64.fetchOne(
