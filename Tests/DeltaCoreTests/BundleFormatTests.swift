@@ -63,11 +63,16 @@ import Testing
                 entries: entries)
             #expect(try BundleFormat.detect(fileAt: path) == format)
             let bundle = try BundleReader(temporaryDirectory: directory.sub("tmp")).read(path: path)
-            defer { bundle.discard() }
             #expect(bundle.manifest.bundleID == "fmt-\(format.rawValue)")
             #expect(bundle.operations.map(\.operation.path) == ["docs/a.txt", "bin/tool", "gone.txt"])
             #expect(try FileSystem.readAll(try #require(bundle.operations[1].content).path) == binary)
             #expect(bundle.operations[1].isExecutable)
+            // What the caller moved away is left alone; the rest of the spool is removed.
+            let moved = try #require(bundle.operations[1].content).path
+            bundle.discard(except: [moved])
+            #expect(FileSystem.exists(moved))
+            #expect(!FileSystem.exists(try #require(bundle.operations[0].content).path))
+            unlink(moved)
         }
         // The plain tar is the archive itself: bigger than the compressed one, never smaller
         // than its content.

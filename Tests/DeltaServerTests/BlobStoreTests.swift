@@ -22,19 +22,22 @@ import Testing
             try FileSystem.createDirectory(spool)
             let hex = String(repeating: "ab", count: 32)
             var first = BlobStore.Adopted()
-            try store.adopt(try Self.spool(spool, "one", "content"), sha256: hex, into: &first)
+            try store.adopt(try Self.spool(spool, "one", "content"), sha256: hex, mode: 0o755, into: &first)
             #expect(first.blobs == [store.path(for: hex)])
             #expect(first.newDirectories)
             try store.flush(first)
             #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
 
-            // The same content again: the spooled copy is dropped, nothing new to flush.
+            // The same hash again: the spooled copy is dropped, nothing new to flush, and the blob
+            // in place is never replaced (it keeps its bytes and its mode).
             var second = BlobStore.Adopted()
-            let again = try Self.spool(spool, "two", "content")
-            try store.adopt(again, sha256: hex, into: &second)
+            let again = try Self.spool(spool, "two", "other bytes")
+            try store.adopt(again, sha256: hex, mode: 0o644, into: &second)
             #expect(second.blobs.isEmpty && !second.newDirectories)
             #expect(!FileSystem.exists(again))
             try store.flush(second)
+            #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
+            #expect(store.mode(ofBlobAt: store.path(for: hex)) == 0o755)
         }
     }
 

@@ -44,8 +44,9 @@ public struct ValidatedBundle: Sendable {
     public var uncompressedBytes: Int64
     public var entryCount: Int
 
-    /// Removes the spool files still in place (those not moved into a blob store).
-    public func discard() {
-        for path in spooled { unlink(path) }
+    /// Removes the spool files still in place: all but `moved`, those the caller moved into a
+    /// blob store.
+    public func discard(except moved: Set<String> = []) {
+        for path in spooled where !moved.contains(path) { unlink(path) }
     }
 }

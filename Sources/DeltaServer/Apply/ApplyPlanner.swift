@@ -25,6 +25,9 @@ struct ApplyPlanner {
     /// Live overlay paths by content hash, so `held()` is a lookup rather than a scan.
     private var heldBySHA256: [String: Set<PathKey>] = [:]
     private var heldBySHA1: [String: Set<PathKey>] = [:]
+    /// Whether any operation looks content up by hash (a move that does not carry it): only
+    /// then are the two indexes kept (a first push's 2,000 creates would fill them for nothing).
+    private var indexesHeld = false
 
     init(snapshot: FileTableSnapshot) { self.snapshot = snapshot }
 
@@ -54,6 +57,9 @@ struct ApplyPlanner {
 
     private mutating func run(_ operations: [ValidatedOperation]) throws -> ApplyPlan {
         var plan = ApplyPlan()
+        indexesHeld = operations.contains {
+            $0.operation.operation == .moved && $0.content == nil && $0.operation.contentHash != nil
+        }
         for (index, validated) in operations.enumerated() {
             let operation = validated.operation
             switch operation.operation {
@@ -145,6 +151,10 @@ struct ApplyPlanner {
 
     private mutating func setOverlay(_ path: String, _ record: FileRecord?) {
         let key = PathKey(path)
+        guard indexesHeld else {
+            overlay[key] = .some(record)
+            return
+        }
         if case .some(.some(let previous)) = overlay[key] {
             heldBySHA256[previous.sha256]?.remove(key)
             heldBySHA1[previous.sha1]?.remove(key)

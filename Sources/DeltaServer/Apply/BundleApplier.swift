@@ -2,6 +2,7 @@ import DeltaCore
 import Foundation
 import Logging
 import NIOPosix
+import Synchronization
 
 /// The upload pipeline after the body has arrived (DESIGN §4): validate while decompressing →
 /// under the workspace's lock: idempotency and sequence checks, plan against the file table,
@@ -73,7 +74,9 @@ final class BundleApplier: Sendable {
                 }
             }
         }
-        defer { bundle.discard() }
+        // The spool files the apply moved into the blob store are not unlinked again by name.
+        let adoptedSpool = AdoptedSpool()
+        defer { bundle.discard(except: adoptedSpool.paths) }
         await failpoints.reach(.afterValidate, workspace: upload.workspace)
         let validated = ContinuousClock.now
         let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
@@ -89,13 +92,14 @@ final class BundleApplier: Sendable {
         }
         return try await locks.withLock(upload.workspace) {
             try await self.applyLocked(
-                upload, bundle: bundle, requested: requested, started: started, validated: validated)
+                upload, bundle: bundle, requested: requested, started: started, validated: validated,
+                adoptedSpool: adoptedSpool)
         }
     }
 
     private func applyLocked(
         _ upload: UploadRequest, bundle: ValidatedBundle, requested: Int64?, started: ContinuousClock.Instant,
-        validated: ContinuousClock.Instant
+        validated: ContinuousClock.Instant, adoptedSpool: AdoptedSpool
     ) async throws -> UploadResponse {
         let locked = ContinuousClock.now
         let key = upload.workspace
@@ -130,15 +134,26 @@ final class BundleApplier: Sendable {
         let plan = try ApplyPlanner.plan(operations, snapshot: context.files)
 
         let blobs = self.blobs
-        try await Blocking.run {
+        // The flush runs while the commit writes its rows; the commit waits for it before it
+        // commits.
+        let (flushing, newBlobModes) = try await Blocking.run {
             var adopted = BlobStore.Adopted()
+            // The modes of the blobs stored now: the copy's links need not look them up.
+            var newBlobModes: [String: UInt32] = [:]
             for (sha256, blob) in plan.blobs {
+                let stored = adopted.blobs.count
                 try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted)
+                if adopted.blobs.count > stored { newBlobModes[sha256] = blob.mode }
             }
             try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
-            try blobs.flush(adopted)
+            return (blobs.startFlush(adopted), newBlobModes)
         }
-        await configuration.failpoints.reach(.afterBlobs, workspace: key)
+        adoptedSpool.paths = Set(plan.blobs.values.map(\.path))
+        if configuration.failpoints.watches(.afterBlobs) {
+            // The point's state is what it names: the blobs durable, nothing committed.
+            _ = try await Blocking.run { try flushing.wait() }
+            await configuration.failpoints.reach(.afterBlobs, workspace: key)
+        }
         let stored = ContinuousClock.now
 
         let milliseconds = Double(ServerMetrics.nanoseconds(started.duration(to: .now))) / 1e6
@@ -153,7 +168,8 @@ final class BundleApplier: Sendable {
                 collectionName: upload.collectionName ?? workspace?.collectionName
                     ?? WorkspaceIdentity.collectionName(forPath: upload.workspacePath ?? key),
                 sequence: sequence, change: change, fileChanges: plan.fileChanges
-            )
+            ),
+            blobsDurable: { try flushing.wait() }
         )
         switch outcome {
         case .committed:
@@ -163,10 +179,9 @@ final class BundleApplier: Sendable {
         case .sequenceMoved(let current):
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
         }
-        if publisher.subscriberCount > 0, change.operations.count <= Self.preparedEventOperations,
-            let event = try? FeedRoutes.encode(change.entry, sequence: sequence, encoder: FeedRoutes.encoder())
-        {
-            streamEvents.store(event, workspace: key, sequence: sequence)
+        if publisher.subscriberCount > 0, change.operations.count <= Self.preparedEventOperations {
+            streamEvents.store(
+                FeedRoutes.encode(change.entry, sequence: sequence), workspace: key, sequence: sequence)
         }
         publisher.publish(ChangeNotice(workspace: key, sequence: sequence))
         let committed = ContinuousClock.now
@@ -175,7 +190,9 @@ final class BundleApplier: Sendable {
 
         do {
             let materializer = self.materializer
-            try await Blocking.run { try materializer.apply(workspace: key, changes: plan.fileChanges) }
+            try await Blocking.run {
+                try materializer.apply(workspace: key, changes: plan.fileChanges, blobModes: newBlobModes)
+            }
             try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
         } catch {
             // The change is committed and the reply says so; the copy is rebuilt from the
@@ -203,6 +220,7 @@ final class BundleApplier: Sendable {
                 "ms.validate": "\(Self.milliseconds(started, validated))",
                 "ms.wait": "\(Self.milliseconds(validated, locked))",
                 "ms.blobs": "\(Self.milliseconds(locked, stored))",
+                "ms.flush": "\((flushing.elapsed.map(ServerMetrics.nanoseconds) ?? 0) / 1_000_000)",
                 "ms.commit": "\(Self.milliseconds(stored, committed))",
                 "ms.materialise": "\(Self.milliseconds(committed, materialised))",
             ]
@@ -278,4 +296,16 @@ enum Timestamp {
     static func now() -> String { string(Date()) }
 
     static func string(_ date: Date) -> String { RFC3339.string(date, milliseconds: true) }
+}
+
+/// The spool files of an upload that its apply moved into the blob store (renamed, or dropped
+/// as a blob already held): the bundle's `discard` does not unlink them again by name, which in a
+/// first push of 100,000 files was 100,000 calls that each failed.
+final class AdoptedSpool: Sendable {
+    private let storage = Mutex<Set<String>>([])
+
+    var paths: Set<String> {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
 }

@@ -56,6 +56,9 @@ public struct Failpoints: Sendable {
         while hangAt == point { sleep(3600) }
     }
 
+    /// Whether reaching `point` can do anything (a hook is installed, or the process exits there).
+    func watches(_ point: Point) -> Bool { hook != nil || exitAt == point }
+
     func reach(_ point: Point, workspace: String) async {
         if let hook { await hook(point, workspace) }
         if exitAt == point { cdeltasys_exit_now(137) }

@@ -21,11 +21,12 @@ struct Materializer: Sendable {
     func directory(for workspace: String) -> String { root + "/" + workspace }
 
     /// Applies `changes` to the workspace's copy: deletions first, then writes.
-    func apply(workspace: String, changes: [FileChange]) throws {
-        try apply(changes, under: directory(for: workspace))
+    /// `blobModes` gives the modes of blobs known without a look (stored by this bundle).
+    func apply(workspace: String, changes: [FileChange], blobModes: [String: UInt32] = [:]) throws {
+        try apply(changes, under: directory(for: workspace), blobModes: blobModes)
     }
 
-    private func apply(_ changes: [FileChange], under base: String) throws {
+    private func apply(_ changes: [FileChange], under base: String, blobModes: [String: UInt32] = [:]) throws {
         if failpoints.materialiseError {
             throw DeltaError(.io, "materialising failed (DELTASYNC_FAILPOINT=materialise-error)")
         }
@@ -39,18 +40,18 @@ struct Materializer: Sendable {
         guard tempfd >= 0 else { throw DeltaError.posix("open", temporaryDirectory) }
         defer { close(tempfd) }
         for case .upsert(let file) in changes {
-            try write(file, walker: &walker, tempfd: tempfd)
+            try write(file, walker: &walker, tempfd: tempfd, blobMode: blobModes[file.sha256])
         }
     }
 
-    private func write(_ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32) throws {
+    private func write(_ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32, blobMode: UInt32?) throws {
         let (parent, name) = PathRules.split(file.path)
         guard !name.isEmpty else { return }
         let dirfd = try walker.open(parent, create: true)
         let mode: UInt32 = file.mode & 0o111 != 0 ? 0o755 : 0o644
         let blob = blobs.path(for: file.sha256)
         // The blob stored with this mode is the copy: a new name is one link, nothing written.
-        var shared = blobs.mode(ofBlobAt: blob) == mode
+        var shared = (blobMode ?? blobs.mode(ofBlobAt: blob)) == mode
         if shared {
             if linkat(AT_FDCWD, blob, dirfd, name, 0) == 0 { return }
             // The name exists (replaced below, atomically), or the inode has all the links it can.

@@ -95,18 +95,15 @@ extension FeedRoutes {
         )
     }
 
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     /// One SSE `change` event: `id:`, `event:` and the entry's JSON as `data:`.
-    static func encode(_ entry: ChangeEntry, sequence: Int64, encoder: JSONEncoder) throws -> ByteBuffer {
-        var text = "id: \(sequence)\nevent: change\ndata: "
-        text += String(decoding: try encoder.encode(entry), as: UTF8.self)
-        text += "\n\n"
-        return ByteBuffer(string: text)
+    static func encode(_ entry: ChangeEntry, sequence: Int64) -> ByteBuffer {
+        let json = ChangeJSON.encode(entry)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(json.count + 40)
+        buffer.writeString("id: \(sequence)\nevent: change\ndata: ")
+        buffer.writeBytes(json)
+        buffer.writeString("\n\n")
+        return buffer
     }
 
     /// Reads and encodes the log entry `sequence`; nil if the log has none.
@@ -114,7 +111,7 @@ extension FeedRoutes {
         guard let change = try await storage.changes(workspace: key, since: sequence - 1, limit: 1).first,
             change.sequence == sequence
         else { return nil }
-        return try encode(change.entry, sequence: sequence, encoder: encoder())
+        return encode(change.entry, sequence: sequence)
     }
 
     /// Sends every log entry after `cursor`, in pages; returns the new cursor.
@@ -123,7 +120,6 @@ extension FeedRoutes {
         metrics: ServerMetrics, cache: StreamEventCache
     ) async throws -> Int64 {
         var cursor = cursor
-        let encoder = Self.encoder()
         while true {
             let page = try await storage.changes(workspace: key, since: cursor, limit: 500)
             for change in page where change.sequence > cursor {
@@ -131,7 +127,7 @@ extension FeedRoutes {
                 if let cached = await cache.completed(workspace: key, sequence: change.sequence) {
                     event = cached
                 } else {
-                    event = try Self.encode(change.entry, sequence: change.sequence, encoder: encoder)
+                    event = Self.encode(change.entry, sequence: change.sequence)
                     cache.store(event, workspace: key, sequence: change.sequence)
                 }
                 try await writer.write(event)

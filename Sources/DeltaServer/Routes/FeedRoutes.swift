@@ -57,10 +57,12 @@ struct FeedRoutes: Sendable {
         let page = try await storage.changes(workspace: key, since: since, limit: Int(limit) + 1)
         let last = record?.lastSequence ?? 0
         let entries = page.prefix(Int(limit)).map(\.entry)
-        return try JSONReply.make(
+        let json = ChangeJSON.encode(
             ChangesResponse(
-                workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit))
-        )
+                workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     func bundle(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {

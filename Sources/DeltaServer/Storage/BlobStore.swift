@@ -45,22 +45,47 @@ public struct BlobStore: Sendable {
         _ temporaryPath: String, sha256: String, mode: UInt32 = 0o600, into adopted: inout Adopted
     ) throws {
         let target = path(for: sha256)
-        if FileSystem.exists(target) {
-            unlink(temporaryPath)
-            return
-        }
         chmod(temporaryPath, mode_t(mode))
-        // The fan-out directory nearly always exists: made only when the rename says it is
-        // missing (its first blob, or the store's root went missing).
-        if rename(temporaryPath, target) != 0 {
-            guard errno == ENOENT, FileSystem.exists(temporaryPath) else { throw DeltaError.posix("rename", target) }
+        // One call for the usual cases: the rename refuses to replace a blob in place (`EEXIST`),
+        // and the fan-out directory, which nearly always exists, is made only when the rename
+        // says it is missing (its first blob, or the store's root went missing).
+        var placed = try Self.renameNoReplace(temporaryPath, target)
+        if placed == nil {
+            guard FileSystem.exists(temporaryPath) else { throw DeltaError.posix("rename", target) }
             try FileSystem.createDirectory(
                 String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]), mode: 0o700)
             adopted.newDirectories = true
-            guard rename(temporaryPath, target) == 0 else { throw DeltaError.posix("rename", target) }
+            placed = try Self.renameNoReplace(temporaryPath, target)
         }
-        adopted.blobs.append(target)
+        guard let placed else { throw DeltaError.posix("rename", target) }
+        if placed {
+            adopted.blobs.append(target)
+        } else {
+            unlink(temporaryPath)
+        }
     }
+
+    /// Renames `source` to `target` unless `target` exists: true when renamed, false when
+    /// `target` was there, nil when a directory of `target` is missing (`ENOENT`).
+    private static func renameNoReplace(_ source: String, _ target: String) throws -> Bool? {
+        if cdeltasys_renameat2(AT_FDCWD, source, AT_FDCWD, target, renameNoReplaceFlag) == 0 { return true }
+        switch errno {
+        case EEXIST: return false
+        case ENOENT: return nil
+        case EINVAL, ENOSYS:
+            // A filesystem without `RENAME_NOREPLACE`: look, then rename (one writer per
+            // workspace, and a blob's bytes are the same whoever puts it there).
+            if FileSystem.exists(target) { return false }
+            if rename(source, target) == 0 { return true }
+            if errno == ENOENT { return nil }
+            throw DeltaError.posix("rename", target)
+        default:
+            throw DeltaError.posix("rename", target)
+        }
+    }
+
+    /// `RENAME_NOREPLACE` (not visible through `import Glibc`).
+    private static let renameNoReplaceFlag: UInt32 = 1
 
     /// The permission bits of the blob at `path`, nil when it is missing.
     public func mode(ofBlobAt path: String) -> UInt32? {
@@ -103,10 +128,60 @@ public struct BlobStore: Sendable {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
+    /// Starts `flush(adopted)`. Many blobs (one `syncfs`) are flushed on a thread of its own and
+    /// this returns at once: the bundle's commit writes its rows while the disk syncs, and waits
+    /// for the flush only before it commits. A few (a save's) are flushed here and now: their
+    /// `fsync`s take about as long as the rows, and a hop to another thread cost more than the
+    /// overlap saved (save → event p50 about 1 ms higher over 150 saves).
+    public func startFlush(_ adopted: Adopted) -> PendingFlush {
+        if adopted.blobs.count <= Self.fsyncLimit { return PendingFlush(inline: { try flush(adopted) }) }
+        return PendingFlush { try flush(adopted) }
+    }
+
     private static func fsync(_ path: String, flags: Int32) throws {
         let fd = open(path, flags | O_CLOEXEC)
         guard fd >= 0 else { throw DeltaError.posix("open", path) }
         defer { close(fd) }
         guard Glibc.fsync(fd) == 0 else { throw DeltaError.posix("fsync", path) }
+    }
+}
+
+/// A blob flush, done or running on a thread of its own (`BlobStore.startFlush`).
+public final class PendingFlush: Sendable {
+    private let done = DispatchGroup()
+    private let outcome = Mutex<Result<Duration, any Error>?>(nil)
+
+    /// Runs `work` on the calling thread: done when this returns.
+    init(inline work: () throws -> Void) {
+        let result = Self.timed(work)
+        outcome.withLock { $0 = result }
+    }
+
+    /// Runs `work` on a Dispatch thread.
+    init(_ work: @escaping @Sendable () throws -> Void) {
+        done.enter()
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            let result = Self.timed(work)
+            outcome.withLock { $0 = result }
+            done.leave()
+        }
+    }
+
+    private static func timed(_ work: () throws -> Void) -> Result<Duration, any Error> {
+        let clock = ContinuousClock()
+        let started = clock.now
+        return Result { try work() }.map { started.duration(to: clock.now) }
+    }
+
+    /// How long the flush took, once it has succeeded.
+    public var elapsed: Duration? { try? outcome.withLock({ $0 })?.get() }
+
+    /// Blocks until the flush is done; rethrows its error. Returns how long the flush took.
+    /// May be called any number of times.
+    @discardableResult
+    public func wait() throws -> Duration {
+        done.wait()
+        guard let result = outcome.withLock({ $0 }) else { preconditionFailure("the flush finished without a result") }
+        return try result.get()
     }
 }

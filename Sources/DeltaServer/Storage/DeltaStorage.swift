@@ -18,8 +18,13 @@ public protocol WorkspaceLog: Sendable {
     /// Changes with `sequence > since`, ascending, at most `limit`.
     func changes(workspace: String, since: Int64, limit: Int) async throws -> [ChangeRecord]
     /// Commits a bundle — its log entry and its file-table changes in one transaction;
-    /// re-checks idempotency and sequence inside it.
-    func commit(_ commit: BundleCommit) async throws -> CommitOutcome
+    /// re-checks idempotency and sequence inside it. `blobsDurable` is called inside the
+    /// transaction after its writes and before it commits, whatever the outcome: it blocks until
+    /// the bundle's blobs are flushed (so the rows are written while the disk syncs, and nothing
+    /// is committed before its content is durable); an error from it rolls the commit back.
+    func commit(
+        _ commit: BundleCommit, blobsDurable: @escaping @Sendable () throws -> Void
+    ) async throws -> CommitOutcome
     func setMaterializedSequence(workspace: String, sequence: Int64) async throws
     /// How many bundles were applied at or after `appliedSince` (an RFC 3339 UTC timestamp).
     func changeCount(workspace: String, appliedSince: String) async throws -> Int

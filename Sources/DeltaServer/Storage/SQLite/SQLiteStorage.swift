@@ -264,11 +264,14 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
-    public func commit(_ commit: BundleCommit) async throws -> CommitOutcome {
+    public func commit(
+        _ commit: BundleCommit, blobsDurable: @escaping @Sendable () throws -> Void
+    ) async throws -> CommitOutcome {
         let outcome = try await pool.writeWithoutTransaction { db in
             var outcome = CommitOutcome.committed
             try db.inTransaction(.immediate) {
                 outcome = try Self.commit(commit, db)
+                try blobsDurable()
                 if case .committed = outcome { return .commit }
                 return .rollback
             }
@@ -335,7 +338,8 @@ public final class SQLiteStorage: DeltaStorage {
             ).execute(
                 arguments: [
                     commit.workspace, commit.sequence, change.bundleID, change.bundleSHA256, change.bundleSize,
-                    change.appliedAt, try Self.json(change.counts), try Self.json(change.operations),
+                    change.appliedAt, try Self.json(change.counts),
+                    String(decoding: ChangeJSON.encode(change.operations), as: UTF8.self),
                     change.processingTimeMs,
                 ]
             )
@@ -512,7 +516,7 @@ public final class SQLiteStorage: DeltaStorage {
             sequence: row["sequence"], bundleID: row["bundle_id"], bundleSHA256: row["bundle_sha256"],
             bundleSize: row["bundle_size"], appliedAt: row["applied_at"],
             counts: try decoder.decode(OperationCounts.self, from: Data((row["counts"] as String).utf8)),
-            operations: try decoder.decode([ChangeOperation].self, from: Data((row["operations"] as String).utf8)),
+            operations: try ChangeJSON.decodeOperations(Array((row["operations"] as String).utf8)),
             processingTimeMs: row["processing_time_ms"]
         )
     }
