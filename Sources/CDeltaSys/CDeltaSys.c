@@ -80,6 +80,18 @@ int cdeltasys_limit_malloc_arenas(int count) {
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 
+void *cdeltasys_hold_directory_guard(void) {
+    /* glibc's opendir allocates its DIR (48 bytes of fields, then the 32 KiB buffer) with one
+       malloc. Free a chunk of exactly that size with a live block after it: the next opendir on
+       this arena takes the exact fit, and a read past the end of its buffer lands in the guard. */
+    void *buffer = malloc(48 + 32768);
+    void *guard = malloc(4096);
+    free(buffer);
+    return guard;
+}
+
+void cdeltasys_release_directory_guard(void *guard) { free(guard); }
+
 int cdeltasys_set_mmap_threshold(int bytes) {
 #ifdef M_MMAP_THRESHOLD
     return mallopt(M_MMAP_THRESHOLD, bytes);

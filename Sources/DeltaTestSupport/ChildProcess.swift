@@ -17,8 +17,18 @@ extension Process {
 
     /// `run()`, one launch at a time in this process, with the directory buffer that `run()`
     /// reads `/proc/self/fd` into kept off the end of a heap (see `directoryBuffersAreMapped`).
+    ///
+    /// The threshold alone did not do it: glibc cuts a large request from the heap's top chunk
+    /// when the top is big enough and maps memory only when it must grow, so the buffer could
+    /// still end where the heap's mapped part ends (the crash came back once in a full run). A
+    /// chunk of the buffer's size with a live block after it is therefore freed just before the
+    /// launch, for `opendir` to reuse.
     public func runAlone() throws {
         Self.directoryBuffersAreMapped
-        try Self.launching.withLock { try run() }
+        try Self.launching.withLock {
+            let guardBlock = cdeltasys_hold_directory_guard()
+            defer { cdeltasys_release_directory_guard(guardBlock) }
+            try run()
+        }
     }
 }
