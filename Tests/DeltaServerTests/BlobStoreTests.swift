@@ -6,8 +6,9 @@ import Testing
 @testable import DeltaServer
 
 /// Adopting spooled files into the blob store and making them durable: a few are each
-/// `fsync`ed with their directories, many take one `syncfs`; a blob already held is not stored
-/// twice, and a flush that cannot open what it must sync fails instead of claiming durability.
+/// `fsync`ed with their directories, many take one `syncfs` (on a thread of its own, waited for
+/// by the commit); a blob already held is not stored twice, and a flush that cannot open what it
+/// must sync fails instead of claiming durability.
 @Suite struct BlobStoreTests {
     static func spool(_ directory: String, _ name: String, _ text: String) throws -> String {
         let path = directory + "/" + name
@@ -105,6 +106,34 @@ import Testing
             try store.adopt(try Self.spool(spool, "one", "x"), sha256: hex, into: &adopted)
             unlink(store.path(for: hex))
             #expect(throws: DeltaError.self) { try store.flush(adopted) }
+        }
+    }
+
+    @Test func aPendingFlushReportsItsOutcomeToEveryWait() async throws {
+        try await withTemporaryDirectory("pending-flush") { directory in
+            let store = try BlobStore(root: directory.sub("store"))
+            let spool = directory.sub("spool")
+            try FileSystem.createDirectory(spool)
+            var adopted = BlobStore.Adopted()
+            for index in 0..<(BlobStore.fsyncLimit + 4) {
+                try store.adopt(
+                    try Self.spool(spool, "f\(index)", "blob \(index)"), sha256: String(format: "%064x", index + 1),
+                    into: &adopted)
+            }
+            let flushing = store.startFlush(adopted)
+            try flushing.wait()
+            try flushing.wait()
+            #expect(flushing.elapsed != nil)
+
+            // A flush that cannot open a blob fails, and says so to each wait.
+            var few = BlobStore.Adopted()
+            let hex = String(repeating: "9", count: 64)
+            try store.adopt(try Self.spool(spool, "gone", "gone"), sha256: hex, into: &few)
+            unlink(store.path(for: hex))
+            let failing = store.startFlush(few)
+            #expect(throws: DeltaError.self) { try failing.wait() }
+            #expect(throws: DeltaError.self) { try failing.wait() }
+            #expect(failing.elapsed == nil)
         }
     }
 }

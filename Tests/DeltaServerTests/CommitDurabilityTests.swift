@@ -9,7 +9,7 @@ import Testing
 
 /// A bundle's commit writes its rows while its blobs are flushed, and waits for the flush only
 /// before it commits: nothing is visible until then, a failed flush commits nothing, and the
-/// wait happens whatever the transaction found.
+/// wait happens whatever the transaction found (the flush itself: `BlobStoreTests`).
 @Suite struct CommitDurabilityTests {
     static func commit(bundleID: String, sequence: Int64, path: String) -> BundleCommit {
         let sha256 = String(repeating: "ab", count: 32)
@@ -75,36 +75,6 @@ import Testing
             #expect(existing.sequence == 1)
             #expect(calls.load(ordering: .relaxed) == 3)
             #expect(try await storage.files(workspace: "ws").files.map(\.path) == ["a.txt"])
-        }
-    }
-
-    @Test func aPendingFlushReportsItsOutcomeToEveryWait() async throws {
-        try await withTemporaryDirectory("pending-flush") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
-            var adopted = BlobStore.Adopted()
-            for index in 0..<(BlobStore.fsyncLimit + 4) {
-                let path = spool + "/f\(index)"
-                try FileSystem.writeAtomically(path, Array("blob \(index)".utf8))
-                try store.adopt(path, sha256: String(format: "%064x", index + 1), into: &adopted)
-            }
-            let flushing = store.startFlush(adopted)
-            try flushing.wait()
-            try flushing.wait()
-            #expect(flushing.elapsed != nil)
-
-            // A flush that cannot open a blob fails, and says so to each wait.
-            var few = BlobStore.Adopted()
-            let path = spool + "/gone"
-            try FileSystem.writeAtomically(path, Array("gone".utf8))
-            let hex = String(repeating: "9", count: 64)
-            try store.adopt(path, sha256: hex, into: &few)
-            unlink(store.path(for: hex))
-            let failing = store.startFlush(few)
-            #expect(throws: DeltaError.self) { try failing.wait() }
-            #expect(throws: DeltaError.self) { try failing.wait() }
-            #expect(failing.elapsed == nil)
         }
     }
 }

@@ -141,9 +141,9 @@ final class BundleApplier: Sendable {
             // The modes of the blobs stored now: the copy's links need not look them up.
             var newBlobModes: [String: UInt32] = [:]
             for (sha256, blob) in plan.blobs {
-                let stored = adopted.blobs.count
-                try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted)
-                if adopted.blobs.count > stored { newBlobModes[sha256] = blob.mode }
+                if try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted) {
+                    newBlobModes[sha256] = blob.mode
+                }
             }
             try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
             return (blobs.startFlush(adopted), newBlobModes)

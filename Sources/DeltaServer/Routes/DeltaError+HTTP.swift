@@ -35,10 +35,14 @@ enum JSONReply {
     }()
 
     static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try encoder.encode(value)
-        return Response(
+        encoded(try encoder.encode(value), status: status)
+    }
+
+    /// A reply of JSON already written (by a hand-written coder such as `ManifestJSON`).
+    static func encoded(_ json: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json))
         )
     }
 

@@ -39,10 +39,8 @@ struct FeedRoutes: Sendable {
             )
         }
         // Written by hand: `JSONEncoder` takes most of a second on 100,000 files.
-        let json = ManifestJSON.encode(ManifestResponse(workspace: key, sequence: sequence, files: files))
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+        return JSONReply.encoded(
+            ManifestJSON.encode(ManifestResponse(workspace: key, sequence: sequence, files: files)))
     }
 
     func changes(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
@@ -57,12 +55,10 @@ struct FeedRoutes: Sendable {
         let page = try await storage.changes(workspace: key, since: since, limit: Int(limit) + 1)
         let last = record?.lastSequence ?? 0
         let entries = page.prefix(Int(limit)).map(\.entry)
-        let json = ChangeJSON.encode(
-            ChangesResponse(
-                workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit)))
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+        return JSONReply.encoded(
+            ChangeJSON.encode(
+                ChangesResponse(
+                    workspace: key, changes: Array(entries), lastSequence: last, hasMore: page.count > Int(limit))))
     }
 
     func bundle(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {

@@ -40,10 +40,11 @@ public struct BlobStore: Sendable {
     }
 
     /// Moves `temporaryPath` into the store under `sha256` with `mode` (dropping it if the blob
-    /// exists: the blob in place keeps its mode).
+    /// exists: the blob in place keeps its mode). Returns whether the blob is new.
+    @discardableResult
     public func adopt(
         _ temporaryPath: String, sha256: String, mode: UInt32 = 0o600, into adopted: inout Adopted
-    ) throws {
+    ) throws -> Bool {
         let target = path(for: sha256)
         chmod(temporaryPath, mode_t(mode))
         // One call for the usual cases: the rename refuses to replace a blob in place (`EEXIST`),
@@ -63,6 +64,7 @@ public struct BlobStore: Sendable {
         } else {
             unlink(temporaryPath)
         }
+        return placed
     }
 
     /// Renames `source` to `target` unless `target` exists: true when renamed, false when
