@@ -176,6 +176,7 @@ let package = Package(
             name: "DeltaServerTests",
             dependencies: [
                 "DeltaCore",
+                "DeltaGraph",
                 "DeltaTestSupport",
                 "DeltaServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -124,4 +124,26 @@ import Testing
         #expect(configuration.cIncludeDirectories == GraphConfiguration.defaultCIncludeDirectories)
         #expect(configuration.problems.count == 1)
     }
+
+    /// Paths sharing a tail (the last two components) are each found, and each goes on removal,
+    /// whatever the order; so are directories.
+    @Test func pathsSharingATailAreFoundUntilEachIsRemoved() {
+        var index = PathIndex(["a/x/y.java", "b/x/y.java", "x/y.java", "c/other/y.java"])
+        #expect(index.files(endingIn: "x/y.java") == ["a/x/y.java", "b/x/y.java", "x/y.java"])
+        #expect(index.files(endingIn: "b/x/y.java") == ["b/x/y.java"])
+        #expect(index.directories(endingIn: "a/x") == ["a/x"])
+        index.remove("a/x/y.java")
+        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
+        #expect(index.directories(endingIn: "a/x").isEmpty)
+        index.remove("x/y.java")
+        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java"])
+        index.insert("x/y.java")
+        index.insert("x/y.java")
+        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
+        index.remove("b/x/y.java")
+        index.remove("x/y.java")
+        #expect(index.files(endingIn: "x/y.java").isEmpty)
+        #expect(index.files(endingIn: "other/y.java") == ["c/other/y.java"])
+        #expect(index.files == ["c/other/y.java"])
+    }
 }

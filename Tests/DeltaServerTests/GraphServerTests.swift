@@ -1,7 +1,9 @@
 import DeltaCore
+import DeltaGraph
 import DeltaServer
 import DeltaTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -258,6 +260,46 @@ import Testing
                 #expect(steps == [[1, 1], [2, 2], [3, 3], [4, 6]])
                 #expect(records.records.first { $0.fromSequence == 3 }?.changedCount == 1_200)
             }
+        }
+    }
+
+    /// A rebuild reads the file table a page at a time: with pages of three files it builds
+    /// and persists the same graph as with one page, and its record counts every file.
+    @Test func aRebuildReadInPagesGivesTheSameGraph() async throws {
+        try await withTemporaryDirectory("graph-pages") { directory in
+            try await TestServer.with(workDirectory: directory.path) { server in
+                #expect(try await ServerTest.upload(server, TestBundle.simple(files: Self.sample)).status == 200)
+                _ = try await Self.waitIndexed(server)
+            }
+            let storage = try SQLiteStorage(path: directory.sub("deltasync.sqlite"))
+            let blobs = try BlobStore(root: directory.sub("blobs"))
+            var pages: [[String]] = []
+            var after: String?
+            while case let page = try await storage.files(workspace: "ws", after: after, limit: 3), !page.isEmpty {
+                pages.append(page.map(\.path))
+                after = page.last?.path
+            }
+            #expect(pages.map(\.count) == [3, 3, 2])
+            #expect(pages.flatMap { $0 } == Self.sample.keys.sorted())
+            #expect(try await storage.files(workspace: "ws").files.map(\.path) == pages.flatMap { $0 })
+
+            func persisted() async throws -> [String] {
+                let graph = try #require(try await storage.graphFiles(workspace: "ws"))
+                return graph.files.map { "\($0.path) \($0.facts.fingerprint) \($0.facts.imports.count)" }.sorted()
+            }
+            let logger = Logger(label: "test")
+            let whole = try await GraphIndexer.rebuild(
+                storage: storage, blobs: blobs, workspace: "ws", logger: logger, pageSize: 1_000)
+            let wholeFiles = try await persisted()
+            let paged = try await GraphIndexer.rebuild(
+                storage: storage, blobs: blobs, workspace: "ws", logger: logger, pageSize: 3)
+            #expect(whole.files == Self.sample.count && whole.edges > 0)
+            #expect(paged == whole)
+            #expect(try await persisted() == wholeFiles)
+            let record = try #require(try await storage.invalidations(workspace: "ws", since: 0, limit: 100).last)
+            #expect(record.changedCount == Self.sample.count)
+            #expect(record.changed == Self.sample.keys.sorted())
+            #expect(record.invalidatedCount == Self.sample.count)
         }
     }
 

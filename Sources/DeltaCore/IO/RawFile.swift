@@ -235,6 +235,9 @@ public enum FileSystem {
     public static func readAll(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
         let file = try RawFile.open(reading: path)
         var out = [UInt8]()
+        // Its size now: growing by doubling copied a large file once or twice more, and held
+        // two copies at once.
+        out.reserveCapacity(Int(min(Int64(limit), max(0, (try? file.size()) ?? 0))))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = try chunk.withUnsafeMutableBytes { raw in try file.read(into: raw) }

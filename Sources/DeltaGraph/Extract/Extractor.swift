@@ -7,13 +7,19 @@
 /// unterminated literals and binary garbage end a token at the end of the input (or, for
 /// one-line literals, at the newline) instead of failing.
 public enum Extractor {
-    /// The facts of one file, or nil when `language(path:contents:)` is nil.
+    /// Largest file parsed: token offsets are 32-bit. (The server reads at most 32 MiB.)
+    public static let maxSourceBytes = Int(UInt32.max)
+
+    /// The facts of one file, or nil when `language(path:contents:)` is nil or the file is
+    /// larger than `maxSourceBytes`.
     ///
     /// Files larger than `DeltaGraph.maxSymbolFileSize` get their imports but no symbols; their
     /// fingerprint is then a hash of the imports and the size (a C/C++ header keeps its token
     /// hash).
     public static func extract(path: String, contents: [UInt8]) -> FileFacts? {
-        guard let language = language(path: path, contents: contents) else { return nil }
+        guard contents.count <= maxSourceBytes, let language = language(path: path, contents: contents) else {
+            return nil
+        }
         let withSymbols = contents.count <= DeltaGraph.maxSymbolFileSize
         let header = (language == .c || language == .cpp) && isHeader(path)
         return contents.withUnsafeBufferPointer { bytes -> FileFacts in

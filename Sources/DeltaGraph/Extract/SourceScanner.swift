@@ -12,7 +12,9 @@ struct SourceScanner {
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
         count = bytes.count
-        tokens.reserveCapacity(min(bytes.count / 6, 1 << 18))
+        // About one token per six bytes of source. Reserved whole: capacity never written costs
+        // no memory, and growing by doubling held the old and the new array at once.
+        tokens.reserveCapacity(bytes.count / 6)
         if count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { pos = 3 }
     }
 

@@ -7,10 +7,11 @@ public struct PathIndex: Sendable {
     private var childDirectories: [String: Set<String>] = [:]
     /// Directory → names of the files directly in it.
     private var directFiles: [String: Set<String>] = [:]
-    /// `PathIndex.tail(path)` → files with that tail (for Java's package-path lookups).
-    private var byTail: [String: Set<String>] = [:]
+    /// `PathIndex.tail(path)` → files with that tail (for Java's package-path lookups). Keyed by
+    /// a slice of the path itself, so a key costs no string of its own.
+    private var byTail: [Substring: PathBucket] = [:]
     /// `PathIndex.tail(directory)` → directories with that tail.
-    private var directoriesByTail: [String: Set<String>] = [:]
+    private var directoriesByTail: [Substring: PathBucket] = [:]
     private var knownDirectories: Set<String> = []
 
     public init() {}
@@ -29,10 +30,10 @@ public struct PathIndex: Sendable {
         guard files.insert(path).inserted else { return }
         let (directory, name) = Self.split(path)
         directFiles[directory, default: []].insert(name)
-        byTail[Self.tail(path), default: []].insert(path)
+        PathBucket.insert(path, into: &byTail)
         var child = directory
         while !child.isEmpty, knownDirectories.insert(child).inserted {
-            directoriesByTail[Self.tail(child), default: []].insert(child)
+            PathBucket.insert(child, into: &directoriesByTail)
             let (parent, childName) = Self.split(child)
             childDirectories[parent, default: []].insert(childName)
             child = parent
@@ -44,14 +45,12 @@ public struct PathIndex: Sendable {
         let (directory, name) = Self.split(path)
         directFiles[directory]?.remove(name)
         if directFiles[directory]?.isEmpty == true { directFiles[directory] = nil }
-        byTail[Self.tail(path)]?.remove(path)
-        if byTail[Self.tail(path)]?.isEmpty == true { byTail[Self.tail(path)] = nil }
+        PathBucket.remove(path, from: &byTail)
         var child = directory
         while !child.isEmpty, directFiles[child] == nil, childDirectories[child]?.isEmpty ?? true {
             childDirectories[child] = nil
             knownDirectories.remove(child)
-            directoriesByTail[Self.tail(child)]?.remove(child)
-            if directoriesByTail[Self.tail(child)]?.isEmpty == true { directoriesByTail[Self.tail(child)] = nil }
+            PathBucket.remove(child, from: &directoriesByTail)
             let (parent, childName) = Self.split(child)
             childDirectories[parent]?.remove(childName)
             if childDirectories[parent]?.isEmpty == true { childDirectories[parent] = nil }
@@ -77,12 +76,13 @@ public struct PathIndex: Sendable {
 
     /// Files whose path is `suffix` or ends in `/suffix`.
     public func files(endingIn suffix: String) -> [String] {
-        (byTail[Self.tail(suffix)] ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+        (byTail[Self.tailSlice(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
     }
 
     /// Directories whose path is `suffix` or ends in `/suffix`.
     public func directories(endingIn suffix: String) -> [String] {
-        (directoriesByTail[Self.tail(suffix)] ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+        (directoriesByTail[Self.tailSlice(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }
+            .sorted()
     }
 
     /// The existing directories matching `pattern`, whose segments may be `*` (one segment).
@@ -120,11 +120,15 @@ public struct PathIndex: Sendable {
 
     /// The last two components (`linux/list.h` of `include/linux/list.h`), the key under which
     /// a path's creation or deletion is matched against the imports that could name it.
-    public static func tail(_ path: String) -> String {
+    public static func tail(_ path: String) -> String { String(tailSlice(path)) }
+
+    /// `tail(path)` as a slice of `path`.
+    static func tailSlice(_ path: String) -> Substring {
         let utf8 = path.utf8
-        guard let last = utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
-        guard let previous = utf8[..<last].lastIndex(of: UInt8(ascii: "/")) else { return path }
-        return String(path[path.index(after: previous)...])
+        guard let last = utf8.lastIndex(of: UInt8(ascii: "/")),
+            let previous = utf8[..<last].lastIndex(of: UInt8(ascii: "/"))
+        else { return path[...] }
+        return path[path.index(after: previous)...]
     }
 
     /// Resolves `.` and `..` segments and doubled slashes; nil when the path leaves the root.
@@ -144,5 +148,50 @@ public struct PathIndex: Sendable {
             }
         }
         return parts.joined(separator: "/")
+    }
+}
+
+/// The paths under one tail: almost always one, held without a set of its own (a set per path
+/// was a fifth of a 100,000-file workspace's graph in memory).
+enum PathBucket: Sendable {
+    case one(String)
+    case many(Set<String>)
+
+    var paths: [String] {
+        switch self {
+        case .one(let path): return [path]
+        case .many(let paths): return Array(paths)
+        }
+    }
+
+    /// Adds `path` under its tail.
+    static func insert(_ path: String, into buckets: inout [Substring: PathBucket]) {
+        let key = PathIndex.tailSlice(path)
+        switch buckets[key] {
+        case nil: buckets[key] = .one(path)
+        case .one(let existing) where existing == path: break
+        case .one(let existing): buckets[key] = .many([existing, path])
+        case .many(var paths):
+            buckets[key] = nil  // the set is then uniquely referenced and grows in place
+            paths.insert(path)
+            buckets[key] = .many(paths)
+        }
+    }
+
+    /// Removes `path` from under its tail, and the tail when nothing is left under it.
+    static func remove(_ path: String, from buckets: inout [Substring: PathBucket]) {
+        let key = PathIndex.tailSlice(path)
+        switch buckets[key] {
+        case .one(let existing) where existing == path: buckets[key] = nil
+        case .many(var paths):
+            buckets[key] = nil
+            paths.remove(path)
+            if paths.count == 1, let last = paths.first {
+                buckets[key] = .one(last)
+            } else if !paths.isEmpty {
+                buckets[key] = .many(paths)
+            }
+        default: break
+        }
     }
 }

@@ -19,14 +19,16 @@ import Synchronization
 /// record on `records` (the graph stream).
 public final class GraphIndexer: Service, Sendable {
     /// Rebuilds a workspace's graph from scratch with no server running (`deltasync graph
-    /// rebuild`). Returns the files and edges of the graph.
-    public static func rebuild(storage: any DeltaStorage, blobs: BlobStore, workspace: String, logger: Logger)
-        async throws -> (files: Int, edges: Int)
-    {
+    /// rebuild`), reading the file table `pageSize` records at a time. Returns the files and
+    /// edges of the graph.
+    public static func rebuild(
+        storage: any DeltaStorage, blobs: BlobStore, workspace: String, logger: Logger,
+        pageSize: Int = rebuildSliceFiles
+    ) async throws -> (files: Int, edges: Int) {
         let indexer = GraphIndexer(
             storage: storage, blobs: blobs, changes: LocalChangePublisher(), metrics: ServerMetrics(), logger: logger,
             failpoints: Failpoints(), maxSubscribers: 1)
-        let built = try await indexer.rebuild(workspace)
+        let built = try await indexer.rebuild(workspace, pageSize: pageSize)
         return built.graph.withLock { ($0.nodeCount, $0.edgeCount) }
     }
 
@@ -53,6 +55,10 @@ public final class GraphIndexer: Service, Sendable {
     static let maxBundlesPerStep = 256
     /// Bounds a step's transaction (its symbols are written in it; uploads commit between steps).
     static let maxPathsPerStep = 1_000
+    /// A rebuild reads the file table this many records at a time, and extracts and commits at
+    /// most this many files, and `rebuildSliceBytes` of them, at once.
+    public static let rebuildSliceFiles = 1_000
+    static let rebuildSliceBytes: Int64 = 32 << 20
     /// Files larger than this are not read (edges and symbols both; they are data, not source).
     static let maxReadSize: Int64 = 32 << 20
 
@@ -408,14 +414,19 @@ public final class GraphIndexer: Service, Sendable {
 
     /// Builds a workspace's graph from its current file table, replacing what was persisted.
     @discardableResult
-    func rebuild(_ key: String) async throws -> WorkspaceGraph {
+    func rebuild(_ key: String, pageSize: Int = rebuildSliceFiles) async throws -> WorkspaceGraph {
         await yieldToUploads()
         let started = ContinuousClock.now
         let previous = graphs.withLock { $0[key] }?.indexed.load(ordering: .acquiring) ?? 0
-        let (sequence, files) = try await storage.files(workspace: key)
+        // The file table is read a page at a time: its 100,000 records held through the whole
+        // build were a third of the server's peak memory. Pages read after later commits show
+        // those too; the catch-up that follows replays every change after `sequence` against
+        // the files as they are then, which gives the same graph.
+        let sequence = try await storage.workspace(key)?.lastSequence ?? 0
+        var remaining = try await storage.fileCount(workspace: key)
         setProgress(key) {
             $0.status = "indexing"
-            $0.pendingOperations = files.count
+            $0.pendingOperations = remaining
         }
         // Read, extracted and persisted in slices, only the facts without symbols kept for the
         // graph (a kernel tree has millions of symbols). The model version is written last, so a
@@ -423,65 +434,78 @@ public final class GraphIndexer: Service, Sendable {
         // The graph is built slice by slice too (creates in any order give the same graph), so
         // the facts of the whole tree are never held at once.
         let rebuilt = WorkspaceGraph(CodeGraph(), indexed: sequence)
+        // Only the first `listLimit` paths go in the record (the pages come in path order).
+        let limit = InvalidationRecord.listLimit
         var changed: [String] = []
         var nodes: [String] = []
+        var (changedCount, nodeCount) = (0, 0)
         var updating: Duration = .zero
-        // Slices of at most 1,000 files and 32 MiB: a directory of generated register headers
-        // (50,000 macros each) must not put a million symbols in memory at once.
-        var slices: [Range<Int>] = []
-        var sliceStart = 0
-        var sliceBytes: Int64 = 0
-        for (position, file) in files.enumerated() {
-            if position - sliceStart >= 1_000 || sliceBytes >= 32 << 20 {
-                slices.append(sliceStart..<position)
-                sliceStart = position
-                sliceBytes = 0
-            }
-            sliceBytes += min(file.size, Self.maxReadSize)
-        }
-        if sliceStart < files.count { slices.append(sliceStart..<files.count) }
-        for range in slices {
+        var after: String?
+        var first = true
+        while true {
             // A stop waits for one slice at most (nothing of a rebuild counts until its last write).
             try Task.checkCancellation()
-            let start = range.lowerBound
-            let part = try await read(key, files[range].map { ($0.path, $0) })
-            try await storage.commitGraph(
-                GraphCommit(
-                    workspace: key, reset: start == 0, modelVersion: 0, indexedSequence: nil,
-                    upserts: part.compactMap { update in update.facts.map { (update.path, $0) } }, deletes: [],
-                    record: nil))
-            let stripped = part.map { update in
-                var update = update
-                update.facts?.symbols = []
-                return update
+            let page = try await storage.files(workspace: key, after: after, limit: max(1, pageSize))
+            guard let last = page.last else { break }
+            after = last.path
+            // Slices of at most 1,000 files and 32 MiB: a directory of generated register headers
+            // (50,000 macros each) must not put a million symbols in memory at once.
+            var sliceStart = 0
+            var sliceBytes: Int64 = 0
+            var slices: [Range<Int>] = []
+            for (position, file) in page.enumerated() {
+                if sliceBytes >= Self.rebuildSliceBytes {
+                    slices.append(sliceStart..<position)
+                    sliceStart = position
+                    sliceBytes = 0
+                }
+                sliceBytes += min(file.size, Self.maxReadSize)
             }
-            changed += stripped.map(\.path)
-            nodes += stripped.filter { $0.facts != nil }.map(\.path)
-            let before = ContinuousClock.now
-            try await Self.pool.runIfActive {
-                Self.backgroundPriority()
-                rebuilt.graph.withLock { _ = $0.apply(stripped) }
+            slices.append(sliceStart..<page.count)
+            for range in slices {
+                try Task.checkCancellation()
+                let part = try await read(key, page[range].map { ($0.path, $0) })
+                try await storage.commitGraph(
+                    GraphCommit(
+                        workspace: key, reset: first, modelVersion: 0, indexedSequence: nil,
+                        upserts: part.compactMap { update in update.facts.map { (update.path, $0) } }, deletes: [],
+                        record: nil))
+                first = false
+                let stripped = part.map { update in
+                    var update = update
+                    update.facts?.symbols = []
+                    return update
+                }
+                changedCount += stripped.count
+                changed += stripped.prefix(limit - changed.count).map(\.path)
+                let sources = stripped.filter { $0.facts != nil }
+                nodeCount += sources.count
+                nodes += sources.prefix(limit - nodes.count).map(\.path)
+                let before = ContinuousClock.now
+                try await Self.pool.runIfActive {
+                    Self.backgroundPriority()
+                    rebuilt.graph.withLock { _ = $0.apply(stripped) }
+                }
+                updating += ContinuousClock.now - before
+                remaining = max(0, remaining - range.count)
+                setProgress(key) { [remaining] in $0.pendingOperations = remaining }
+                _ = cdeltasys_malloc_trim()
             }
-            updating += ContinuousClock.now - before
-            setProgress(key) { $0.pendingOperations = files.count - range.upperBound }
-            _ = cdeltasys_malloc_trim()
         }
         changed.sort()
         nodes.sort()
         let extracted = ContinuousClock.now - updating
         let updated = ContinuousClock.now
-        let limit = InvalidationRecord.listLimit
         let record = InvalidationRecord(
-            fromSequence: previous + 1, toSequence: sequence, changed: Array(changed.prefix(limit)),
-            changedCount: changed.count, symbolDelta: [], invalidated: Array(nodes.prefix(limit)),
-            invalidatedCount: nodes.count,
+            fromSequence: previous + 1, toSequence: sequence, changed: changed, changedCount: changedCount,
+            symbolDelta: [], invalidated: nodes, invalidatedCount: nodeCount,
             timingsMs: ["extract": Self.ms(extracted - started), "update": Self.ms(updated - extracted)],
-            truncated: changed.count > limit || nodes.count > limit)
+            truncated: changedCount > limit || nodeCount > limit)
         await failpoints.reach(.graphBeforeCommit, workspace: key)
         try Task.checkCancellation()
         try await storage.commitGraph(
             GraphCommit(
-                workspace: key, reset: files.isEmpty, modelVersion: DeltaGraph.modelVersion, indexedSequence: sequence,
+                workspace: key, reset: first, modelVersion: DeltaGraph.modelVersion, indexedSequence: sequence,
                 upserts: [], deletes: [], record: record))
         graphs.withLock { $0[key] = rebuilt }
         _ = cdeltasys_malloc_trim()

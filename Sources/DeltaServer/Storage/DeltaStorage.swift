@@ -58,6 +58,10 @@ public struct UploadContext: Sendable {
 public protocol FileTableStore: Sendable {
     /// The current files and the sequence they are at, from one snapshot.
     func files(workspace: String) async throws -> (sequence: Int64, files: [FileRecord])
+    /// Up to `limit` current files whose paths sort after `after` (by bytes), in that order: a
+    /// workspace read a page at a time, so its whole table is never in memory at once. Each page
+    /// is read as the table is then.
+    func files(workspace: String, after: String?, limit: Int) async throws -> [FileRecord]
     /// The current records of `paths`, keyed by bytes.
     func files(workspace: String, paths: [String]) async throws -> [PathKey: FileRecord]
     func fileCount(workspace: String) async throws -> Int

@@ -393,12 +393,33 @@ public final class SQLiteStorage: DeltaStorage {
                 arguments: [workspace])
             var files: [FileRecord] = []
             while let row = try rows.next() {
-                files.append(
-                    FileRecord(
-                        path: row[0], sha256: row[1], sha1: row[2], size: row[3],
-                        mode: UInt32(truncatingIfNeeded: row[4] as Int64)))
+                files.append(Self.fileRecord(columns: row))
             }
             return (sequence, files)
+        }
+    }
+
+    /// A `SELECT path, sha256, sha1, size, mode` row, read by column index.
+    private static func fileRecord(columns row: Row) -> FileRecord {
+        FileRecord(
+            path: row[0], sha256: row[1], sha1: row[2], size: row[3], mode: UInt32(truncatingIfNeeded: row[4] as Int64))
+    }
+
+    public func files(workspace: String, after: String?, limit: Int) async throws -> [FileRecord] {
+        try await pool.read { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT path, sha256, sha1, size, mode FROM file
+                    WHERE workspace = ? AND path > ? ORDER BY path LIMIT ?
+                    """,
+                arguments: [workspace, after ?? "", limit])
+            var files: [FileRecord] = []
+            files.reserveCapacity(min(limit, 4_096))
+            while let row = try rows.next() {
+                files.append(Self.fileRecord(columns: row))
+            }
+            return files
         }
     }
 
