@@ -7,11 +7,12 @@ public struct PathIndex: Sendable {
     private var childDirectories: [String: Set<String>] = [:]
     /// Directory → names of the files directly in it.
     private var directFiles: [String: Set<String>] = [:]
-    /// `PathIndex.tail(path)` → files with that tail (for Java's package-path lookups). Keyed by
-    /// a slice of the path itself, so a key costs no string of its own.
-    private var byTail: [Substring: PathBucket] = [:]
-    /// `PathIndex.tail(directory)` → directories with that tail.
-    private var directoriesByTail: [Substring: PathBucket] = [:]
+    /// The hash of `PathIndex.tail(path)` → files with that tail (for Java's package-path
+    /// lookups), and maybe a few of another tail with the same hash: every lookup compares the
+    /// paths it finds. Keyed by the hash, a key costs no string of its own.
+    private var byTail: [Int: PathBucket] = [:]
+    /// The same for directories.
+    private var directoriesByTail: [Int: PathBucket] = [:]
     private var knownDirectories: Set<String> = []
 
     public init() {}
@@ -76,12 +77,12 @@ public struct PathIndex: Sendable {
 
     /// Files whose path is `suffix` or ends in `/suffix`.
     public func files(endingIn suffix: String) -> [String] {
-        (byTail[Self.tailSlice(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+        (byTail[PathBucket.key(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
     }
 
     /// Directories whose path is `suffix` or ends in `/suffix`.
     public func directories(endingIn suffix: String) -> [String] {
-        (directoriesByTail[Self.tailSlice(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }
+        (directoriesByTail[PathBucket.key(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }
             .sorted()
     }
 
@@ -151,8 +152,8 @@ public struct PathIndex: Sendable {
     }
 }
 
-/// The paths under one tail: almost always one, held without a set of its own (a set per path
-/// was a fifth of a 100,000-file workspace's graph in memory).
+/// The paths under one tail's hash: almost always one, held without a set of its own (a string
+/// key and a set per path were a fifth of a 100,000-file workspace's graph in memory).
 enum PathBucket: Sendable {
     case one(String)
     case many(Set<String>)
@@ -164,9 +165,12 @@ enum PathBucket: Sendable {
         }
     }
 
+    /// The key of `path`'s tail.
+    static func key(_ path: String) -> Int { PathIndex.tailSlice(path).hashValue }
+
     /// Adds `path` under its tail.
-    static func insert(_ path: String, into buckets: inout [Substring: PathBucket]) {
-        let key = PathIndex.tailSlice(path)
+    static func insert(_ path: String, into buckets: inout [Int: PathBucket]) {
+        let key = Self.key(path)
         switch buckets[key] {
         case nil: buckets[key] = .one(path)
         case .one(let existing) where existing == path: break
@@ -179,8 +183,8 @@ enum PathBucket: Sendable {
     }
 
     /// Removes `path` from under its tail, and the tail when nothing is left under it.
-    static func remove(_ path: String, from buckets: inout [Substring: PathBucket]) {
-        let key = PathIndex.tailSlice(path)
+    static func remove(_ path: String, from buckets: inout [Int: PathBucket]) {
+        let key = Self.key(path)
         switch buckets[key] {
         case .one(let existing) where existing == path: buckets[key] = nil
         case .many(var paths):
