@@ -510,7 +510,7 @@ public final class GraphIndexer: Service, Sendable {
         graphs.withLock { $0[key] = rebuilt }
         _ = cdeltasys_malloc_trim()
         logger.notice(
-            "graph: built", metadata: ["workspace": "\(key)", "files": "\(nodes.count)", "sequence": "\(sequence)"])
+            "graph: built", metadata: ["workspace": "\(key)", "files": "\(nodeCount)", "sequence": "\(sequence)"])
         if sequence > previous { records.publish(ChangeNotice(workspace: key, sequence: sequence)) }
         return rebuilt
     }
