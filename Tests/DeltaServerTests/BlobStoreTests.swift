@@ -16,11 +16,16 @@ import Testing
         return path
     }
 
+    /// A blob store under `directory` and an empty spool directory beside it.
+    static func storeAndSpool(in directory: TemporaryDirectory) throws -> (BlobStore, String) {
+        let spool = directory.sub("spool")
+        try FileSystem.createDirectory(spool)
+        return (try BlobStore(root: directory.sub("store")), spool)
+    }
+
     @Test func newBlobsAreRecordedAndHeldOnesDropped() async throws {
         try await withTemporaryDirectory("blobs") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
+            let (store, spool) = try Self.storeAndSpool(in: directory)
             let hex = String(repeating: "ab", count: 32)
             var first = BlobStore.Adopted()
             try store.adopt(try Self.spool(spool, "one", "content"), sha256: hex, mode: 0o755, into: &first)
@@ -45,9 +50,7 @@ import Testing
     @Test(arguments: [1, BlobStore.fsyncLimit, BlobStore.fsyncLimit + 1, 300])
     func fewAndManyBlobsAreFlushed(count: Int) async throws {
         try await withTemporaryDirectory("flush") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
+            let (store, spool) = try Self.storeAndSpool(in: directory)
             var adopted = BlobStore.Adopted()
             for index in 0..<count {
                 let hex = String(format: "%064x", index * 7_919)
@@ -66,9 +69,7 @@ import Testing
     /// file that is gone fails the adopt and stores nothing.
     @Test func fanOutDirectoriesAreMadeWhenMissing() async throws {
         try await withTemporaryDirectory("fanout") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
+            let (store, spool) = try Self.storeAndSpool(in: directory)
             let first = String(repeating: "12", count: 32)
             let sibling = "12" + String(repeating: "34", count: 31)
             var adopted = BlobStore.Adopted()
@@ -98,9 +99,7 @@ import Testing
 
     @Test func aFlushOfABlobThatVanishedFails() async throws {
         try await withTemporaryDirectory("vanished") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
+            let (store, spool) = try Self.storeAndSpool(in: directory)
             var adopted = BlobStore.Adopted()
             let hex = String(repeating: "cd", count: 32)
             try store.adopt(try Self.spool(spool, "one", "x"), sha256: hex, into: &adopted)
@@ -111,9 +110,7 @@ import Testing
 
     @Test func aPendingFlushReportsItsOutcomeToEveryWait() async throws {
         try await withTemporaryDirectory("pending-flush") { directory in
-            let store = try BlobStore(root: directory.sub("store"))
-            let spool = directory.sub("spool")
-            try FileSystem.createDirectory(spool)
+            let (store, spool) = try Self.storeAndSpool(in: directory)
             var adopted = BlobStore.Adopted()
             for index in 0..<(BlobStore.fsyncLimit + 4) {
                 try store.adopt(

@@ -386,40 +386,39 @@ public final class SQLiteStorage: DeltaStorage {
                 try Int64.fetchOne(
                     db, sql: "SELECT last_sequence FROM workspace WHERE key = ?", arguments: [workspace]
                 ) ?? 0
-            // A cursor read by column index: a manifest is 100,000 rows, and copying each row
-            // and looking its columns up by name cost more than the query.
-            let rows = try Row.fetchCursor(
+            let files = try Self.fileRecords(
                 db, sql: "SELECT path, sha256, sha1, size, mode FROM file WHERE workspace = ? ORDER BY path",
                 arguments: [workspace])
-            var files: [FileRecord] = []
-            while let row = try rows.next() {
-                files.append(Self.fileRecord(columns: row))
-            }
             return (sequence, files)
         }
     }
 
-    /// A `SELECT path, sha256, sha1, size, mode` row, read by column index.
-    private static func fileRecord(columns row: Row) -> FileRecord {
-        FileRecord(
-            path: row[0], sha256: row[1], sha1: row[2], size: row[3], mode: UInt32(truncatingIfNeeded: row[4] as Int64))
+    /// The rows of a `SELECT path, sha256, sha1, size, mode`. A cursor read by column index: a
+    /// manifest is 100,000 rows, and copying each row and looking its columns up by name cost
+    /// more than the query.
+    private static func fileRecords(_ db: Database, sql: String, arguments: StatementArguments) throws
+        -> [FileRecord]
+    {
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        var files: [FileRecord] = []
+        while let row = try rows.next() {
+            files.append(
+                FileRecord(
+                    path: row[0], sha256: row[1], sha1: row[2], size: row[3],
+                    mode: UInt32(truncatingIfNeeded: row[4] as Int64)))
+        }
+        return files
     }
 
     public func files(workspace: String, after: String?, limit: Int) async throws -> [FileRecord] {
         try await pool.read { db in
-            let rows = try Row.fetchCursor(
+            try Self.fileRecords(
                 db,
                 sql: """
                     SELECT path, sha256, sha1, size, mode FROM file
                     WHERE workspace = ? AND path > ? ORDER BY path LIMIT ?
                     """,
                 arguments: [workspace, after ?? "", limit])
-            var files: [FileRecord] = []
-            files.reserveCapacity(min(limit, 4_096))
-            while let row = try rows.next() {
-                files.append(Self.fileRecord(columns: row))
-            }
-            return files
         }
     }
 
