@@ -292,7 +292,7 @@ public final class ClientState: Sendable {
     static func insertOutbox(
         _ db: Database, bundleID: String, file: String, size: Int64, operations: Int, paths: [String]?, force: Bool
     ) throws {
-        let encodedPaths = try paths.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let encodedPaths = paths.map { String(decoding: JSONStrings.encode($0), as: UTF8.self) }
         try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (bundle_id, file, size, operations, created_at, force, paths)

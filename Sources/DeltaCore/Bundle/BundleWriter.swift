@@ -60,9 +60,8 @@ public struct BundleWriter: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let manifestJSON = try encoder.encode(manifest)
-        let hashesJSON = try encoder.encode(
-            HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes))
-        let operationsJSON = try encoder.encode(OperationsDocument(operations: entries.map(\.operation)))
+        let hashesJSON = HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes).jsonBytes()
+        let operationsJSON = OperationsDocument(operations: entries.map(\.operation)).jsonBytes()
 
         let output = try RawFile.create(path, mode: 0o600)
         let deflater = format == .tarGz ? try GzipDeflater(level: compressionLevel) : nil
@@ -84,8 +83,8 @@ public struct BundleWriter: Sendable {
         let root = bundleID + "/"
         try tar.beginDirectory(name: bundleID)
         try tar.addFile(name: root + "manifest.json", bytes: Array(manifestJSON))
-        try tar.addFile(name: root + "metadata/hashes.json", bytes: Array(hashesJSON))
-        try tar.addFile(name: root + "metadata/operations.json", bytes: Array(operationsJSON))
+        try tar.addFile(name: root + "metadata/hashes.json", bytes: hashesJSON)
+        try tar.addFile(name: root + "metadata/operations.json", bytes: operationsJSON)
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         for entry in entries {
             guard let content = entry.content else { continue }
