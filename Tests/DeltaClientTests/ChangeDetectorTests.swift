@@ -59,3 +59,62 @@ import Testing
         }
     }
 }
+
+/// A file hashed once it had settled is not hashed again as it is bundled: its stat after the
+/// copy must still be the one it was hashed with, and a file changed since is refused.
+@Suite struct SettledFileTests {
+    @Test func onlyFilesSettledBeforeHashingCarryTheirStatToTheBundle() async throws {
+        try await withTemporaryDirectory("settled") { directory in
+            let tree = try WorkspaceTree(root: directory.path)
+            try tree.write("fresh.txt", "just saved")
+            let scanned = try TreeScanner(root: tree.root, ignore: IgnoreRules(root: tree.root)).scan().files
+            // Written a moment ago: inside the window, so the writer hashes it again.
+            let recent = ChangeDetector(root: tree.root).detect(scanned: scanned, base: [:])
+            #expect(recent.changes.map(\.settled) == [false])
+            var detector = ChangeDetector(root: tree.root)
+            detector.settledWindow = .zero
+            let settled = detector.detect(scanned: scanned, base: [:])
+            #expect(settled.changes.map(\.settled) == [true])
+
+            let info = ServerInfo(version: "test", limits: BundleLimits())
+            let planned = BundlePlanner(root: tree.root, info: info).plan(settled)
+            let state = try #require(settled.changes.first?.state)
+            #expect(planned.first?.entries.first?.hashedAs == state.stamp)
+            #expect(BundlePlanner(root: tree.root, info: info).plan(recent).first?.entries.first?.hashedAs == nil)
+        }
+    }
+
+    @Test func aFileChangedSinceItWasHashedIsRefusedWithOrWithoutItsStat() async throws {
+        try await withTemporaryDirectory("changed") { directory in
+            let tree = try WorkspaceTree(root: directory.path)
+            let path = try tree.write("a.txt", "first content")
+            let stamp = try RawFile.open(reading: path).stamp()
+            func write(_ hash: ContentHash, hashedAs: FileStamp?) throws {
+                let entry = BundleWriter.Entry(
+                    operation: BundleOperation(operation: .created, path: "a.txt", contentHash: hash, sizeBytes: 13),
+                    content: .file(path: path, size: 13), hashedAs: hashedAs)
+                try BundleWriter(format: .tar).write(
+                    to: directory.path + "/out.tar", bundleID: "b", workspacePath: nil, sequenceNumber: nil,
+                    entries: [entry], sync: false)
+            }
+            // With its stat unchanged the file is trusted, not hashed: even a wrong hash passes
+            // here (the server would refuse it), which shows the writer did not read it twice.
+            try write(TestBundle.sha256("other content"), hashedAs: stamp)
+
+            // Same size, new content, and its mtime put back as a copying tool might.
+            let modified = try #require(FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
+            try tree.write("a.txt", "SECOND conten")
+            try FileManager.default.setAttributes(
+                [.modificationDate: modified.addingTimeInterval(-3600)], ofItemAtPath: path)
+            #expect(try RawFile.open(reading: path).stamp() != stamp)
+            for hashedAs in [stamp, nil] {
+                #expect {
+                    try write(TestBundle.sha256("first content"), hashedAs: hashedAs)
+                } throws: { error in
+                    (error as? DeltaError)?.code == .changedWhileBundling
+                }
+            }
+            try write(TestBundle.sha256("SECOND conten"), hashedAs: nil)
+        }
+    }
+}

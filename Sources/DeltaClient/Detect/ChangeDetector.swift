@@ -12,6 +12,12 @@ public struct ChangeDetector: Sendable {
     /// Files larger than this cannot be sent (the server's per-file limit).
     public var maxFileBytes: Int64
 
+    /// A file unchanged for this long before it is hashed carries its stat to the bundle writer
+    /// (`BundleWriter.Entry.hashedAs`), which then checks the stat after copying it instead of
+    /// hashing it again. A write after hashing began sets a ctime at least this much later than
+    /// the one recorded, whatever the filesystem's timestamp granularity; git's racy-entry rule.
+    public var settledWindow: Duration = TreeSnapshot.racyWindow
+
     public init(root: String, maxFileBytes: Int64 = 256 << 20) {
         self.root = root
         self.maxFileBytes = maxFileBytes
@@ -38,7 +44,12 @@ public struct ChangeDetector: Sendable {
             if let known, Self.sameStat(known, file) { continue }
             toHash.append(file)
         }
+        let settledBefore = TreeSnapshot.now() - settledWindow.nanoseconds
         let digests = ContentHasher.hash(toHash.map { root + "/" + $0.path }, progress: hashProgress)
+        // Whether a file had settled before hashing began (its stat then stands for its content).
+        func settled(_ state: TrackedFile) -> Bool {
+            state.mtimeNanoseconds < settledBefore && state.ctimeNanoseconds < settledBefore
+        }
 
         var created: [TrackedFile] = []
         for (file, digest) in zip(toHash, digests) {
@@ -51,7 +62,7 @@ public struct ChangeDetector: Sendable {
                 if known.sha256 == digest && Self.executable(known.mode) == Self.executable(file.mode) {
                     result.refreshed.append(state)
                 } else {
-                    result.changes.append(Self.change(.updated, state))
+                    result.changes.append(Self.change(.updated, state, settled: settled(state)))
                 }
             } else {
                 created.append(state)
@@ -75,11 +86,11 @@ public struct ChangeDetector: Sendable {
                 let source = sources.removeFirst()
                 deletedByHash[state.sha256] = sources
                 movedSources.insert(source)
-                var change = Self.change(.moved, state)
+                var change = Self.change(.moved, state, settled: settled(state))
                 change.operation.sourcePath = source
                 result.changes.append(change)
             } else {
-                result.changes.append(Self.change(.created, state))
+                result.changes.append(Self.change(.created, state, settled: settled(state)))
             }
         }
         for path in deleted.sorted() where !movedSources.contains(path) {
@@ -104,13 +115,13 @@ public struct ChangeDetector: Sendable {
         )
     }
 
-    static func change(_ kind: OperationKind, _ state: TrackedFile) -> ChangeSet.Change {
+    static func change(_ kind: OperationKind, _ state: TrackedFile, settled: Bool = false) -> ChangeSet.Change {
         ChangeSet.Change(
             operation: BundleOperation(
                 operation: kind, path: state.path, contentHash: ContentHash(algorithm: .sha256, hex: state.sha256),
                 sizeBytes: state.size, mode: executable(state.mode) ? 0o755 : 0o644
             ),
-            state: state
+            state: state, settled: settled
         )
     }
 }

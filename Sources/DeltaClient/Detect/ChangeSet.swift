@@ -7,6 +7,10 @@ public struct ChangeSet: Sendable {
         public var operation: BundleOperation
         /// The file's state after the change (created, updated, moved).
         public var state: TrackedFile?
+        /// Whether the file had settled when it was hashed (`ChangeDetector.settledWindow`): its
+        /// `state`'s stat then stands for the hashed content, and the bundle writer checks that
+        /// stat instead of hashing the file again.
+        public var settled = false
     }
 
     public var changes: [Change] = []

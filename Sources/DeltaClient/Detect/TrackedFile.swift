@@ -1,3 +1,5 @@
+public import DeltaCore
+
 /// A file as the client last sent it (or will once the outbox drains): its stat fingerprint, the
 /// fast path for "unchanged", and its content hash. The detector compares the tree against these;
 /// the client state stores them.
@@ -21,5 +23,12 @@ public struct TrackedFile: Sendable, Hashable {
         self.inode = inode
         self.mode = mode
         self.sha256 = sha256
+    }
+}
+
+extension TrackedFile {
+    /// The stat fields that change with the content.
+    public var stamp: FileStamp {
+        FileStamp(size: size, mtimeNanoseconds: mtimeNanoseconds, ctimeNanoseconds: ctimeNanoseconds, inode: inode)
     }
 }

@@ -65,7 +65,10 @@ struct BundlePlanner {
             cost += added
             current.contentBytes += size
             let content: BundleContent? = hasContent ? .file(path: root + "/" + operation.path, size: size) : nil
-            current.entries.append(BundleWriter.Entry(operation: operation, content: content))
+            current.entries.append(
+                BundleWriter.Entry(
+                    operation: operation, content: content,
+                    hashedAs: hasContent && change.settled ? change.state?.stamp : nil))
             current.paths.append(operation.path)
             if let source = operation.sourcePath { current.paths.append(source) }
             switch operation.operation {

@@ -25,10 +25,16 @@ public struct BundleWriter: Sendable {
     public struct Entry: Sendable {
         public var operation: BundleOperation
         public var content: BundleContent?
+        /// The stat of a `.file` when its `contentHash` was computed, given only when it had not
+        /// changed for a while before (so a later write cannot leave it as it was). The file is
+        /// then not hashed a second time as it is copied: its stat after the copy must still be
+        /// this one. Without it, the copy is hashed and compared with `contentHash`.
+        public var hashedAs: FileStamp?
 
-        public init(operation: BundleOperation, content: BundleContent?) {
+        public init(operation: BundleOperation, content: BundleContent?, hashedAs: FileStamp? = nil) {
             self.operation = operation
             self.content = content
+            self.hashedAs = hashedAs
         }
     }
 
@@ -110,14 +116,19 @@ public struct BundleWriter: Sendable {
                     }
                     try buffer.withUnsafeBytes { raw in
                         let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                        hasher.update(slice)
+                        if entry.hashedAs == nil { hasher.update(slice) }
                         try tar.writeData(slice)
                     }
                     remaining -= Int64(count)
                 }
                 // A file edited between hashing and bundling would be rejected by the server as a
                 // hash mismatch: report it so the caller rescans instead.
-                if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
+                if let hashedAs = entry.hashedAs {
+                    if try input.stamp() != hashedAs {
+                        throw DeltaError(
+                            .changedWhileBundling, "\(sourcePath) changed since it was hashed")
+                    }
+                } else if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
                     expected.hex != hasher.finalize()
                 {
                     throw DeltaError(

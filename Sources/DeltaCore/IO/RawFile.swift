@@ -81,7 +81,34 @@ public final class RawFile: Sendable {
         return Int64(info.st_size)
     }
 
+    /// Size, times and inode from `fstat`.
+    public func stamp() throws -> FileStamp {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw DeltaError.posix("fstat", name) }
+        return FileStamp(
+            size: Int64(info.st_size),
+            mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+            ctimeNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
+            inode: UInt64(info.st_ino))
+    }
+
     deinit { Glibc.close(fd) }
+}
+
+/// The stat fields that change whenever a file's content does (git's index compares the same):
+/// a write sets its mtime and ctime, a replacement changes its inode.
+public struct FileStamp: Sendable, Hashable {
+    public var size: Int64
+    public var mtimeNanoseconds: Int64
+    public var ctimeNanoseconds: Int64
+    public var inode: UInt64
+
+    public init(size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64) {
+        self.size = size
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.ctimeNanoseconds = ctimeNanoseconds
+        self.inode = inode
+    }
 }
 
 extension DeltaError {
