@@ -80,17 +80,33 @@ int cdeltasys_limit_malloc_arenas(int count) {
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 
+/* How many opendir-sized chunks are freed ahead of a launch. Foundation's Process.run() makes
+   small allocations before its opendir, and a small request served from the bins can split one
+   of the freed chunks (it then no longer fits exactly); the rest still do. */
+enum { directory_guard_pairs = 8 };
+
 void *cdeltasys_hold_directory_guard(void) {
     /* glibc's opendir allocates its DIR (48 bytes of fields, then the 32 KiB buffer) with one
-       malloc. Free a chunk of exactly that size with a live block after it: the next opendir on
-       this arena takes the exact fit, and a read past the end of its buffer lands in the guard. */
-    void *buffer = malloc(48 + 32768);
-    void *guard = malloc(4096);
-    free(buffer);
-    return guard;
+       malloc. Free chunks of exactly that size, each with a live block after it: the next opendir
+       on this arena takes an exact fit (malloc prefers one to cutting the heap's top), and a read
+       past the end of its buffer lands in that chunk's guard. */
+    void **guards = malloc(sizeof(void *) * directory_guard_pairs);
+    if (guards == NULL) return NULL;
+    void *buffers[directory_guard_pairs];
+    for (int index = 0; index < directory_guard_pairs; index++) {
+        buffers[index] = malloc(48 + 32768);
+        guards[index] = malloc(4096);
+    }
+    for (int index = 0; index < directory_guard_pairs; index++) free(buffers[index]);
+    return guards;
 }
 
-void cdeltasys_release_directory_guard(void *guard) { free(guard); }
+void cdeltasys_release_directory_guard(void *guard) {
+    void **guards = guard;
+    if (guards == NULL) return;
+    for (int index = 0; index < directory_guard_pairs; index++) free(guards[index]);
+    free(guards);
+}
 
 int cdeltasys_set_mmap_threshold(int bytes) {
 #ifdef M_MMAP_THRESHOLD

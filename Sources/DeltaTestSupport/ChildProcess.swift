@@ -20,9 +20,13 @@ extension Process {
     ///
     /// The threshold alone did not do it: glibc cuts a large request from the heap's top chunk
     /// when the top is big enough and maps memory only when it must grow, so the buffer could
-    /// still end where the heap's mapped part ends (the crash came back once in a full run). A
-    /// chunk of the buffer's size with a live block after it is therefore freed just before the
-    /// launch, for `opendir` to reuse.
+    /// still end where the heap's mapped part ends (the crash came back once in a full run).
+    /// Chunks of the buffer's size, each with a live block after it, are therefore freed just
+    /// before the launch, for `opendir` to reuse. One was not enough (the crash came back in a
+    /// CI run): `run()` allocates before it lists the directory, and a small request can split
+    /// the freed chunk, so eight are freed. The overread only reaches past the buffer when the
+    /// listing fills it, at about 1,300 open descriptors; a full parallel test run holds over
+    /// 2,000 at its peak.
     public func runAlone() throws {
         Self.directoryBuffersAreMapped
         try Self.launching.withLock {

@@ -44,10 +44,11 @@ int cdeltasys_malloc_trim(void);
 /// Returns the bytes of address space advised, or -1 if /proc/self/smaps cannot be read.
 long long cdeltasys_drop_code_pages(void);
 
-/// Frees a heap chunk the size of glibc's opendir(3) allocation with a live 4 KiB block kept
-/// after it, and returns that block (for cdeltasys_release_directory_guard): the next opendir on
-/// the calling thread's arena reuses the chunk, so a read past the end of its buffer stays in
-/// mapped memory even when the chunk would otherwise have been cut from the end of the heap.
+/// Frees eight heap chunks the size of glibc's opendir(3) allocation, each with a live 4 KiB
+/// block kept after it, and returns those blocks (for cdeltasys_release_directory_guard): the
+/// next opendir on the calling thread's arena reuses one of the chunks, so a read past the end of
+/// its buffer stays in mapped memory even when the chunk would otherwise have been cut from the
+/// end of the heap. Eight, because allocations made before the opendir may split some of them.
 void *cdeltasys_hold_directory_guard(void);
 void cdeltasys_release_directory_guard(void *guard);
 
