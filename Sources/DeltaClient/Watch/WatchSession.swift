@@ -205,14 +205,17 @@ public final class WatchSession: Service, Sendable {
         }
     }
 
+    /// Detects and queues; a file edited while it was bundled means looking again. After the
+    /// third time the error reaches the caller, which queues a full rescan: the batch's changes
+    /// must not be dropped (they once were, silently, when its files kept changing).
     private func detectAndQueue(_ detect: () throws -> ChangeSet) throws {
-        for _ in 0..<3 {
+        for attempt in 1...3 {
             let changes = try detect()
             do {
                 try engine.enqueue(changes)
                 if !changes.isEmpty { wake.yield() }
                 return
-            } catch let error as DeltaError where error.code == .changedWhileBundling {
+            } catch let error as DeltaError where error.code == .changedWhileBundling && attempt < 3 {
                 continue  // edited while bundling: look again
             }
         }
