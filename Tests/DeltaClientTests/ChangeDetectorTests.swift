@@ -79,7 +79,7 @@ import Testing
             let info = ServerInfo(version: "test", limits: BundleLimits())
             let planned = BundlePlanner(root: tree.root, info: info).plan(settled)
             let state = try #require(settled.changes.first?.state)
-            #expect(planned.first?.entries.first?.hashedAs == state.stamp)
+            #expect(planned.first?.entries.first?.hashedAs == state.fingerprint)
             #expect(BundlePlanner(root: tree.root, info: info).plan(recent).first?.entries.first?.hashedAs == nil)
         }
     }
@@ -88,8 +88,8 @@ import Testing
         try await withTemporaryDirectory("changed") { directory in
             let tree = try WorkspaceTree(root: directory.path)
             let path = try tree.write("a.txt", "first content")
-            let stamp = try RawFile.open(reading: path).stamp()
-            func write(_ hash: ContentHash, hashedAs: FileStamp?) throws {
+            let hashed = try RawFile.open(reading: path).fingerprint()
+            func write(_ hash: ContentHash, hashedAs: StatFingerprint?) throws {
                 let entry = BundleWriter.Entry(
                     operation: BundleOperation(operation: .created, path: "a.txt", contentHash: hash, sizeBytes: 13),
                     content: .file(path: path, size: 13), hashedAs: hashedAs)
@@ -99,15 +99,15 @@ import Testing
             }
             // With its stat unchanged the file is trusted, not hashed: even a wrong hash passes
             // here (the server would refuse it), which shows the writer did not read it twice.
-            try write(TestBundle.sha256("other content"), hashedAs: stamp)
+            try write(TestBundle.sha256("other content"), hashedAs: hashed)
 
             // Same size, new content, and its mtime put back as a copying tool might.
             let modified = try #require(FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
             try tree.write("a.txt", "SECOND conten")
             try FileManager.default.setAttributes(
                 [.modificationDate: modified.addingTimeInterval(-3600)], ofItemAtPath: path)
-            #expect(try RawFile.open(reading: path).stamp() != stamp)
-            for hashedAs in [stamp, nil] {
+            #expect(try RawFile.open(reading: path).fingerprint() != hashed)
+            for hashedAs in [hashed, nil] {
                 #expect {
                     try write(TestBundle.sha256("first content"), hashedAs: hashedAs)
                 } throws: { error in

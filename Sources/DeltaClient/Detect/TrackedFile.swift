@@ -1,5 +1,11 @@
 public import DeltaCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A file as the client last sent it (or will once the outbox drains): its stat fingerprint, the
 /// fast path for "unchanged", and its content hash. The detector compares the tree against these;
 /// the client state stores them.
@@ -27,8 +33,10 @@ public struct TrackedFile: Sendable, Hashable {
 }
 
 extension TrackedFile {
-    /// The stat fields that change with the content.
-    public var stamp: FileStamp {
-        FileStamp(size: size, mtimeNanoseconds: mtimeNanoseconds, ctimeNanoseconds: ctimeNanoseconds, inode: inode)
+    /// The stat fingerprint the file was tracked with (a regular file).
+    public var fingerprint: StatFingerprint {
+        StatFingerprint(
+            size: size, mtimeNanoseconds: mtimeNanoseconds, ctimeNanoseconds: ctimeNanoseconds, inode: inode,
+            mode: UInt32(S_IFREG) | mode)
     }
 }

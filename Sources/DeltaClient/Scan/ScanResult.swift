@@ -1,3 +1,5 @@
+public import DeltaCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -40,39 +42,7 @@ public struct ScannedDirectory: Sendable, Hashable {
     }
 }
 
-/// The parts of a `stat` result that change when a file's content, type, mode or identity does
-/// (a directory's when an entry is added, removed or renamed).
-public struct StatFingerprint: Sendable, Hashable {
-    public var size: Int64
-    public var mtimeNanoseconds: Int64
-    public var ctimeNanoseconds: Int64
-    public var inode: UInt64
-    /// The whole `st_mode`: type and permission bits.
-    public var mode: UInt32
-
-    public init(size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64, mode: UInt32) {
-        self.size = size
-        self.mtimeNanoseconds = mtimeNanoseconds
-        self.ctimeNanoseconds = ctimeNanoseconds
-        self.inode = inode
-        self.mode = mode
-    }
-
-    init(_ info: stat) {
-        self.init(
-            size: Int64(info.st_size),
-            mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-            ctimeNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
-            inode: UInt64(info.st_ino), mode: UInt32(info.st_mode))
-    }
-
-    /// The fingerprint of whatever is at `path` (not followed if a symlink); nil when nothing is.
-    init?(lstatAt path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
-        self.init(info)
-    }
-
+extension StatFingerprint {
     /// The fingerprint of a regular file the scan listed.
     init(_ file: ScannedFile) {
         self.init(

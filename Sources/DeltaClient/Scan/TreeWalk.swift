@@ -1,3 +1,5 @@
+import DeltaCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

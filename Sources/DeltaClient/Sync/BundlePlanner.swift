@@ -68,7 +68,7 @@ struct BundlePlanner {
             current.entries.append(
                 BundleWriter.Entry(
                     operation: operation, content: content,
-                    hashedAs: hasContent && change.settled ? change.state?.stamp : nil))
+                    hashedAs: hasContent && change.settled ? change.state?.fingerprint : nil))
             current.paths.append(operation.path)
             if let source = operation.sourcePath { current.paths.append(source) }
             switch operation.operation {

@@ -29,9 +29,9 @@ public struct BundleWriter: Sendable {
         /// changed for a while before (so a later write cannot leave it as it was). The file is
         /// then not hashed a second time as it is copied: its stat after the copy must still be
         /// this one. Without it, the copy is hashed and compared with `contentHash`.
-        public var hashedAs: FileStamp?
+        public var hashedAs: StatFingerprint?
 
-        public init(operation: BundleOperation, content: BundleContent?, hashedAs: FileStamp? = nil) {
+        public init(operation: BundleOperation, content: BundleContent?, hashedAs: StatFingerprint? = nil) {
             self.operation = operation
             self.content = content
             self.hashedAs = hashedAs
@@ -123,8 +123,9 @@ public struct BundleWriter: Sendable {
                 }
                 // A file edited between hashing and bundling would be rejected by the server as a
                 // hash mismatch: report it so the caller rescans instead.
+                let after = try input.fingerprint()
                 if let hashedAs = entry.hashedAs {
-                    if try input.stamp() != hashedAs {
+                    if after != hashedAs {
                         throw DeltaError(
                             .changedWhileBundling, "\(sourcePath) changed since it was hashed")
                     }
@@ -134,7 +135,7 @@ public struct BundleWriter: Sendable {
                     throw DeltaError(
                         .changedWhileBundling, "\(sourcePath) changed while it was being bundled")
                 }
-                if try input.size() != size {
+                if after.size != size {
                     throw DeltaError(
                         .changedWhileBundling, "\(sourcePath) changed size while it was being bundled")
                 }

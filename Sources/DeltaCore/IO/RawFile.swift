@@ -81,33 +81,47 @@ public final class RawFile: Sendable {
         return Int64(info.st_size)
     }
 
-    /// Size, times and inode from `fstat`.
-    public func stamp() throws -> FileStamp {
+    /// The file's stat fingerprint, from `fstat`.
+    public func fingerprint() throws -> StatFingerprint {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw DeltaError.posix("fstat", name) }
-        return FileStamp(
-            size: Int64(info.st_size),
-            mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-            ctimeNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
-            inode: UInt64(info.st_ino))
+        return StatFingerprint(info)
     }
 
     deinit { Glibc.close(fd) }
 }
 
-/// The stat fields that change whenever a file's content does (git's index compares the same):
-/// a write sets its mtime and ctime, a replacement changes its inode.
-public struct FileStamp: Sendable, Hashable {
+/// The parts of a `stat` result that change when a file's content, type, mode or identity does
+/// (a directory's when an entry is added, removed or renamed).
+public struct StatFingerprint: Sendable, Hashable {
     public var size: Int64
     public var mtimeNanoseconds: Int64
     public var ctimeNanoseconds: Int64
     public var inode: UInt64
+    /// The whole `st_mode`: type and permission bits.
+    public var mode: UInt32
 
-    public init(size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64) {
+    public init(size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64, mode: UInt32) {
         self.size = size
         self.mtimeNanoseconds = mtimeNanoseconds
         self.ctimeNanoseconds = ctimeNanoseconds
         self.inode = inode
+        self.mode = mode
+    }
+
+    public init(_ info: stat) {
+        self.init(
+            size: Int64(info.st_size),
+            mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+            ctimeNanoseconds: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec),
+            inode: UInt64(info.st_ino), mode: UInt32(info.st_mode))
+    }
+
+    /// The fingerprint of whatever is at `path` (not followed if a symlink); nil when nothing is.
+    public init?(lstatAt path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        self.init(info)
     }
 }
 

@@ -43,12 +43,12 @@ extension HashesDocument {
         var out: [UInt8] = []
         out.reserveCapacity(128 + fileHashes.count * 160)
         out.append(contentsOf: #"{"file_hashes":{"#.utf8)
-        let paths = fileHashes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        for (index, path) in paths.enumerated() {
+        let pairs = fileHashes.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            ManifestJSON.appendString(path, to: &out)
+            ManifestJSON.appendString(pair.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            ManifestJSON.appendString(fileHashes[path] ?? "", to: &out)
+            ManifestJSON.appendString(pair.value, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         if let updatedAt {
