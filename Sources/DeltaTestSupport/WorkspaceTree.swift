@@ -39,17 +39,9 @@ public struct WorkspaceTree: Sendable {
     /// top-level names in `excluding`.
     public static func snapshot(_ directory: String, excluding: Set<String> = []) throws -> [String: String] {
         var result: [String: String] = [:]
-        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [:] }
-        while let relative = enumerator.nextObject() as? String {
-            let first = String(relative.split(separator: "/").first ?? "")
-            if excluding.contains(first) {
-                enumerator.skipDescendants()
-                continue
-            }
-            var info = stat()
-            guard lstat(directory + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+        for (relative, entry) in try DiskListing.entries(directory, excluding: excluding) where entry.type == S_IFREG {
             let digest = SHA256.hash(data: try FileSystem.readAll(directory + "/" + relative)).hexString
-            result[relative] = digest + (info.st_mode & 0o111 != 0 ? " x" : "")
+            result[relative] = digest + (entry.permissions & 0o111 != 0 ? " x" : "")
         }
         return result
     }

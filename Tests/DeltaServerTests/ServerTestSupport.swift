@@ -60,12 +60,7 @@ enum ServerTest {
     static func materialised(_ workDirectory: String, workspace: String) throws -> [String: String] {
         let root = workDirectory + "/workspaces/" + workspace
         var result: [String: String] = [:]
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [:] }
-        while let relative = enumerator.nextObject() as? String {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory),
-                !isDirectory.boolValue
-            else { continue }
+        for relative in try DiskListing.regularFiles(root) {
             result[relative] = SHA256.hash(data: try FileSystem.readAll(root + "/" + relative)).hexString
         }
         return result
