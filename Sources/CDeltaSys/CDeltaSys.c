@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,42 +82,36 @@ int cdeltasys_limit_malloc_arenas(int count) {
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 
-/* How many opendir-sized chunks are freed ahead of a launch. Foundation's Process.run() makes
-   small allocations before its opendir, and a small request served from the bins can split one
-   of the freed chunks (it then no longer fits exactly); the rest still do. */
-enum { directory_guard_pairs = 8 };
-
-void *cdeltasys_hold_directory_guard(void) {
-    /* glibc's opendir allocates its DIR (48 bytes of fields, then the 32 KiB buffer) with one
-       malloc. Free chunks of exactly that size, each with a live block after it: the next opendir
-       on this arena takes an exact fit (malloc prefers one to cutting the heap's top), and a read
-       past the end of its buffer lands in that chunk's guard. */
-    void **guards = malloc(sizeof(void *) * directory_guard_pairs);
-    if (guards == NULL) return NULL;
-    void *buffers[directory_guard_pairs];
-    for (int index = 0; index < directory_guard_pairs; index++) {
-        buffers[index] = malloc(48 + 32768);
-        guards[index] = malloc(4096);
+int cdeltasys_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *directory,
+                    int stdin_fd, int stdout_fd, int stderr_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return result;
     }
-    for (int index = 0; index < directory_guard_pairs; index++) free(buffers[index]);
-    return guards;
+    int sources[3] = {stdin_fd, stdout_fd, stderr_fd};
+    for (int target = 0; target < 3 && result == 0; target++) {
+        if (sources[target] >= 0) result = posix_spawn_file_actions_adddup2(&actions, sources[target], target);
+    }
+    if (result == 0 && directory != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, directory);
+    /* close_range(2) in the child: nothing but 0, 1 and 2 is inherited, CLOEXEC or not. */
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return result;
 }
 
-void cdeltasys_release_directory_guard(void *guard) {
-    void **guards = guard;
-    if (guards == NULL) return;
-    for (int index = 0; index < directory_guard_pairs; index++) free(guards[index]);
-    free(guards);
-}
-
-int cdeltasys_set_mmap_threshold(int bytes) {
-#ifdef M_MMAP_THRESHOLD
-    return mallopt(M_MMAP_THRESHOLD, bytes);
-#else
-    (void)bytes;
-    return 0;
-#endif
-}
 
 int cdeltasys_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);

@@ -1,38 +1,155 @@
 import CDeltaSys
+import DeltaCore
 public import Foundation
+import Glibc
 
-extension Process {
-    private static let launching = NSLock()
+/// A child process for tests, launched with `posix_spawn` (`cdeltasys_spawn`).
+///
+/// Not Foundation's `Process`: its `run()` lists `/proc/self/fd` and copies 256 bytes of each
+/// entry's name out of glibc's directory buffer (swift-corelibs-foundation #5472). Once the
+/// listing fills that buffer, at about 1,300 open descriptors (a full parallel run holds over
+/// 2,000), the copy can run past the end of a heap, and the test process crashed in it. Guarding
+/// the heap around each launch made the crash rarer, never impossible; this has no listing.
+///
+/// The child gets descriptors 0–2 only (all others are closed in it), default signal handling
+/// and an empty signal mask. It is reaped by `isRunning` or `waitUntilExit()`.
+public final class ChildProcess: @unchecked Sendable {
+    /// Where one of the child's output streams goes.
+    public enum Output: Sendable {
+        /// This process's own stream.
+        case inherit
+        /// `/dev/null`.
+        case null
+        /// A pipe; its read end is `standardOutput` / `standardError`.
+        case pipe
+    }
 
-    /// Foundation's `Process.run()` lists `/proc/self/fd` (`findMaximumOpenFromProcSelfFD`) and
-    /// copies each `dirent` whole (280 bytes) out of glibc's directory buffer, past the end of
-    /// the last, short entry. When that buffer sits at the very end of a thread's malloc arena,
-    /// the copy reads into the unmapped page after it: the test process crashed in that
-    /// `memmove` (`Bad pointer dereference` at a page boundary) about once in ten full runs.
-    /// Allocations from 32 KiB up are made with `mmap` in the test process instead, so the
-    /// 32 KiB directory buffer always has the rest of its last page after it.
-    private static let directoryBuffersAreMapped: Void = {
-        _ = cdeltasys_set_mmap_threshold(32 << 10)
-    }()
+    public enum TerminationReason: Sendable, Equatable {
+        case exit
+        case uncaughtSignal
+    }
 
-    /// `run()`, one launch at a time in this process, with the directory buffer that `run()`
-    /// reads `/proc/self/fd` into kept off the end of a heap (see `directoryBuffersAreMapped`).
-    ///
-    /// The threshold alone did not do it: glibc cuts a large request from the heap's top chunk
-    /// when the top is big enough and maps memory only when it must grow, so the buffer could
-    /// still end where the heap's mapped part ends (the crash came back once in a full run).
-    /// Chunks of the buffer's size, each with a live block after it, are therefore freed just
-    /// before the launch, for `opendir` to reuse. One was not enough (the crash came back in a
-    /// CI run): `run()` allocates before it lists the directory, and a small request can split
-    /// the freed chunk, so eight are freed. The overread only reaches past the buffer when the
-    /// listing fills it, at about 1,300 open descriptors; a full parallel test run holds over
-    /// 2,000 at its peak.
-    public func runAlone() throws {
-        Self.directoryBuffersAreMapped
-        try Self.launching.withLock {
-            let guardBlock = cdeltasys_hold_directory_guard()
-            defer { cdeltasys_release_directory_guard(guardBlock) }
-            try run()
+    public let processIdentifier: Int32
+    private let outputReader: FileHandle?
+    private let errorReader: FileHandle?
+
+    /// The read end of the child's stdout, which must have been `.pipe`.
+    public var standardOutput: FileHandle { Self.reader(outputReader, "standardOutput") }
+    /// The read end of the child's stderr, which must have been `.pipe`.
+    public var standardError: FileHandle { Self.reader(errorReader, "standardError") }
+
+    private let lock = NSLock()
+    /// The `waitpid` status, once reaped.
+    private var waitStatus: Int32?
+
+    /// Starts `executable` (a path, not looked up in `PATH`) with `arguments`. `environment`
+    /// replaces this process's environment when given; stdin is `/dev/null`.
+    public init(
+        executable: String, arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+        standardOutput: Output = .inherit, standardError: Output = .inherit
+    ) throws {
+        var opened: [Int32] = []
+        defer { for fd in opened { close(fd) } }
+        func null(_ flags: Int32) throws -> Int32 {
+            let fd = open("/dev/null", flags | O_CLOEXEC)
+            guard fd >= 0 else { throw DeltaError.posix("open", "/dev/null") }
+            opened.append(fd)
+            return fd
         }
+        /// The descriptor the child gets, and the read end this process keeps for a pipe.
+        func target(_ output: Output) throws -> (child: Int32, reader: FileHandle?) {
+            switch output {
+            case .inherit: return (-1, nil)
+            case .null: return (try null(O_WRONLY), nil)
+            case .pipe:
+                var ends: [Int32] = [-1, -1]
+                // Close-on-exec for other launchers; children launched here inherit 0–2 only anyway.
+                guard pipe(&ends) == 0 else { throw DeltaError.posix("pipe", executable) }
+                for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+                opened.append(ends[1])
+                return (ends[1], FileHandle(fileDescriptor: ends[0], closeOnDealloc: true))
+            }
+        }
+        let input = try null(O_RDONLY)
+        let out = try target(standardOutput)
+        let err = try target(standardError)
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let result = argv.withUnsafeBufferPointer { argvBuffer in
+            envp.withUnsafeBufferPointer { envpBuffer in
+                cdeltasys_spawn(
+                    &pid, executable, argvBuffer.baseAddress, envpBuffer.baseAddress, directory, input, out.child,
+                    err.child)
+            }
+        }
+        guard result == 0 else { throw DeltaError.posix("spawn", executable, errno: result) }
+        processIdentifier = pid
+        outputReader = out.reader
+        errorReader = err.reader
+    }
+
+    /// Whether the child has not exited yet (reaping it if it has).
+    public var isRunning: Bool {
+        lock.withLock {
+            guard waitStatus == nil else { return false }
+            var status: Int32 = 0
+            let reaped = waitpid(processIdentifier, &status, WNOHANG)
+            if reaped == processIdentifier { waitStatus = status }
+            return waitStatus == nil
+        }
+    }
+
+    /// Blocks until the child has exited (polling every 5 ms, so `isRunning` never waits behind it).
+    public func waitUntilExit() {
+        while isRunning { usleep(5_000) }
+    }
+
+    /// Sends `signal` to the child, unless it has already been reaped.
+    public func send(_ signal: Int32) {
+        lock.withLock {
+            if waitStatus == nil { _ = kill(processIdentifier, signal) }
+        }
+    }
+
+    /// SIGTERM.
+    public func terminate() { send(SIGTERM) }
+
+    /// The exit status, or the number of the signal that ended the child; call after it exited.
+    public var terminationStatus: Int32 {
+        let status = lock.withLock { waitStatus } ?? 0
+        return Self.exited(status) ? (status >> 8) & 0xff : status & 0x7f
+    }
+
+    public var terminationReason: TerminationReason {
+        Self.exited(lock.withLock { waitStatus } ?? 0) ? .exit : .uncaughtSignal
+    }
+
+    private static func reader(_ handle: FileHandle?, _ name: String) -> FileHandle {
+        guard let handle else { preconditionFailure("\(name) was not started as .pipe") }
+        return handle
+    }
+
+    /// WIFEXITED (a macro Swift does not import).
+    private static func exited(_ status: Int32) -> Bool { status & 0x7f == 0 }
+}
+
+/// Reads a handle to its end on a thread of its own; `wait()` returns what was read.
+public final class ConcurrentRead: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    public init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    public func wait() -> Data {
+        done.wait()
+        return data
     }
 }

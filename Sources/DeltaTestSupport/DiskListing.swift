@@ -1,7 +1,7 @@
 import DeltaCore
-public import Foundation
+public import Glibc
 
-/// Every entry below a directory, read with `openat`/`readdir`/`fstatat` and failing loudly.
+/// Every entry below a directory, read with `open`/`readdir`/`lstat` and failing loudly.
 ///
 /// Foundation's enumerators skip a directory they cannot open without a word, which turned a
 /// listing that failed under load into a "missing files" test failure that could not be told

@@ -1,11 +1,10 @@
 import DeltaCore
-public import Foundation
+import Foundation
 
 /// The built `deltasync` binary run as a real child process (crash and CLI tests).
 public final class ServerProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     public let port: Int
-    private let output: Pipe
 
     /// Path of the `deltasync` executable next to the test bundle (or `DELTASYNC_BIN`).
     public static var binary: String {
@@ -31,17 +30,15 @@ public final class ServerProcess: @unchecked Sendable {
     private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.runAlone()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        let process = try ChildProcess(
+            executable: binary, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            standardOutput: .pipe, standardError: .pipe)
+        // stderr is read on a thread of its own: a child that fills one pipe while this reads
+        // the other to its end would otherwise wait forever.
+        let errors = ConcurrentRead(process.standardError)
+        let stdout = process.standardOutput.readDataToEndOfFile()
+        let stderr = errors.wait()
         process.waitUntilExit()
         return (
             process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
@@ -59,24 +56,21 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     private init(workDirectory: String, arguments: [String], environment: [String: String]) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments =
+        let arguments =
             ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
             // Test machines may be short of disk (as in `TestServer`); the floor has its own test.
             + (arguments.contains("--min-free-mb") ? [] : ["--min-free-mb", "1"])
             + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DELTASYNC_FAILPOINT")
-        process.environment = env.merging(environment) { $1 }
-        output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.runAlone()
+        process = try ChildProcess(
+            executable: Self.binary, arguments: arguments, environment: env.merging(environment) { $1 },
+            standardOutput: .pipe, standardError: .null)
+        let output = process.standardOutput
         var buffer = Data()
         var found: Int?
         while found == nil {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = output.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
             let text = String(decoding: buffer, as: UTF8.self)
@@ -130,7 +124,7 @@ public final class ServerProcess: @unchecked Sendable {
     deinit { stop() }
 
     /// Polls for the exit, at most `seconds`; whether the process has exited.
-    private static func waitUntilExit(_ process: Process, seconds: Int) -> Bool {
+    private static func waitUntilExit(_ process: ChildProcess, seconds: Int) -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while process.isRunning {
             if ContinuousClock.now >= deadline { return false }

@@ -31,11 +31,11 @@ public final class WebDriver: @unchecked Sendable {
         public let id: String
     }
 
-    private let driver: Process
+    private let driver: ChildProcess
     private let base: String
     private var session = ""
 
-    private init(driver: Process, port: Int) {
+    private init(driver: ChildProcess, port: Int) {
         self.driver = driver
         base = "http://127.0.0.1:\(port)"
     }
@@ -59,16 +59,13 @@ public final class WebDriver: @unchecked Sendable {
 
     /// Runs `chromedriver --port=0` and reads the port it reports ("… started successfully on port N.").
     private static func startBlocking() throws -> WebDriver {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chromedriver)
-        process.arguments = ["--port=0", "--allowed-ips=127.0.0.1", "--log-level=SEVERE"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.runAlone()
+        let process = try ChildProcess(
+            executable: chromedriver, arguments: ["--port=0", "--allowed-ips=127.0.0.1", "--log-level=SEVERE"],
+            standardOutput: .pipe, standardError: .null)
+        let output = process.standardOutput
         var buffer = Data()
         while true {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = output.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
             let text = String(decoding: buffer, as: UTF8.self)
@@ -76,7 +73,7 @@ public final class WebDriver: @unchecked Sendable {
                 let port = Int(text[range.upperBound...].prefix { $0.isNumber })
             {
                 // Keep draining the driver's output so it never blocks on a full pipe.
-                let handle = output.fileHandleForReading
+                let handle = output
                 DispatchQueue.global().async { while !handle.availableData.isEmpty {} }
                 return WebDriver(driver: process, port: port)
             }

@@ -106,14 +106,11 @@ import Testing
         }
     }
 
-    static func startMirror(_ mirror: String, _ server: TestServer) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = ["pull", mirror, "--server", server.baseURL, "--workspace", "ws", "--follow"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+    static func startMirror(_ mirror: String, _ server: TestServer) throws -> ChildProcess {
         try FileSystem.createDirectory(mirror)
-        try process.runAlone()
-        return process
+        return try ChildProcess(
+            executable: ServerProcess.binary,
+            arguments: ["pull", mirror, "--server", server.baseURL, "--workspace", "ws", "--follow"],
+            standardOutput: .null, standardError: .null)
     }
 }

@@ -72,16 +72,10 @@ final class ScanTestDirectory {
     )
         throws -> Data
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.runAlone()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let process = try ChildProcess(
+            executable: executable, arguments: arguments, environment: environment, directory: directory,
+            standardOutput: .pipe, standardError: .null)
+        let data = process.standardOutput.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw CocoaError(

@@ -178,12 +178,11 @@ import Testing
             defer { server.stop() }
             let tree = try WorkspaceTree(root: directory.sub("ws"))
             try tree.write("a.txt", "a")
-            let watcher = Process()
-            watcher.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-            watcher.arguments = [
-                "watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error",
-            ]
-            try watcher.runAlone()
+            let watcher = try ChildProcess(
+                executable: ServerProcess.binary,
+                arguments: [
+                    "watch", tree.root, "--server", server.baseURL, "--workspace", "ws", "--log-level", "error",
+                ])
             defer {
                 if watcher.isRunning { watcher.terminate() }
                 watcher.waitUntilExit()

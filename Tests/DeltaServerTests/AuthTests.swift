@@ -154,14 +154,13 @@ import Testing
         try await withTemporaryDirectory("tls") { directory in
             let key = directory.sub("key.pem")
             let cert = directory.sub("cert.pem")
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj",
-                "/CN=127.0.0.1",
-            ]
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.runAlone()
+            let openssl = try ChildProcess(
+                executable: "/usr/bin/openssl",
+                arguments: [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=127.0.0.1",
+                ],
+                standardError: .null)
             openssl.waitUntilExit()
             try #require(openssl.terminationStatus == 0)
             let server = try await ServerProcess.start(
@@ -176,13 +175,9 @@ import Testing
 /// Fetches over HTTPS with curl, trusting only the test's certificate.
 enum TLSProbe {
     static func fetch(_ url: String, cacert: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS", "--cacert", cacert, url]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.runAlone()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let process = try ChildProcess(
+            executable: "/usr/bin/curl", arguments: ["-sS", "--cacert", cacert, url], standardOutput: .pipe)
+        let data = process.standardOutput.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
     }

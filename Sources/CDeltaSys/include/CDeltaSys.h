@@ -44,17 +44,14 @@ int cdeltasys_malloc_trim(void);
 /// Returns the bytes of address space advised, or -1 if /proc/self/smaps cannot be read.
 long long cdeltasys_drop_code_pages(void);
 
-/// Frees eight heap chunks the size of glibc's opendir(3) allocation, each with a live 4 KiB
-/// block kept after it, and returns those blocks (for cdeltasys_release_directory_guard): the
-/// next opendir on the calling thread's arena reuses one of the chunks, so a read past the end of
-/// its buffer stays in mapped memory even when the chunk would otherwise have been cut from the
-/// end of the heap. Eight, because allocations made before the opendir may split some of them.
-void *cdeltasys_hold_directory_guard(void);
-void cdeltasys_release_directory_guard(void *guard);
-
-/// mallopt(M_MMAP_THRESHOLD, bytes): allocations of at least `bytes` are made with mmap (and the
-/// threshold stops adapting); returns 1 on success.
-int cdeltasys_set_mmap_threshold(int bytes);
+/// posix_spawn(3) of `path` with stdin, stdout and stderr taken from the given descriptors (-1:
+/// inherited), in `directory` (NULL: this one), with every other descriptor closed in the child
+/// (close_range), all signals at their default disposition and none blocked. Returns 0 or an
+/// errno value. Tests launch their children with this instead of Foundation's Process, whose
+/// run() lists /proc/self/fd and reads past glibc's directory buffer (swift-corelibs-foundation
+/// #5472), crashing a test process that holds many descriptors.
+int cdeltasys_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *directory,
+                    int stdin_fd, int stdout_fd, int stderr_fd);
 
 /// Sets the calling thread's nice value (Linux schedules threads, not processes): background
 /// work on a thread of its own yields the CPU to the rest of the process under load.
