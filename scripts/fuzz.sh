@@ -28,6 +28,8 @@ FUZZ_FLAGS=(
 REPLAY_FLAGS=(--scratch-path "$SCRATCH/normal" --product deltasync-fuzz)
 # Let libFuzzer and ASan report crashes; the Swift runtime's backtracer can hang under them.
 export SWIFT_BACKTRACE=enable=no
+# The shared Swift runtime, as the sanitizers expect (release builds link it statically otherwise).
+export DELTASYNC_DYNAMIC_STDLIB=1
 
 # The whole run is one function, read before it starts: editing this file while a long run is
 # going on cannot change what the run does next.

@@ -1,5 +1,5 @@
 import DeltaCore
-public import Glibc
+import Glibc
 
 /// Every entry below a directory, read with `open`/`readdir`/`lstat` and failing loudly.
 ///
@@ -10,9 +10,9 @@ public import Glibc
 public enum DiskListing {
     public struct Entry: Sendable, Equatable {
         /// `S_IFREG`, `S_IFDIR`, `S_IFLNK`, … (the `S_IFMT` bits of `st_mode`).
-        public var type: mode_t
+        public var type: UInt32
         /// The permission bits.
-        public var permissions: mode_t
+        public var permissions: UInt32
     }
 
     /// The relative path and entry of everything below `root` (not `root` itself); empty when
@@ -30,14 +30,13 @@ public enum DiskListing {
             for name in names {
                 if relative.isEmpty && excluding.contains(name) { continue }
                 let path = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard lstat(root + "/" + path, &info) == 0 else {
+                guard let info = StatFingerprint(lstatAt: root + "/" + path) else {
                     if errno == ENOENT { continue }
                     throw DeltaError.posix("lstat", root + "/" + path)
                 }
-                let type = info.st_mode & S_IFMT
-                result.append((path, Entry(type: type, permissions: info.st_mode & 0o7777)))
-                if type == S_IFDIR { pending.append(path) }
+                let type = info.mode & UInt32(S_IFMT)
+                result.append((path, Entry(type: type, permissions: info.mode & 0o7777)))
+                if type == UInt32(S_IFDIR) { pending.append(path) }
             }
         }
         return result
@@ -45,7 +44,7 @@ public enum DiskListing {
 
     /// The relative paths of the regular files below `root`.
     public static func regularFiles(_ root: String) throws -> [String] {
-        try entries(root).filter { $0.entry.type == S_IFREG }.map(\.path)
+        try entries(root).filter { $0.entry.type == UInt32(S_IFREG) }.map(\.path)
     }
 
     /// The names in `directory`, or nil when it vanished before it could be opened.

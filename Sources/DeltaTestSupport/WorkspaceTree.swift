@@ -1,6 +1,6 @@
 import Crypto
 import DeltaCore
-public import Foundation
+import Foundation
 
 /// A workspace directory on disk for client tests, and helpers to compare it with a server's
 /// materialised copy.
@@ -13,12 +13,12 @@ public struct WorkspaceTree: Sendable {
     }
 
     @discardableResult
-    public func write(_ path: String, _ text: String, mode: mode_t = 0o644) throws -> String {
+    public func write(_ path: String, _ text: String, mode: UInt32 = 0o644) throws -> String {
         try write(path, Array(text.utf8), mode: mode)
     }
 
     @discardableResult
-    public func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws -> String {
+    public func write(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws -> String {
         let target = root + "/" + path
         if let slash = target.lastIndex(of: "/") { try FileSystem.createDirectory(String(target[..<slash])) }
         let file = try RawFile.create(target, mode: mode)
@@ -39,7 +39,8 @@ public struct WorkspaceTree: Sendable {
     /// top-level names in `excluding`.
     public static func snapshot(_ directory: String, excluding: Set<String> = []) throws -> [String: String] {
         var result: [String: String] = [:]
-        for (relative, entry) in try DiskListing.entries(directory, excluding: excluding) where entry.type == S_IFREG {
+        for (relative, entry) in try DiskListing.entries(directory, excluding: excluding)
+        where entry.type == UInt32(S_IFREG) {
             let digest = SHA256.hash(data: try FileSystem.readAll(directory + "/" + relative)).hexString
             result[relative] = digest + (entry.permissions & 0o111 != 0 ? " x" : "")
         }
