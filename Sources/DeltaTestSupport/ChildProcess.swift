@@ -97,7 +97,13 @@ public final class ChildProcess: @unchecked Sendable {
             guard waitStatus == nil else { return false }
             var status: Int32 = 0
             let reaped = waitpid(processIdentifier, &status, WNOHANG)
-            if reaped == processIdentifier { waitStatus = status }
+            if reaped == processIdentifier {
+                waitStatus = status
+            } else if reaped == -1 && errno == ECHILD {
+                // Reaped elsewhere (nothing here should): exited, status unknown (255), rather
+                // than running forever for `waitUntilExit`.
+                waitStatus = 255 << 8
+            }
             return waitStatus == nil
         }
     }
