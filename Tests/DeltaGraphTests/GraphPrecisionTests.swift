@@ -15,6 +15,30 @@ import Testing
             facts: FileFacts(language: .c, imports: imports, symbols: [], fingerprint: fingerprint))
     }
 
+    /// A node's imports are kept packed (specifier ids, 32-bit lines, names on the side): they
+    /// come back exactly as extracted, shared specifiers, long ones and Python names included.
+    @Test func aNodeGivesBackItsImportsExactly() {
+        let imports = [
+            ImportSpec(specifier: "pkg.shared", kind: .module, line: 3, names: ["x", "y"]),
+            ImportSpec(specifier: "pkg.a.module.name.longer.than.fifteen", kind: .module, line: 70_000),
+            ImportSpec(specifier: "pkg.shared", kind: .module, line: 9, names: ["*"]),
+            ImportSpec(specifier: "os", kind: .module, line: 10),
+        ]
+        let other = [ImportSpec(specifier: "pkg.shared", kind: .module, line: 1)]
+        func python(_ path: String, _ imports: [ImportSpec]) -> FileUpdate {
+            FileUpdate(
+                path: path, exists: true,
+                facts: FileFacts(language: .python, imports: imports, symbols: [], fingerprint: "f"))
+        }
+        var graph = CodeGraph(building: [python("m.py", imports), python("n.py", other)])
+        #expect(graph.node("m.py")?.imports == imports)
+        #expect(graph.node("n.py")?.imports == other)
+        #expect(graph.unresolvedImports(of: "m.py") == imports)  // none is a workspace file
+        // Re-extracted with fewer imports: the old names do not linger.
+        _ = graph.apply([python("m.py", [imports[3], imports[0]])])
+        #expect(graph.node("m.py")?.imports == [imports[3], imports[0]])
+    }
+
     /// include/linux/types.h ← include/linux/list.h ← kernel/a.c, kernel/b.c; drivers/x.c includes
     /// only types.h; kernel/leaf.c includes nothing.
     static func tree() -> CodeGraph {

@@ -49,12 +49,24 @@ public struct CodeGraph: Sendable {
     private struct Node: Sendable {
         var language: Language
         var fingerprint: String
-        var imports: [ImportSpec]
+        /// The imports, packed (`ImportSpec`s took about 40 bytes each plus a heap copy of every
+        /// specifier longer than 15 bytes: a third of the live memory of a kernel tree's graph).
+        var imports: [PackedImport]
+        /// Python's `from X import a, b` names by position in `imports`; empty for most files.
+        var importNames: [Int32: [String]] = [:]
         var package: String?
         /// Resolved targets, sorted and unique.
         var dependencies: [Int32] = []
         /// Indices into `imports` of those that resolve to nothing.
         var unresolved: [Int32] = []
+    }
+
+    /// An import as a node keeps it: its specifier is an id in the graph's `specifiers` table,
+    /// shared by every file that imports the same name.
+    private struct PackedImport: Sendable {
+        var specifier: Int32
+        var line: Int32
+        var kind: ImportKind
     }
 
     /// Nodes by id, in an array: ids are dense and never reused, and a dictionary of 60,000
@@ -93,6 +105,9 @@ public struct CodeGraph: Sendable {
     private var watchers: [String: Set<Int32>] = [:]
     /// Include-directory resolutions by specifier; emptied whenever a path appears or goes.
     private var includeCache: [String: Resolution] = [:]
+    /// Every import specifier seen, once (never shrinks: distinct names are few).
+    private var specifiers: [String] = []
+    private var specifierIDs: [String: Int32] = [:]
 
     public init() {}
 
@@ -110,7 +125,7 @@ public struct CodeGraph: Sendable {
     public func node(_ path: String) -> GraphNode? {
         guard let id = ids[path], let node = nodes[id] else { return nil }
         return GraphNode(
-            path: path, language: node.language, fingerprint: node.fingerprint, imports: node.imports,
+            path: path, language: node.language, fingerprint: node.fingerprint, imports: imports(of: node),
             package: node.package)
     }
 
@@ -120,7 +135,7 @@ public struct CodeGraph: Sendable {
     /// The imports of `path` that resolve to no workspace file.
     public func unresolvedImports(of path: String) -> [ImportSpec] {
         guard let id = ids[path], let node = nodes[id] else { return [] }
-        return node.unresolved.map { node.imports[Int($0)] }
+        return node.unresolved.map { importSpec(node, at: Int($0)) }
     }
 
     /// Files `path` imports, with their depth (1 = direct), breadth first, at most `depth` deep.
@@ -163,7 +178,7 @@ public struct CodeGraph: Sendable {
                 language: node.language, fingerprint: node.fingerprint,
                 dependencies: node.dependencies.map { paths[Int($0)] }.sorted(),
                 dependents: (dependentsOf[id] ?? []).map { paths[Int($0)] }.sorted(),
-                unresolved: node.unresolved.map { node.imports[Int($0)].specifier }.sorted())
+                unresolved: node.unresolved.map { specifiers[Int(node.imports[Int($0)].specifier)] }.sorted())
         }
         return result
     }
@@ -225,7 +240,8 @@ public struct CodeGraph: Sendable {
                     invalidation.interfaceChanged.append(update.path)
                 }
                 if let old, !configurationChanged { unwatch(id, old) }
-                var node = Node(language: facts.language, fingerprint: facts.fingerprint, imports: facts.imports)
+                var node = Node(language: facts.language, fingerprint: facts.fingerprint, imports: [])
+                pack(facts.imports, into: &node)
                 node.package = facts.package
                 node.dependencies = old?.dependencies ?? []
                 nodes[id] = node
@@ -298,6 +314,34 @@ public struct CodeGraph: Sendable {
         return invalidation
     }
 
+    private mutating func pack(_ imports: [ImportSpec], into node: inout Node) {
+        node.imports.reserveCapacity(imports.count)
+        for (position, spec) in imports.enumerated() {
+            let id: Int32
+            if let known = specifierIDs[spec.specifier] {
+                id = known
+            } else {
+                id = Int32(specifiers.count)
+                specifiers.append(spec.specifier)
+                specifierIDs[spec.specifier] = id
+            }
+            node.imports.append(
+                PackedImport(specifier: id, line: Int32(clamping: spec.line), kind: spec.kind))
+            if !spec.names.isEmpty { node.importNames[Int32(position)] = spec.names }
+        }
+    }
+
+    private func importSpec(_ node: Node, at position: Int) -> ImportSpec {
+        let packed = node.imports[position]
+        return ImportSpec(
+            specifier: specifiers[Int(packed.specifier)], kind: packed.kind, line: Int(packed.line),
+            names: node.importNames[Int32(position)] ?? [])
+    }
+
+    private func imports(of node: Node) -> [ImportSpec] {
+        node.imports.indices.map { importSpec(node, at: $0) }
+    }
+
     private mutating func intern(_ path: String) -> Int32 {
         if let id = ids[path] { return id }
         let id = Int32(paths.count)
@@ -333,7 +377,7 @@ public struct CodeGraph: Sendable {
         var targets = Set<Int32>()
         var unresolved: [Int32] = []
         var keys = Set<String>()
-        for (position, spec) in node.imports.enumerated() {
+        for (position, spec) in imports(of: node).enumerated() {
             let resolution: Resolution
             if node.language == .c || node.language == .cpp {
                 resolution = resolveInclude(spec, importer: path, resolver: resolver)
