@@ -138,23 +138,39 @@ public final class ChildProcess: @unchecked Sendable {
         return handle
     }
 
+    /// Runs `executable` to completion and returns its exit status (or ending signal) and what it
+    /// wrote. stderr is read on a thread of its own: a child that filled one pipe while this read
+    /// the other to its end would wait forever.
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil
+    ) throws -> (status: Int32, stdout: Data, stderr: Data) {
+        let process = try ChildProcess(
+            executable: executable, arguments: arguments, environment: environment, directory: directory,
+            standardOutput: .pipe, standardError: .pipe)
+        let errors = ConcurrentRead(process.standardError)
+        let stdout = process.standardOutput.readDataToEndOfFile()
+        let stderr = errors.wait()
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
     /// WIFEXITED (a macro Swift does not import).
     private static func exited(_ status: Int32) -> Bool { status & 0x7f == 0 }
 }
 
 /// Reads a handle to its end on a thread of its own; `wait()` returns what was read.
-public final class ConcurrentRead: @unchecked Sendable {
+private final class ConcurrentRead: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var data = Data()
 
-    public init(_ handle: FileHandle) {
+    init(_ handle: FileHandle) {
         Thread.detachNewThread { [self] in
             data = handle.readDataToEndOfFile()
             done.signal()
         }
     }
 
-    public func wait() -> Data {
+    func wait() -> Data {
         done.wait()
         return data
     }

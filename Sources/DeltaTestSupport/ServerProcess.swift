@@ -30,18 +30,11 @@ public final class ServerProcess: @unchecked Sendable {
     private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        let process = try ChildProcess(
-            executable: binary, arguments: arguments,
-            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-            standardOutput: .pipe, standardError: .pipe)
-        // stderr is read on a thread of its own: a child that fills one pipe while this reads
-        // the other to its end would otherwise wait forever.
-        let errors = ConcurrentRead(process.standardError)
-        let stdout = process.standardOutput.readDataToEndOfFile()
-        let stderr = errors.wait()
-        process.waitUntilExit()
+        let result = try ChildProcess.run(
+            binary, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
         return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+            result.status, String(decoding: result.stdout, as: UTF8.self),
+            String(decoding: result.stderr, as: UTF8.self)
         )
     }
 

@@ -72,17 +72,13 @@ final class ScanTestDirectory {
     )
         throws -> Data
     {
-        let process = try ChildProcess(
-            executable: executable, arguments: arguments, environment: environment, directory: directory,
-            standardOutput: .pipe, standardError: .null)
-        let data = process.standardOutput.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let result = try ChildProcess.run(executable, arguments, environment: environment, directory: directory)
+        guard result.status == 0 else {
             throw CocoaError(
                 .fileReadUnknown,
-                userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) exited \(process.terminationStatus)"])
+                userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments) exited \(result.status)"])
         }
-        return data
+        return result.stdout
     }
 
     private func posixError() -> POSIXError {

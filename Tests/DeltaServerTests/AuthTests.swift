@@ -175,11 +175,7 @@ import Testing
 /// Fetches over HTTPS with curl, trusting only the test's certificate.
 enum TLSProbe {
     static func fetch(_ url: String, cacert: String) throws -> String {
-        let process = try ChildProcess(
-            executable: "/usr/bin/curl", arguments: ["-sS", "--cacert", cacert, url], standardOutput: .pipe)
-        let data = process.standardOutput.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: try ChildProcess.run("/usr/bin/curl", ["-sS", "--cacert", cacert, url]).stdout, as: UTF8.self)
     }
 }
 

@@ -377,7 +377,8 @@ public struct CodeGraph: Sendable {
         var targets = Set<Int32>()
         var unresolved: [Int32] = []
         var keys = Set<String>()
-        for (position, spec) in imports(of: node).enumerated() {
+        for position in node.imports.indices {
+            let spec = importSpec(node, at: position)
             let resolution: Resolution
             if node.language == .c || node.language == .cpp {
                 resolution = resolveInclude(spec, importer: path, resolver: resolver)
