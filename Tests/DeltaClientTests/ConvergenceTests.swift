@@ -88,14 +88,18 @@ import Testing
                         }
                     }
                     await WatchTests.settle(session)
-                    let expected = try PullTests.snapshot(source.root)
-                    #expect(try await PullTests.converged(source, mirrorA), "seed \(seed): mirror A differs")
-                    #expect(try await PullTests.converged(source, mirrorB), "seed \(seed): mirror B differs")
-                    let mirrored = try PullTests.snapshot(mirrorB)
-                    #expect(
-                        expected == mirrored,
-                        "seed \(seed): only in source \(expected.filter { mirrored[$0.key] != $0.value }.keys.sorted()), only in mirror \(mirrored.filter { expected[$0.key] != $0.value }.keys.sorted())"
-                    )
+                    let convergedA = try await PullTests.converged(source, mirrorA)
+                    let convergedB = try await PullTests.converged(source, mirrorB)
+                    #expect(convergedA, "seed \(seed): mirror A differs")
+                    #expect(convergedB, "seed \(seed): mirror B differs")
+                    if !convergedA || !convergedB {
+                        let trees = [
+                            "mirror A": mirrorA, "mirror B": mirrorB,
+                            "server": server.configuration.workDirectory + "/workspaces/ws",
+                        ]
+                        let report = try await Self.whereTheyDiffer(source, trees, session.engine.state, server)
+                        Issue.record("seed \(seed):\n\(report)")
+                    }
                     kill(mirrorProcess.processIdentifier, SIGKILL)
                     mirrorProcess.waitUntilExit()
                     #expect(killed == 20)
@@ -104,6 +108,72 @@ import Testing
                 _ = try? await following.value
             }
         }
+    }
+
+    /// For each path where a tree differs from the source: what every side holds (these files
+    /// are one short line each), the watcher's file-table row, and every change-log entry that
+    /// touched it, its content named by the step that wrote it.
+    static func whereTheyDiffer(
+        _ source: WorkspaceTree, _ trees: [String: String], _ table: ClientState, _ server: TestServer
+    ) async throws -> String {
+        let expected = try PullTests.snapshot(source.root)
+        var paths = Set<String>()
+        for root in trees.values {
+            let other = (try? PullTests.snapshot(root)) ?? [:]
+            for (path, value) in expected where other[path] != value { paths.insert(path) }
+            for (path, value) in other where expected[path] != value { paths.insert(path) }
+        }
+        var written: [String: String] = [:]
+        for step in 0..<2000 {
+            for text in ["step \(step)\n", "edited at \(step)\n"] {
+                var hasher = SHA256Hasher()
+                Array(text.utf8).withUnsafeBytes { hasher.update($0) }
+                written[hasher.finalize()] = text
+            }
+        }
+        func text(_ root: String, _ path: String) -> String {
+            guard let bytes = try? FileSystem.readAll(root + "/" + path) else { return "(absent)" }
+            return String(decoding: bytes, as: UTF8.self).debugDescription
+        }
+        var log: [ChangeEntry] = []
+        let api = DeltaAPI(baseURL: server.baseURL, token: nil)
+        while true {
+            let page = try await api.changes(
+                WorkspaceReference(name: "ws", path: source.root), since: log.last?.sequence ?? 0)
+            log += page.changes
+            if !page.hasMore { break }
+        }
+        let rows = try table.files()
+        var lines: [String] = []
+        for path in paths.sorted() {
+            lines.append("\(path): source \(text(source.root, path))")
+            for (name, root) in trees.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(name): \(text(root, path))")
+            }
+            if let row = rows[path] {
+                lines.append(
+                    "  watcher's table: \(written[row.sha256]?.debugDescription ?? row.sha256) size \(row.size) mtime \(row.mtimeNanoseconds) ctime \(row.ctimeNanoseconds) inode \(row.inode)"
+                )
+            } else {
+                lines.append("  watcher's table: (none)")
+            }
+            var info = stat()
+            if lstat(source.root + "/" + path, &info) == 0 {
+                let file = ScannedFile(stat: info, path: path)
+                lines.append(
+                    "  source stat: size \(file.size) mtime \(file.mtimeNanoseconds) ctime \(file.ctimeNanoseconds) inode \(file.inode)"
+                )
+            }
+            for entry in log {
+                for operation in entry.operations where operation.path == path || operation.sourcePath == path {
+                    let content = operation.contentHash.map { written[$0.hex]?.debugDescription ?? $0.hex } ?? "-"
+                    lines.append(
+                        "  log \(entry.sequence) (\(entry.bundleID)): \(operation.operation) \(operation.path) from \(operation.sourcePath ?? "-") \(content)"
+                    )
+                }
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 
     static func startMirror(_ mirror: String, _ server: TestServer) throws -> ChildProcess {

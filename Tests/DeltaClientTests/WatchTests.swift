@@ -137,6 +137,48 @@ import Testing
         }
     }
 
+    /// A directory renamed before the watcher's thread got to its arrival had no watch to carry
+    /// to its new name: the scan found its files, but a later deletion inside it was never seen
+    /// and the server kept the file (found by the convergence test, seed 1022414672959). Here
+    /// the rename happens at that moment every time, through a hook just before the watch is
+    /// added.
+    @Test func aDirectoryRenamedBeforeItIsWatchedIsWatchedUnderItsNewName() async throws {
+        try await withTemporaryDirectory("rename-race") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                let outside = try WorkspaceTree(root: directory.sub("outside"))
+                try outside.write("new/sub/file.txt", "inside")
+                try await Self.watching(tree, server) { session in
+                    await Self.settle(session)
+                    let watcher = try #require(session.watcher as? InotifyWatcher)
+                    let root = tree.root
+                    let renamed = Flag(false)
+                    watcher.beforeWatching.withLock {
+                        $0 = { relative in
+                            guard relative == "new", !renamed.value else { return }
+                            renamed.value = true
+                            #expect(rename(root + "/new", root + "/renamed") == 0)
+                        }
+                    }
+                    #expect(rename(outside.root + "/new", root + "/new") == 0)
+                    await Self.settle(session)
+                    watcher.beforeWatching.withLock { $0 = nil }
+                    #expect(renamed.value, "the hook ran")
+                    try PushTest.expectInSync(tree, server)
+                    let watched = watcher.watchCount
+                    #expect(watched == 3, "the root, renamed and renamed/sub are watched, not \(watched)")
+
+                    tree.remove("renamed/sub/file.txt")
+                    try tree.write("renamed/added.txt", "after the rename")
+                    await Self.settle(session)
+                    try PushTest.expectInSync(tree, server)
+                    let (_, files) = try await ServerTestTree.manifest(server)
+                    #expect(files["renamed/sub/file.txt"] == nil && files["renamed/added.txt"] != nil)
+                }
+            }
+        }
+    }
+
     @Test func changesMadeWhileStoppedAreFoundAtRestart() async throws {
         try await withTemporaryDirectory("restart") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in

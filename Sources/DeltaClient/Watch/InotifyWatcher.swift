@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// New directories are watched as they appear and reported so they are scanned whole (files
 /// created before the watch existed are found). Directory renames inside the tree are paired by
-/// cookie so their watches keep the right paths. `IN_Q_OVERFLOW` and running out of watches
+/// cookie so their watches keep the right paths, and the renamed directory is walked for any
+/// below it still unwatched (renamed before its creation event was handled). `IN_Q_OVERFLOW` and running out of watches
 /// (`fs.inotify.max_user_watches`) become a rescan with a warning.
 public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     public let root: String
@@ -24,6 +25,9 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     let discardingEvents = Atomic<Bool>(false)
     private let processing = Atomic<Int>(0)
     private let rescanTask = Mutex<Task<Void, Never>?>(nil)
+    /// Test hook: called with a directory's relative path just before its watch is added (a
+    /// test renames it there, as a fast writer can before the watcher's thread gets to it).
+    let beforeWatching = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     struct Registry {
         var paths: [Int32: String] = [:]
@@ -134,6 +138,7 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
             wd = -1
             errno = ENOSPC
         } else {
+            beforeWatching.withLock { $0 }?(relative)
             wd = cdeltasys_inotify_add_watch(fd, full, Self.directoryMask)
         }
         if wd < 0 {
@@ -257,6 +262,11 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
             } else if mask & Mask.movedTo != 0 {
                 if let old = registry.withLock({ $0.pendingMoves.removeValue(forKey: cookie) }) {
                     rename(from: old, to: path)
+                    // Watches move with their directories, but a directory renamed before this
+                    // thread got to its creation (or a parent's) never had one: adding it had
+                    // failed under the old name, and changes below it went unseen. Watch what
+                    // has no watch yet; the rest keep theirs (same descriptor).
+                    addWatches(under: path)
                     emit(.changed(old))
                     emit(.directoryAppeared(path))
                     return
