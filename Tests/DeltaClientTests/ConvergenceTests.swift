@@ -33,10 +33,10 @@ import Testing
         case 0..<35 where files.count < 60, 0..<10:
             let directory = directories.randomElement(using: &random) ?? "a"
             let mode: mode_t = Bool.random(using: &random) && pick % 3 == 0 ? 0o755 : 0o644
-            try tree.write("\(directory)/f\(step).txt", "step \(step)\n", mode: mode)
+            try tree.write("\(directory)/f\(step).txt", created(at: step), mode: mode)
         case 0..<60:
             guard let file = files.randomElement(using: &random) else { return }
-            try tree.write(file, "edited at \(step)\n")
+            try tree.write(file, edited(at: step))
         case 60..<68:
             guard let file = files.randomElement(using: &random) else { return }
             chmod(tree.root + "/" + file, Bool.random(using: &random) ? 0o755 : 0o644)
@@ -58,6 +58,10 @@ import Testing
             tree.remove(directory)
         }
     }
+
+    /// What `mutate` writes: each text names the step, so a diagnostic can name a content hash.
+    static func created(at step: Int) -> String { "step \(step)\n" }
+    static func edited(at step: Int) -> String { "edited at \(step)\n" }
 
     @Test func aWriterAndTwoMirrorsConvergeUnderRandomOperations() async throws {
         let seed =
@@ -125,11 +129,7 @@ import Testing
         }
         var written: [String: String] = [:]
         for step in 0..<2000 {
-            for text in ["step \(step)\n", "edited at \(step)\n"] {
-                var hasher = SHA256Hasher()
-                Array(text.utf8).withUnsafeBytes { hasher.update($0) }
-                written[hasher.finalize()] = text
-            }
+            for text in [created(at: step), edited(at: step)] { written[TestBundle.sha256(text).hex] = text }
         }
         func text(_ root: String, _ path: String) -> String {
             guard let bytes = try? FileSystem.readAll(root + "/" + path) else { return "(absent)" }
@@ -157,9 +157,7 @@ import Testing
             } else {
                 lines.append("  watcher's table: (none)")
             }
-            var info = stat()
-            if lstat(source.root + "/" + path, &info) == 0 {
-                let file = ScannedFile(stat: info, path: path)
+            if let file = StatFingerprint(lstatAt: source.root + "/" + path) {
                 lines.append(
                     "  source stat: size \(file.size) mtime \(file.mtimeNanoseconds) ctime \(file.ctimeNanoseconds) inode \(file.inode)"
                 )

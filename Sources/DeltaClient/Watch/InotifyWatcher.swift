@@ -10,8 +10,8 @@ import Synchronization
 /// New directories are watched as they appear and reported so they are scanned whole (files
 /// created before the watch existed are found). Directory renames inside the tree are paired by
 /// cookie so their watches keep the right paths, and the renamed directory is walked for any
-/// below it still unwatched (renamed before its creation event was handled). `IN_Q_OVERFLOW` and running out of watches
-/// (`fs.inotify.max_user_watches`) become a rescan with a warning.
+/// below it still unwatched (renamed before its creation event was handled). `IN_Q_OVERFLOW`
+/// and running out of watches (`fs.inotify.max_user_watches`) become a rescan with a warning.
 public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
     public let root: String
     let ignore: IgnoreRules
