@@ -158,7 +158,8 @@ public enum DeltaServer {
             storage: storage, applier: applier,
             receiver: UploadReceiver(
                 limits: configuration.limits, temporaryDirectory: work + "/tmp",
-                deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space
+                deadline: .seconds(configuration.uploadTimeoutSeconds), counters: counters, space: space,
+                failpoints: configuration.failpoints
             ),
             configuration: configuration, authority: routeAuthority,
             gate: gate, degraded: degraded, indexer: indexer

@@ -155,6 +155,41 @@ import Testing
     /// A bundle's small metadata documents are read into memory, not spooled: the spool holds
     /// the files' content only (a one-file save creates one spool file, not four). A file named
     /// like a document below `files/` is content all the same.
+    /// In an uncompressed bundle each spooled file's bytes are found where the reader says, past
+    /// extension headers and across read chunks; a compressed bundle has no such ranges.
+    @Test func contentRangesLocateEachFileInAnUncompressedBundle() throws {
+        let long = String(repeating: "deep/", count: 40) + "name.bin"
+        let large = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        var bundle = TestBundle()
+        bundle.add("files/created/a.txt", "alpha")
+        bundle.add("files/created/" + long, large)
+        bundle.add("files/created/empty", [])
+        bundle.addOperations([
+            op(.created, "a.txt", "alpha"),
+            BundleOperation(
+                operation: .created, path: long, contentHash: TestBundle.sha256(large), sizeBytes: Int64(large.count)),
+            op(.created, "empty", ""),
+        ])
+        bundle.addManifest(bundleID: "r")
+        let directory = try TemporaryDirectory("ranges")
+        defer { directory.remove() }
+        let plain = try bundle.tar()
+        let validated = try read(plain, in: directory)
+        defer { validated.discard() }
+        #expect(validated.format == .tar)
+        // The empty file has no bytes to name, and the metadata documents are not spooled.
+        #expect(
+            validated.contentRanges.map(\.sha256) == [TestBundle.sha256("alpha").hex, TestBundle.sha256(large).hex])
+        for range in validated.contentRanges {
+            let bytes = Array(plain[Int(range.offset)..<Int(range.offset + range.size)])
+            #expect(TestBundle.sha256(bytes).hex == range.sha256)
+        }
+        let compressed = try read(try bundle.gzip(), in: directory)
+        defer { compressed.discard() }
+        #expect(compressed.format == .tarGz)
+        #expect(compressed.contentRanges.isEmpty)
+    }
+
     @Test func metadataIsReadInMemoryAndContentIsSpooled() throws {
         var bundle = TestBundle()
         bundle.add("wrap/files/created/x", "X")

@@ -25,16 +25,19 @@ import Testing
         return tree
     }
 
-    @Test(arguments: Failpoints.uploadPathPoints)
-    func crashAtFailpointLeavesOldOrNewState(_ point: Failpoints.Point) async throws {
+    /// Both formats: a compressed bundle is spooled and then read; an uncompressed one is read
+    /// as it arrives and kept as a recipe.
+    @Test(arguments: Failpoints.uploadPathPoints, [BundleFormat.tarGz, .tar])
+    func crashAtFailpointLeavesOldOrNewState(_ point: Failpoints.Point, _ format: BundleFormat) async throws {
         try await withTemporaryDirectory("crash") { directory in
             let work = directory.sub("work")
             let firstBundle = try TestBundle.simple(bundleID: "first", files: Self.first)
-            let secondBundle = try TestBundle.simple(
+            var secondBundle = try TestBundle.simple(
                 bundleID: "second", files: ["new/file.txt": "new"], updates: ["edit.txt": "v2"],
                 deletes: ["dir/remove.txt"],
                 moves: [(from: "old/name.txt", to: "renamed/name.txt")]
             )
+            if format == .tar { secondBundle = try Gzip.decompress(secondBundle) }
             var oldTree: [String: String] = [:]
             do {
                 let server = try await ServerProcess.start(workDirectory: work)
@@ -66,6 +69,9 @@ import Testing
             #expect(
                 !FileManager.default.fileExists(atPath: work + "/workspaces/ws/dir"), "empty directories are pruned")
             #expect(try FileManager.default.contentsOfDirectory(atPath: work + "/tmp").isEmpty)
+            // The bundle is served back as it was sent, whichever way it was kept.
+            let stored = try await HTTP.get(restarted.baseURL + "/api/v1/delta/bundles/2?workspace=ws")
+            #expect(stored.body == secondBundle)
         }
     }
 

@@ -29,6 +29,22 @@ public struct ValidatedOperation: Sendable, Hashable {
     }
 }
 
+/// The bytes of one file entry inside an uncompressed bundle: `size` bytes at `offset`, whose
+/// SHA-256 is `sha256`, spooled to `spool`.
+public struct BundleContentRange: Sendable, Hashable {
+    public var offset: Int64
+    public var size: Int64
+    public var sha256: String
+    public var spool: String
+
+    public init(offset: Int64, size: Int64, sha256: String, spool: String) {
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
+        self.spool = spool
+    }
+}
+
 /// A bundle that passed every structural check of `BundleReader`. Its content lives in spool
 /// files (`spooled`, each named `spoolPrefix` + `e<n>`) until the caller moves them into a blob
 /// store; `discard()` removes what is left.
@@ -43,6 +59,11 @@ public struct ValidatedBundle: Sendable {
     /// Bytes produced by decompression.
     public var uncompressedBytes: Int64
     public var entryCount: Int
+    /// How the bundle was stored: a `.tar.gz` or an uncompressed tar.
+    public var format: BundleFormat
+    /// For an uncompressed tar, where each spooled file's bytes sit in it (archive order): the
+    /// server stores such a bundle as a `BundleRecipe`, its file bytes named by their blobs.
+    public var contentRanges: [BundleContentRange]
 
     /// Removes the spool files still in place: all but `moved`, those the caller moved into a
     /// blob store.

@@ -1,14 +1,12 @@
 import DeltaCore
 
 /// The effect of one bundle, computed against a snapshot of the file table before anything is
-/// written: the final rows, the counts, the change-log operations and the blobs to store.
+/// written: the final rows, the counts and the change-log operations. (The content to store
+/// does not depend on the snapshot: `ApplyPlanner.contentBlobs`.)
 struct ApplyPlan: Sendable {
     var fileChanges: [FileChange] = []
     var counts = OperationCounts(skipped: 0, failed: 0)
     var changeOperations: [ChangeOperation] = []
-    /// SHA-256 → spooled file to adopt into the blob store, with the mode of the first file that
-    /// holds it (the blob then shares its inode with that file's materialised copy).
-    var blobs: [String: (path: String, mode: UInt32)] = [:]
 }
 
 /// Applies operations in file order to an overlay of the current file table (DESIGN §7):
@@ -55,6 +53,34 @@ struct ApplyPlanner {
         return try planner.run(operations)
     }
 
+    /// The mode of the file an operation with content writes: a move's comes from its tar
+    /// header, a created or updated file's from the operation's `mode`, else the header.
+    static func mode(of validated: ValidatedOperation) -> UInt32 {
+        let executable =
+            validated.operation.operation == .moved
+            ? (validated.content?.tarMode ?? 0) & 0o111 != 0 : validated.isExecutable
+        return executable ? 0o755 : 0o644
+    }
+
+    /// SHA-256 → spooled file of every content the operations bring, with the mode of the first
+    /// file that brings it (the blob stored from it then shares its inode with that file's
+    /// materialised copy). The same whatever the file table holds.
+    static func contentBlobs(_ operations: [ValidatedOperation]) -> [String: (path: String, mode: UInt32)] {
+        var blobs: [String: (path: String, mode: UInt32)] = [:]
+        for validated in operations {
+            guard let content = validated.content else { continue }
+            switch validated.operation.operation {
+            case .created, .updated, .moved:
+                if blobs[content.digest.sha256] == nil {
+                    blobs[content.digest.sha256] = (content.path, mode(of: validated))
+                }
+            case .deleted:
+                continue
+            }
+        }
+        return blobs
+    }
+
     private mutating func run(_ operations: [ValidatedOperation]) throws -> ApplyPlan {
         var plan = ApplyPlan()
         indexesHeld = operations.contains {
@@ -69,12 +95,9 @@ struct ApplyPlanner {
                 }
                 let record = FileRecord(
                     path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
-                    size: content.digest.size, mode: validated.isExecutable ? 0o755 : 0o644
+                    size: content.digest.size, mode: Self.mode(of: validated)
                 )
                 setOverlay(operation.path, record)
-                if plan.blobs[content.digest.sha256] == nil {
-                    plan.blobs[content.digest.sha256] = (content.path, record.mode)
-                }
                 plan.counts.count(operation.operation)
                 plan.changeOperations.append(Self.logged(operation.operation, record, source: nil))
             case .deleted:
@@ -96,11 +119,8 @@ struct ApplyPlanner {
                 if let content = validated.content {
                     record = FileRecord(
                         path: operation.path, sha256: content.digest.sha256, sha1: content.digest.sha1,
-                        size: content.digest.size, mode: content.tarMode & 0o111 != 0 ? 0o755 : 0o644
+                        size: content.digest.size, mode: Self.mode(of: validated)
                     )
-                    if plan.blobs[content.digest.sha256] == nil {
-                        plan.blobs[content.digest.sha256] = (content.path, record.mode)
-                    }
                 } else if let hash = operation.contentHash {
                     guard let held = try held(hash) else {
                         throw DeltaError(

@@ -54,12 +54,93 @@ final class BundleApplier: Sendable {
         let started = ContinuousClock.now
         let failpoints = configuration.failpoints
         await failpoints.reach(.afterReceive, workspace: upload.workspace)
+        let bundle: ValidatedBundle
+        if let streamed = upload.streamed {
+            // An uncompressed bundle was read and checked as it arrived.
+            bundle = streamed.bundle
+        } else {
+            bundle = try await read(upload)
+        }
+        // The spool files the apply moved into the blob store are not unlinked again by name.
+        let adoptedSpool = AdoptedSpool()
+        defer { bundle.discard(except: adoptedSpool.paths) }
+        await failpoints.reach(.afterValidate, workspace: upload.workspace)
+        let validated = ContinuousClock.now
+        let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
+        if let requested, requested <= 0 {
+            throw DeltaError(.invalidRequest, "sequence_number must be a positive integer, got \(requested)")
+        }
+        // The content goes into the store before the workspace's lock is taken: a pipelined
+        // upload stores its files while the one before it commits. Blobs are named by their
+        // content, so whatever this upload's fate, nothing stored can be wrong (an upload
+        // refused below leaves blobs no file names, as a crash before the commit does).
+        let content = try await store(bundle, upload)
+        adoptedSpool.paths = content.consumed
+        let stored = ContinuousClock.now
+        // A second upload in flight waits for the first, whichever arrived first: they then
+        // apply in order instead of the second being refused.
+        if upload.previousBundleID != nil, let ticket = upload.ticket, order.hasEarlier(than: ticket) {
+            counters.uploadWaits(1)
+            defer { counters.uploadWaits(-1) }
+            try await order.waitForEarlier(ticket)
+        }
+        return try await locks.withLock(upload.workspace) {
+            try await self.applyLocked(
+                upload, bundle: bundle, content: content, requested: requested,
+                times: (started, validated, stored))
+        }
+    }
+
+    /// What `store` put in the blob store, and its flush.
+    struct StoredContent: Sendable {
+        var flushing: PendingFlush
+        /// The modes of the blobs stored now: the copy's links need not look them up.
+        var newBlobModes: [String: UInt32]
+        /// The spool files moved into the store (or dropped as held already).
+        var consumed: Set<String>
+    }
+
+    /// Stores the bundle's content (each new blob with the mode of the first file to bring it)
+    /// and what is kept of the bundle itself, and starts their flush.
+    private func store(_ bundle: ValidatedBundle, _ upload: UploadRequest) async throws -> StoredContent {
+        let blobs = self.blobs
+        return try await Blocking.run {
+            var adopted = BlobStore.Adopted()
+            var newBlobModes: [String: UInt32] = [:]
+            var consumed = Set<String>()
+            let content = ApplyPlanner.contentBlobs(bundle.operations)
+            for (sha256, blob) in content {
+                if try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted) {
+                    newBlobModes[sha256] = blob.mode
+                }
+                consumed.insert(blob.path)
+            }
+            if let streamed = upload.streamed {
+                // Kept as its recipe, which names every spooled file's content: content no
+                // operation brings (a large metadata document) is stored too.
+                for range in streamed.bundle.contentRanges where content[range.sha256] == nil {
+                    try blobs.adopt(range.spool, sha256: range.sha256, into: &adopted)
+                    consumed.insert(range.spool)
+                }
+                try blobs.adopt(
+                    streamed.recipePath, sha256: upload.bundleSHA256, suffix: BundleRecipe.suffix, into: &adopted)
+            } else {
+                try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
+            }
+            return StoredContent(
+                flushing: blobs.startFlush(adopted), newBlobModes: newBlobModes, consumed: consumed)
+        }
+    }
+
+    /// Reads and checks a spooled (compressed) bundle, on the blocking pool.
+    private func read(_ upload: UploadRequest) async throws -> ValidatedBundle {
         let reader = BundleReader(limits: configuration.limits, temporaryDirectory: temporaryDirectory)
+        let failpoints = configuration.failpoints
         let counters = self.counters
         let space = self.space
         let bundlePath = upload.bundlePath
         let workspace = upload.workspace
-        let bundle = try await Blocking.run {
+        return try await Blocking.run {
             var checkedAt: Int64 = 0
             var reported = false
             return try reader.read(path: bundlePath) { inflated in
@@ -74,33 +155,14 @@ final class BundleApplier: Sendable {
                 }
             }
         }
-        // The spool files the apply moved into the blob store are not unlinked again by name.
-        let adoptedSpool = AdoptedSpool()
-        defer { bundle.discard(except: adoptedSpool.paths) }
-        await failpoints.reach(.afterValidate, workspace: upload.workspace)
-        let validated = ContinuousClock.now
-        let requested = upload.sequenceNumber ?? bundle.manifest.sequenceNumber
-        if let requested, requested <= 0 {
-            throw DeltaError(.invalidRequest, "sequence_number must be a positive integer, got \(requested)")
-        }
-        // A second upload in flight waits for the first, whichever arrived first: they then
-        // apply in order instead of the second being refused.
-        if upload.previousBundleID != nil, let ticket = upload.ticket, order.hasEarlier(than: ticket) {
-            counters.uploadWaits(1)
-            defer { counters.uploadWaits(-1) }
-            try await order.waitForEarlier(ticket)
-        }
-        return try await locks.withLock(upload.workspace) {
-            try await self.applyLocked(
-                upload, bundle: bundle, requested: requested, started: started, validated: validated,
-                adoptedSpool: adoptedSpool)
-        }
     }
 
     private func applyLocked(
-        _ upload: UploadRequest, bundle: ValidatedBundle, requested: Int64?, started: ContinuousClock.Instant,
-        validated: ContinuousClock.Instant, adoptedSpool: AdoptedSpool
+        _ upload: UploadRequest, bundle: ValidatedBundle, content: StoredContent, requested: Int64?,
+        times: (started: ContinuousClock.Instant, validated: ContinuousClock.Instant, stored: ContinuousClock.Instant)
     ) async throws -> UploadResponse {
+        let (started, validated, stored) = times
+        let flushing = content.flushing
         let locked = ContinuousClock.now
         let key = upload.workspace
         let bundleID = bundle.manifest.bundleID
@@ -133,28 +195,12 @@ final class BundleApplier: Sendable {
         let sequence = last + 1
         let plan = try ApplyPlanner.plan(operations, snapshot: context.files)
 
-        let blobs = self.blobs
-        // The flush runs while the commit writes its rows; the commit waits for it before it
-        // commits.
-        let (flushing, newBlobModes) = try await Blocking.run {
-            var adopted = BlobStore.Adopted()
-            // The modes of the blobs stored now: the copy's links need not look them up.
-            var newBlobModes: [String: UInt32] = [:]
-            for (sha256, blob) in plan.blobs {
-                if try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted) {
-                    newBlobModes[sha256] = blob.mode
-                }
-            }
-            try blobs.adopt(upload.bundlePath, sha256: upload.bundleSHA256, into: &adopted)
-            return (blobs.startFlush(adopted), newBlobModes)
-        }
-        adoptedSpool.paths = Set(plan.blobs.values.map(\.path))
         if configuration.failpoints.watches(.afterBlobs) {
             // The point's state is what it names: the blobs durable, nothing committed.
             _ = try await Blocking.run { try flushing.wait() }
             await configuration.failpoints.reach(.afterBlobs, workspace: key)
         }
-        let stored = ContinuousClock.now
+        let planned = ContinuousClock.now
 
         let milliseconds = Double(ServerMetrics.nanoseconds(started.duration(to: .now))) / 1e6
         let change = ChangeRecord(
@@ -191,7 +237,7 @@ final class BundleApplier: Sendable {
         do {
             let materializer = self.materializer
             try await Blocking.run {
-                try materializer.apply(workspace: key, changes: plan.fileChanges, blobModes: newBlobModes)
+                try materializer.apply(workspace: key, changes: plan.fileChanges, blobModes: content.newBlobModes)
             }
             try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
         } catch {
@@ -218,10 +264,11 @@ final class BundleApplier: Sendable {
                 "workspace": "\(key)", "bundle.id": "\(bundleID)", "bundle.sequence": "\(sequence)",
                 "bundle.operations": "\(plan.changeOperations.count)",
                 "ms.validate": "\(Self.milliseconds(started, validated))",
-                "ms.wait": "\(Self.milliseconds(validated, locked))",
-                "ms.blobs": "\(Self.milliseconds(locked, stored))",
+                "ms.blobs": "\(Self.milliseconds(validated, stored))",
+                "ms.wait": "\(Self.milliseconds(stored, locked))",
+                "ms.plan": "\(Self.milliseconds(locked, planned))",
                 "ms.flush": "\((flushing.elapsed.map(ServerMetrics.nanoseconds) ?? 0) / 1_000_000)",
-                "ms.commit": "\(Self.milliseconds(stored, committed))",
+                "ms.commit": "\(Self.milliseconds(planned, committed))",
                 "ms.materialise": "\(Self.milliseconds(committed, materialised))",
             ]
         )

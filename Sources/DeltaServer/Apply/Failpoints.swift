@@ -11,7 +11,9 @@ public struct Failpoints: Sendable {
     /// The points, in the order an upload passes them.
     public enum Point: String, Sendable, CaseIterable {
         case afterReceive = "after-receive"
-        /// Inside the decompression, on a thread of the blocking pool (the first progress report).
+        /// As validation begins, on a thread of the blocking pool: a compressed bundle's first
+        /// progress report, an uncompressed one's first bytes read as they arrive (before
+        /// `afterReceive`, which such a bundle reaches once it is whole and checked).
         case duringValidate = "during-validate"
         case afterValidate = "after-validate"
         case afterBlobs = "after-blobs"

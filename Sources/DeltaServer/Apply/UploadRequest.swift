@@ -1,11 +1,12 @@
-/// An upload whose body has been received: the form fields and the spooled compressed bundle.
+/// An upload whose body has been received: the form fields and the spooled compressed bundle,
+/// or the uncompressed bundle read as it arrived.
 struct UploadRequest: Sendable {
     var workspace: String
     var workspacePath: String?
     var collectionName: String?
     var sequenceNumber: Int64?
     var force: Bool
-    /// The compressed bundle, spooled to a temporary file.
+    /// The compressed bundle, spooled to a temporary file (nothing is there when `streamed`).
     var bundlePath: String
     var bundleSHA256: String
     var bundleSize: Int64
@@ -14,4 +15,6 @@ struct UploadRequest: Sendable {
     var previousBundleID: String? = nil
     /// Its place among the uploads in flight to the workspace, when it asked for a sequence.
     var ticket: UploadOrder.Ticket? = nil
+    /// An uncompressed bundle, already read and checked, and its recipe.
+    var streamed: StreamedBundle? = nil
 }

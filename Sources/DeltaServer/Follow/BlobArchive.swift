@@ -69,7 +69,8 @@ final class BlobArchive: @unchecked Sendable {
         return buffer
     }
 
-    private static func readFully(_ file: RawFile, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// Reads until `buffer` is full or the file ends; returns how many bytes were read.
+    static func readFully(_ file: RawFile, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var done = 0
         while done < buffer.count {
             let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))

@@ -72,9 +72,36 @@ struct FeedRoutes: Sendable {
             throw DeltaError(.notFound, "workspace '\(key)' has no bundle with sequence \(sequence)")
         }
         let path = blobs.path(for: change.bundleSHA256)
+        if !FileSystem.exists(path) {
+            let recipe = path + BundleRecipe.suffix
+            if FileSystem.exists(recipe) {
+                return try storedFromRecipe(recipe, size: change.bundleSize, logger: context.logger)
+            }
+        }
         // Served as it was uploaded: a client on loopback sends an uncompressed tar.
         let format = await offThePool { (try? BundleFormat.detect(fileAt: path)) ?? .tarGz }
         return try await RouteParameters.file(path, type: format.contentType, context: context)
+    }
+
+    /// An uncompressed bundle, byte for byte, from its recipe and the blobs it names.
+    private func storedFromRecipe(_ recipe: String, size: Int64, logger: Logger) throws -> Response {
+        let reader = try BundleRecipe.Reader(path: recipe, blobs: blobs)
+        return Response(
+            status: .ok,
+            headers: [.contentType: BundleFormat.tar.contentType, .contentLength: String(size)],
+            body: ResponseBody { writer in
+                do {
+                    while let chunk = try await Blocking.run({ try reader.nextChunk() }) {
+                        try await writer.write(ByteBuffer(bytes: chunk))
+                    }
+                } catch {
+                    // The status line is gone: the connection closes short of Content-Length.
+                    logger.error(
+                        "serving a stored bundle failed", metadata: ["recipe": "\(recipe)", "error": "\(error)"])
+                    throw error
+                }
+                try await writer.finish(nil)
+            })
     }
 
     func blob(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {

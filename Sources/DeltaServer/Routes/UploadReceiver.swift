@@ -6,16 +6,20 @@ import Hummingbird
 import MultipartKit
 import NIOCore
 
-/// Streams a `multipart/form-data` upload to disk: the `bundle` part goes to a temporary file
-/// (hashed with SHA-256 on the way), the other parts are small form fields. Nothing is held
-/// whole in memory, and the size cap is enforced on the bytes as they arrive: a declared
-/// `Content-Length` over the cap is refused before reading, a chunked body at the cap.
+/// Streams a `multipart/form-data` upload to disk, the `bundle` part hashed with SHA-256 on the
+/// way; the other parts are small form fields. A compressed bundle goes to a temporary file,
+/// read once it is whole. An uncompressed one is read as it arrives (`BundleStreamReader`): its
+/// files are spooled and checked, and what is kept of the bundle (a `BundleRecipe`) is written,
+/// without the upload ever being spooled whole. Nothing is held whole in memory, and the size
+/// cap is enforced on the bytes as they arrive: a declared `Content-Length` over the cap is
+/// refused before reading, a chunked body at the cap.
 struct UploadReceiver {
     let limits: BundleLimits
     let temporaryDirectory: String
     let deadline: Duration
     let counters: ServerCounters
     let space: SpaceGuard
+    let failpoints: Failpoints
 
     /// Room for the form fields and multipart framing around the bundle.
     static let formOverhead: Int64 = 1 << 20
@@ -26,11 +30,27 @@ struct UploadReceiver {
     /// How often (in bytes written) free space is checked again while the body streams in.
     static let spaceCheckInterval: Int64 = 8 << 20
 
+    /// Bundle bytes handed to the stream reader at a time (one hop to the blocking pool each).
+    static let feedBytes = 256 * 1024
+
     struct Received {
         var fields: [String: String]
+        /// The spooled upload of a compressed bundle; nothing is there for a streamed one.
         var bundlePath: String
         var bundleSHA256: String
         var bundleSize: Int64
+        /// An uncompressed bundle, read and checked as it arrived.
+        var streamed: StreamedBundle?
+
+        /// Removes what the upload left in the temporary directory: for a request that ends
+        /// before its apply took the files over.
+        func discard() {
+            unlink(bundlePath)
+            if let streamed {
+                streamed.bundle.discard()
+                unlink(streamed.recipePath)
+            }
+        }
     }
 
     /// Streams the body to disk. `admit` is called once with the fields read so far, when the
@@ -56,19 +76,25 @@ struct UploadReceiver {
         try space.check(adding: request.headers[.contentLength].flatMap { Int64($0) } ?? 0)
         context.sendContinueIfExpected(request)
         let path = temporaryDirectory + "/upload-" + UUID().uuidString.lowercased()
+        let sink = BundleSink(
+            failpoints: failpoints, spoolPath: path,
+            recipePath: temporaryDirectory + "/recipe-" + UUID().uuidString.lowercased(),
+            reader: BundleStreamReader(
+                limits: limits, temporaryDirectory: temporaryDirectory,
+                // Free space is checked below as the body arrives: here that is every byte.
+                progress: { [counters] bytes in counters.setInflated(bytes) }))
         do {
-            return try await stream(request, boundary: boundary, to: path, cap: cap, admit: admit)
+            return try await stream(request, boundary: boundary, into: sink, cap: cap, admit: admit)
         } catch {
-            unlink(path)
+            sink.discard()
             throw error
         }
     }
 
     private func stream(
-        _ request: Request, boundary: String, to path: String, cap: Int64,
+        _ request: Request, boundary: String, into sink: BundleSink, cap: Int64,
         admit: ([String: String]) async throws -> Void
     ) async throws -> Received {
-        let file = try RawFile.create(path, mode: 0o600, exclusive: true)
         let state = MultipartState()
         let parser = MultipartParser(boundary: boundary)
         parser.onHeader = { name, value in state.header(name, value) }
@@ -100,20 +126,24 @@ struct UploadReceiver {
             if state.sawBundle && !admitted {
                 try await runAdmit(admit, state.fields)
                 admitted = true
+                sink.workspace =
+                    (try? WorkspaceIdentity.resolve(
+                        name: state.fields["workspace"], path: state.fields["workspace_path"]))
+                    ?? ""
             }
             if total - checkedAt >= Self.spaceCheckInterval {
                 checkedAt = total
                 try space.check(adding: 0)
-                file.startWriteback()
+                // A compressed bundle is kept as it came: its pages go out as it arrives.
+                sink.startWriteback()
             }
             if state.pending.readableBytes > 0 {
                 bundleSize += Int64(state.pending.readableBytes)
                 if bundleSize > limits.maxCompressedBytes { throw UploadRejection(error: tooLarge(), bodyUnread: true) }
-                try state.pending.withUnsafeReadableBytes { raw in
-                    hasher.update(bufferPointer: raw)
-                    try file.write(raw)
-                }
-                state.pending.clear()
+                state.pending.withUnsafeReadableBytes { raw in hasher.update(bufferPointer: raw) }
+                try await sink.take(&state.pending, complete: state.bundleComplete)
+            } else if state.bundleComplete {
+                try await sink.take(&state.pending, complete: true)
             }
         }
         if !admitted { try await runAdmit(admit, state.fields) }
@@ -124,8 +154,8 @@ struct UploadReceiver {
             throw DeltaError(.invalidRequest, "multipart body ended before the 'bundle' part was complete")
         }
         return Received(
-            fields: state.fields, bundlePath: path, bundleSHA256: hasher.finalize().hexString, bundleSize: bundleSize
-        )
+            fields: state.fields, bundlePath: sink.spoolPath, bundleSHA256: hasher.finalize().hexString,
+            bundleSize: bundleSize, streamed: try await sink.finish())
     }
 
     /// Runs `admit`; its rejection leaves the rest of the body unread.
@@ -223,5 +253,114 @@ private final class MultipartState {
             return pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
         return nil
+    }
+}
+
+/// An uncompressed bundle read as it arrived, and where its recipe was written.
+struct StreamedBundle: Sendable {
+    var bundle: ValidatedBundle
+    var recipePath: String
+}
+
+/// Where the bytes of the `bundle` part go. Until a block's worth has arrived (its format is
+/// told by its first bytes) they wait here; then a compressed bundle goes to the spool file, an
+/// uncompressed one to the stream reader and the recipe, a few hundred KiB at a time on the
+/// blocking pool.
+///
+/// A bundle found invalid part-way is refused once the body has been read, as one read whole
+/// before it is checked would be: the rest is counted against the size cap and dropped, and
+/// what was spooled is removed at once.
+private final class BundleSink: @unchecked Sendable {
+    let failpoints: Failpoints
+    /// The workspace named by the fields before the bundle (for the failpoints), else empty.
+    var workspace = ""
+    let spoolPath: String
+    let recipePath: String
+    let reader: BundleStreamReader
+    private var format: BundleFormat?
+    private var spool: RawFile?
+    private var recipe: BundleRecipe.Builder?
+    private var waiting = ByteBuffer()
+    /// Why the bundle is refused, once known.
+    private var failure: DeltaError?
+    /// Whether bytes have gone to the stream reader.
+    private var fed = false
+
+    init(failpoints: Failpoints, spoolPath: String, recipePath: String, reader: BundleStreamReader) {
+        self.failpoints = failpoints
+        self.spoolPath = spoolPath
+        self.recipePath = recipePath
+        self.reader = reader
+    }
+
+    /// Takes the bytes in `bytes` (leaving it empty); `complete` when the part has ended.
+    func take(_ bytes: inout ByteBuffer, complete: Bool) async throws {
+        guard failure == nil else {
+            bytes.clear()
+            return
+        }
+        do {
+            try await write(&bytes, complete: complete)
+        } catch let error as DeltaError where error.code != .io {
+            failure = error
+            waiting = ByteBuffer()
+            discard()
+        }
+    }
+
+    private func write(_ bytes: inout ByteBuffer, complete: Bool) async throws {
+        waiting.writeBuffer(&bytes)
+        bytes.clear()
+        if format == nil {
+            guard waiting.readableBytes >= TarHeader.blockSize || complete else { return }
+            let detected = try waiting.withUnsafeReadableBytes { raw in
+                try BundleFormat.detect(UnsafeRawBufferPointer(rebasing: raw.prefix(TarHeader.blockSize)))
+            }
+            format = detected
+            if detected == .tarGz {
+                spool = try RawFile.create(spoolPath, mode: 0o600, exclusive: true)
+            } else {
+                recipe = try BundleRecipe.Builder(path: recipePath)
+            }
+        }
+        if let spool {
+            try waiting.withUnsafeReadableBytes { raw in try spool.write(raw) }
+            waiting.clear()
+        } else if let recipe, waiting.readableBytes >= UploadReceiver.feedBytes || complete {
+            let batch = waiting
+            waiting = ByteBuffer()
+            let reader = self.reader
+            let (failpoints, workspace, first) = (self.failpoints, self.workspace, !fed)
+            fed = true
+            try await Blocking.run {
+                // As for a compressed bundle: the point is reached as validation begins.
+                if first { failpoints.reachBlocking(.duringValidate, workspace: workspace) }
+                try batch.withUnsafeReadableBytes { raw in
+                    try reader.feed(raw, literal: recipe.literal, content: recipe.content)
+                }
+            }
+        }
+    }
+
+    func startWriteback() { spool?.startWriteback() }
+
+    /// The streamed bundle, checked whole, with its recipe written (nil for a compressed one).
+    func finish() async throws -> StreamedBundle? {
+        if let failure { throw failure }
+        guard let recipe else { return nil }
+        let reader = self.reader
+        let bundle = try await Blocking.run {
+            let bundle = try reader.finish()
+            try recipe.finish()
+            return bundle
+        }
+        return StreamedBundle(bundle: bundle, recipePath: recipePath)
+    }
+
+    /// Removes everything written so far (after an error).
+    func discard() {
+        unlink(spoolPath)
+        unlink(recipePath)
+        reader.discard()
     }
 }

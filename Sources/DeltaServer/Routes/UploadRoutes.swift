@@ -74,7 +74,16 @@ struct UploadRoutes: Sendable {
                 try TokenAuthority.authorizeScope(token, scope: .write)
             }
         }
-        defer { unlink(received.bundlePath) }
+        // The apply takes the streamed bundle's spool files over; until it does, they are ours.
+        var applying = false
+        defer {
+            if applying {
+                unlink(received.bundlePath)
+                if let streamed = received.streamed { unlink(streamed.recipePath) }
+            } else {
+                received.discard()
+            }
+        }
         let fields = received.fields
         let token = try await Self.uploadToken(context.token, fields: fields, authority: authority)
         let key = try WorkspaceIdentity.resolve(name: fields["workspace"], path: fields["workspace_path"])
@@ -89,8 +98,9 @@ struct UploadRoutes: Sendable {
             force: try RouteParameters.boolField(fields["force"]),
             bundlePath: received.bundlePath, bundleSHA256: received.bundleSHA256, bundleSize: received.bundleSize,
             previousBundleID: fields["previous_bundle_id"].flatMap { $0.isEmpty ? nil : $0 },
-            ticket: ticket.withLock { $0 }
+            ticket: ticket.withLock { $0 }, streamed: received.streamed
         )
+        applying = true
         return try JSONReply.make(try await applier.apply(upload))
     }
 

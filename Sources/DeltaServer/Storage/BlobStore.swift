@@ -40,12 +40,14 @@ public struct BlobStore: Sendable {
     }
 
     /// Moves `temporaryPath` into the store under `sha256` with `mode` (dropping it if the blob
-    /// exists: the blob in place keeps its mode). Returns whether the blob is new.
+    /// exists: the blob in place keeps its mode). Returns whether the blob is new. A `suffix`
+    /// names a file kept beside the blob (a bundle's recipe), never a blob itself.
     @discardableResult
     public func adopt(
-        _ temporaryPath: String, sha256: String, mode: UInt32 = 0o600, into adopted: inout Adopted
+        _ temporaryPath: String, sha256: String, suffix: String = "", mode: UInt32 = 0o600,
+        into adopted: inout Adopted
     ) throws -> Bool {
-        let target = path(for: sha256)
+        let target = path(for: sha256) + suffix
         chmod(temporaryPath, mode_t(mode))
         // One call for the usual cases: the rename refuses to replace a blob in place (`EEXIST`),
         // and the fan-out directory, which nearly always exists, is made only when the rename

@@ -1,0 +1,168 @@
+import DeltaCore
+import Glibc
+
+/// How an uncompressed bundle is kept: its own bytes, except that each file's content is named
+/// by the blob that holds it. A first push of 100,000 files then writes each file's bytes to
+/// disk once (its blob) instead of twice (its blob and the stored bundle), and the server keeps
+/// about the workspace's size, not twice it. `GET /api/v1/delta/bundles/{sequence}` serves the
+/// bundle byte for byte from its recipe (`Reader`); its SHA-256 is the one recorded at upload.
+///
+/// A compressed bundle is kept whole: its bytes do not contain the files' bytes.
+///
+/// The file is `magic`, then records up to its end: a tag byte, a big-endian 64-bit length, and
+/// then for `literal` that many bytes of the bundle, for `blob` the 64 hex digits of the
+/// SHA-256 of the blob whose bytes (that many) come next in the bundle.
+enum BundleRecipe {
+    static let magic: [UInt8] = Array("DELTASYNC BUNDLE RECIPE 1\n".utf8)
+    static let literal: UInt8 = UInt8(ascii: "L")
+    static let blob: UInt8 = UInt8(ascii: "B")
+
+    /// Appended to the bundle's SHA-256 to name its recipe, beside the blobs: no blob has such a
+    /// name.
+    static let suffix = ".recipe"
+
+    /// Writes a recipe as its bundle streams through a `BundleStreamReader`: the reader's
+    /// `literal` and `content` go to the methods of the same names, in order, then `finish()`.
+    final class Builder: @unchecked Sendable {
+        let path: String
+        private let file: RawFile
+        private var buffer: [UInt8] = BundleRecipe.magic
+        /// Literal bytes not yet written as a record.
+        private var pending: [UInt8] = []
+
+        /// Creates the recipe file at `path` (which must not exist).
+        init(path: String) throws {
+            self.path = path
+            file = try RawFile.create(path, mode: 0o600, exclusive: true)
+            buffer.reserveCapacity(BundleRecipe.bufferSize + 64 * 1024)
+        }
+
+        func literal(_ bytes: UnsafeRawBufferPointer) throws {
+            pending.append(contentsOf: bytes)
+            if pending.count >= BundleRecipe.bufferSize { try writePending() }
+        }
+
+        func content(_ range: BundleContentRange) throws {
+            try writePending()
+            BundleRecipe.append(tag: BundleRecipe.blob, length: range.size, to: &buffer)
+            buffer.append(contentsOf: range.sha256.utf8)
+            try drain(force: false)
+        }
+
+        func finish() throws {
+            try writePending()
+            try drain(force: true)
+        }
+
+        private func writePending() throws {
+            guard !pending.isEmpty else { return }
+            BundleRecipe.append(tag: BundleRecipe.literal, length: Int64(pending.count), to: &buffer)
+            buffer.append(contentsOf: pending)
+            pending.removeAll(keepingCapacity: true)
+            try drain(force: false)
+        }
+
+        private func drain(force: Bool) throws {
+            guard force || buffer.count >= BundleRecipe.bufferSize else { return }
+            try file.write(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private static let bufferSize = 1 << 20
+
+    private static func append(tag: UInt8, length: Int64, to buffer: inout [UInt8]) {
+        buffer.append(tag)
+        withUnsafeBytes(of: UInt64(length).bigEndian) { buffer.append(contentsOf: $0) }
+    }
+
+    /// Produces a stored bundle's bytes from its recipe, in chunks of about `chunkSize` (each read
+    /// on the blocking pool in one call). One caller at a time (the route's writer loop).
+    final class Reader: @unchecked Sendable {
+        static let chunkSize = 1 << 20
+
+        private let recipe: RawFile
+        private let recipePath: String
+        private let blobs: BlobStore
+        private var pending: [UInt8] = []
+        private var pendingStart = 0
+        private var atEnd = false
+        /// The record being produced: a literal's bytes left, or a blob's file and bytes left.
+        private var current: (file: RawFile?, remaining: Int64)?
+        private var buffer: [UInt8] = []
+
+        init(path: String, blobs: BlobStore) throws {
+            recipe = try RawFile.open(reading: path)
+            recipePath = path
+            self.blobs = blobs
+            let head = try take(BundleRecipe.magic.count)
+            guard head == BundleRecipe.magic else {
+                throw DeltaError(.io, "the stored bundle's recipe is damaged (\(path))")
+            }
+        }
+
+        /// The next chunk of the bundle, or nil after its last byte.
+        func nextChunk() throws -> [UInt8]? {
+            buffer.removeAll(keepingCapacity: true)
+            while buffer.count < Self.chunkSize {
+                if let (file, remaining) = current {
+                    let count = Int(min(remaining, Int64(Self.chunkSize - buffer.count)))
+                    if let file {
+                        let start = buffer.count
+                        buffer.append(contentsOf: repeatElement(0, count: count))
+                        let read = try buffer.withUnsafeMutableBytes { raw in
+                            try BlobArchive.readFully(
+                                file, into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+                        }
+                        guard read == count else {
+                            throw DeltaError(.io, "a blob of a stored bundle is shorter than the bundle says")
+                        }
+                    } else {
+                        buffer.append(contentsOf: try take(count))
+                    }
+                    current = remaining == Int64(count) ? nil : (file, remaining - Int64(count))
+                    continue
+                }
+                let tag = try take(1, orEnd: true)
+                guard let tag = tag.first else { break }
+                let lengthBytes = try take(8)
+                let length = lengthBytes.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+                switch tag {
+                case BundleRecipe.literal:
+                    current = (nil, length)
+                case BundleRecipe.blob:
+                    let sha256 = String(decoding: try take(64), as: UTF8.self)
+                    let file = try RawFile.open(reading: blobs.path(for: sha256))
+                    current = (file, length)
+                default:
+                    throw DeltaError(.io, "the stored bundle's recipe is damaged (\(recipePath))")
+                }
+                if length == 0 { current = nil }
+            }
+            return buffer.isEmpty ? nil : buffer
+        }
+
+        /// The next `count` bytes of the recipe file (an empty array at its end when `orEnd`).
+        private func take(_ count: Int, orEnd: Bool = false) throws -> [UInt8] {
+            while pending.count - pendingStart < count && !atEnd {
+                if pendingStart > 0 {
+                    pending.removeFirst(pendingStart)
+                    pendingStart = 0
+                }
+                let start = pending.count
+                pending.append(contentsOf: repeatElement(0, count: Self.chunkSize))
+                let read = try pending.withUnsafeMutableBytes { raw in
+                    try recipe.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+                }
+                pending.removeLast(Self.chunkSize - read)
+                if read == 0 { atEnd = true }
+            }
+            if pending.count - pendingStart < count {
+                if orEnd && pending.count == pendingStart { return [] }
+                throw DeltaError(.io, "the stored bundle's recipe is damaged (\(recipePath))")
+            }
+            defer { pendingStart += count }
+            return Array(pending[pendingStart..<(pendingStart + count)])
+        }
+    }
+}
