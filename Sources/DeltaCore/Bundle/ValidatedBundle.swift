@@ -36,13 +36,6 @@ public struct BundleContentRange: Sendable, Hashable {
     public var size: Int64
     public var sha256: String
     public var spool: String
-
-    public init(offset: Int64, size: Int64, sha256: String, spool: String) {
-        self.offset = offset
-        self.size = size
-        self.sha256 = sha256
-        self.spool = spool
-    }
 }
 
 /// A bundle that passed every structural check of `BundleReader`. Its content lives in spool
