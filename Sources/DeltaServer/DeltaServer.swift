@@ -107,6 +107,8 @@ public enum DeltaServer {
             )
         }
         let blobs = try BlobStore(root: work + "/blobs")
+        // What a crashed server stored and never flushed: durable before an upload finds it.
+        try blobs.makeDurable()
         let materializer = Materializer(
             root: work + "/workspaces", temporaryDirectory: work + "/tmp", blobs: blobs,
             failpoints: configuration.failpoints

@@ -221,6 +221,31 @@ import Testing
         #expect(!EntryCollector.isMetadataName(Array("xmanifest.json".utf8)))
     }
 
+    /// Each spool file is created in the mode its tar header asks for (0644, or 0755 when any
+    /// execute bit is set), never more, and says so: storing it then needs no `chmod`.
+    @Test func spoolFilesTakeTheModeTheirHeaderAsksFor() throws {
+        var bundle = TestBundle()
+        bundle.add("files/created/plain", Array("P".utf8), mode: 0o664)
+        bundle.add("files/created/tool", Array("T".utf8), mode: 0o711)
+        bundle.add("files/created/secret", Array("S".utf8), mode: 0o600)
+        bundle.addOperations([op(.created, "plain", "P"), op(.created, "tool", "T"), op(.created, "secret", "S")])
+        bundle.addManifest(bundleID: "modes")
+        let directory = try TemporaryDirectory("spool-modes")
+        defer { directory.remove() }
+        let validated = try read(try bundle.gzip(), in: directory)
+        defer { validated.discard() }
+        let umask = try #require(FileSystem.umask)
+        let expected: [String: UInt32] = ["plain": 0o644, "tool": 0o755, "secret": 0o644]
+        for operation in validated.operations {
+            let content = try #require(operation.content)
+            let mode = try #require(expected[operation.operation.path]) & ~UInt32(umask)
+            #expect(content.spoolMode == mode, "\(operation.operation.path)")
+            var info = stat()
+            #expect(lstat(content.path, &info) == 0)
+            #expect(UInt32(info.st_mode) & 0o7777 == mode, "\(operation.operation.path)")
+        }
+    }
+
     func op(_ kind: OperationKind, _ path: String, _ text: String) -> BundleOperation {
         BundleOperation(
             operation: kind, path: path, contentHash: TestBundle.sha256(text), sizeBytes: Int64(text.utf8.count))

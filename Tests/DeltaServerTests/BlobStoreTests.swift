@@ -47,6 +47,91 @@ import Testing
         }
     }
 
+    /// The same content from two uploads at once: the second finds the blob the first placed
+    /// and has not flushed, and flushes it too (its commit must not run ahead of the first's
+    /// flush). Once the first's flush is done, a third finds a durable blob and borrows nothing.
+    @Test func aBlobFoundInPlaceBeforeItsFlushIsFlushedByWhoeverFindsIt() async throws {
+        try await withTemporaryDirectory("borrowed") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            let hex = String(repeating: "e1", count: 32)
+            let blob = store.path(for: hex)
+            var first = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "one", "shared"), sha256: hex, mode: 0o644, into: &first)
+            #expect(first.blobs == [blob] && first.borrowed.isEmpty)
+            #expect(store.unflushed.isClaimed(blob))
+
+            var second = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "two", "shared"), sha256: hex, mode: 0o644, into: &second)
+            #expect(second.blobs.isEmpty && second.borrowed == [blob])
+            // The second's flush opens the borrowed blob to sync it: with the blob gone, it fails
+            // rather than claiming durability for content it never synced.
+            let renamed = blob + ".aside"
+            #expect(rename(blob, renamed) == 0)
+            #expect(throws: DeltaError.self) { try store.flush(second) }
+            #expect(rename(renamed, blob) == 0)
+            try store.flush(second)
+            // Still the first's to flush: a borrower's flush releases nothing.
+            #expect(store.unflushed.isClaimed(blob))
+
+            try store.flush(first)
+            #expect(!store.unflushed.isClaimed(blob))
+            var third = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "three", "shared"), sha256: hex, mode: 0o644, into: &third)
+            #expect(third.blobs.isEmpty && third.borrowed.isEmpty)
+            #expect(!store.unflushed.isClaimed(blob))
+            #expect(try String(contentsOfFile: blob, encoding: .utf8) == "shared")
+        }
+    }
+
+    /// A flush that fails leaves its blobs claimed: whoever finds one later flushes it.
+    @Test func aBlobWhoseFlushFailedIsFlushedByTheNextToFindIt() async throws {
+        try await withTemporaryDirectory("borrowed-after-failure") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            let kept = String(repeating: "a2", count: 32)
+            let lost = String(repeating: "a3", count: 32)
+            var first = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "kept", "kept"), sha256: kept, into: &first)
+            try store.adopt(try Self.spool(spool, "lost", "lost"), sha256: lost, into: &first)
+            unlink(store.path(for: lost))
+            #expect(throws: DeltaError.self) { try store.flush(first) }
+            var next = BlobStore.Adopted()
+            try store.adopt(try Self.spool(spool, "again", "kept"), sha256: kept, into: &next)
+            #expect(next.borrowed == [store.path(for: kept)])
+            try store.flush(next)
+        }
+    }
+
+    /// Start-up makes a store that holds anything durable (one `syncfs`), and an empty one is
+    /// left alone.
+    @Test func makeDurableSyncsANonEmptyStoreAndSkipsAnEmptyOne() async throws {
+        try await withTemporaryDirectory("durable-at-start") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            try store.makeDurable()
+            var adopted = BlobStore.Adopted()
+            try store.adopt(
+                try Self.spool(spool, "one", "x"), sha256: String(repeating: "b4", count: 32), into: &adopted)
+            try store.makeDurable()
+            FileSystem.removeTree(store.root)
+            #expect(throws: DeltaError.self) { try store.makeDurable() }
+        }
+    }
+
+    /// A spool file already in the blob's mode is stored as it is; one in another mode (a header
+    /// that disagrees with the operation, or a umask that took bits away) is given the mode.
+    @Test(arguments: [(0o644, 0o644), (0o755, 0o755), (0o755, 0o644), (0o644, 0o755), (0o600, 0o644)])
+    func aBlobTakesItsModeWhateverItsSpoolFileHad(spoolMode: Int, mode: Int) async throws {
+        try await withTemporaryDirectory("blob-mode") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            let hex = String(repeating: "cd", count: 32)
+            let path = try Self.spool(spool, "one", "content")
+            #expect(chmod(path, mode_t(spoolMode)) == 0)
+            var adopted = BlobStore.Adopted()
+            try store.adopt(path, sha256: hex, mode: UInt32(mode), spoolMode: UInt32(spoolMode), into: &adopted)
+            #expect(store.mode(ofBlobAt: store.path(for: hex)) == UInt32(mode))
+            #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
+        }
+    }
+
     @Test(arguments: [1, BlobStore.fsyncLimit, BlobStore.fsyncLimit + 1, 300])
     func fewAndManyBlobsAreFlushed(count: Int) async throws {
         try await withTemporaryDirectory("flush") { directory in

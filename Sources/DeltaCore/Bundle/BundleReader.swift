@@ -313,9 +313,13 @@ struct EntryCollector {
             return
         }
         let path = spool + "e\(entries.count)"
-        let file = try RawFile.create(path, mode: 0o600, exclusive: true)
+        // Created in the mode the header asks for, which is nearly always the mode its blob
+        // takes: storing it then costs a rename, not a `chmod` by path as well.
+        let mode: mode_t = entry.mode & 0o111 != 0 ? 0o755 : 0o644
+        let file = try RawFile.create(path, mode: mode, exclusive: true)
         spooled.append(path)
-        let content = SpooledContent(path: path, digest: digest, tarMode: entry.mode)
+        let content = SpooledContent(
+            path: path, digest: digest, tarMode: entry.mode, spoolMode: FileSystem.umask.map { UInt32(mode & ~$0) })
         entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
         current = (file, DualHasher(), entries.count - 1, entry.size, false)
     }

@@ -13,6 +13,9 @@ public struct SpooledContent: Sendable, Hashable {
     public var digest: ContentDigest
     /// Mode bits from the tar header.
     public var tarMode: UInt32
+    /// The permission bits the spool file was created with, when known: the mode its header
+    /// asks for (0644 or 0755), so the blob stored from it usually needs no `chmod`.
+    public var spoolMode: UInt32?
 }
 
 /// An operation whose paths, hashes and content have been checked.

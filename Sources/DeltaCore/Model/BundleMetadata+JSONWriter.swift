@@ -43,7 +43,7 @@ extension HashesDocument {
         var out: [UInt8] = []
         out.reserveCapacity(128 + fileHashes.count * 160)
         out.append(contentsOf: #"{"file_hashes":{"#.utf8)
-        let pairs = fileHashes.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        let pairs = fileHashes.sorted { PathKey.compare($0.key, $1.key) < 0 }
         for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             ManifestJSON.appendString(pair.key, to: &out)

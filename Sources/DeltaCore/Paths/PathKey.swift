@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A workspace-relative path that is compared, hashed and ordered by its UTF-8 bytes.
 ///
 /// Swift's `String` equality is canonical: `"é"` (U+00E9) and `"e\u{301}"` are equal strings, and
@@ -13,7 +19,7 @@ public struct PathKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { string }
 
     public static func == (lhs: PathKey, rhs: PathKey) -> Bool {
-        lhs.string.utf8.count == rhs.string.utf8.count && lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        lhs.string.utf8.count == rhs.string.utf8.count && compare(lhs.string, rhs.string) == 0
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -28,7 +34,24 @@ public struct PathKey: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Byte order, the order SQLite's `BINARY` collation and `ORDER BY path` use.
     public static func < (lhs: PathKey, rhs: PathKey) -> Bool {
-        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+        compare(lhs.string, rhs.string) < 0
+    }
+
+    /// The byte order of two strings' UTF-8 (negative, zero or positive, as `memcmp`), by
+    /// `memcmp` over their contiguous bytes: the generic element-by-element comparison was a
+    /// fifth of the server's planning time under a workspace's lock.
+    static func compare(_ lhs: String, _ rhs: String) -> Int {
+        let compared = lhs.utf8.withContiguousStorageIfAvailable { left in
+            rhs.utf8.withContiguousStorageIfAvailable { right in
+                let common = min(left.count, right.count)
+                var order: Int32 = 0
+                if common > 0, let a = left.baseAddress, let b = right.baseAddress { order = memcmp(a, b, common) }
+                return order != 0 ? Int(order) : left.count - right.count
+            }
+        }
+        if let compared, let compared { return compared }
+        if lhs.utf8.elementsEqual(rhs.utf8) { return 0 }
+        return lhs.utf8.lexicographicallyPrecedes(rhs.utf8) ? -1 : 1
     }
 }
 

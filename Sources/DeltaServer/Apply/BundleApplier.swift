@@ -110,7 +110,9 @@ final class BundleApplier: Sendable {
             var consumed = Set<String>()
             let content = ApplyPlanner.contentBlobs(bundle.operations)
             for (sha256, blob) in content {
-                if try blobs.adopt(blob.path, sha256: sha256, mode: blob.mode, into: &adopted) {
+                if try blobs.adopt(
+                    blob.path, sha256: sha256, mode: blob.mode, spoolMode: blob.spoolMode, into: &adopted)
+                {
                     newBlobModes[sha256] = blob.mode
                 }
                 consumed.insert(blob.path)

@@ -10,12 +10,20 @@ import Synchronization
 /// storing one costs a rename, not a copy. Durability is one flush per bundle (`flush(_:)`): an
 /// `fsync` per new blob for a few, one `syncfs` for many.
 ///
+/// Two uploads may bring the same content at once (two workspaces, or one whose upload stores
+/// its blobs while the one before it commits). The second finds the blob in place before the
+/// first has flushed it, and must not commit before it is durable: `adopt` records it as
+/// borrowed, and the second's flush makes it durable too. Blobs a crashed server left only in the
+/// page cache are made durable at start-up (`makeDurable()`), before any upload can find them.
+///
 /// A blob stored for a file takes that file's mode (0644 or 0755) and the materialised copy is
 /// a hard link to it: one inode and one write per file. A blob's mode never changes once it is
 /// in place, so a copy needing another mode (or a blob stored 0600 by an older server, or a
 /// bundle) gets a copy of its own.
 public struct BlobStore: Sendable {
     public let root: String
+    /// Blobs being placed or placed and not yet flushed, shared by every copy of this store.
+    let unflushed = Unflushed()
 
     public init(root: String) throws {
         self.root = root
@@ -31,24 +39,33 @@ public struct BlobStore: Sendable {
     public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }
 
     /// What `adopt` wrote: the blob's path when it is new, and whether its fan-out directory
-    /// was made for it. `flush` makes these durable.
+    /// was made for it; and the blobs found in place that another upload placed and has not
+    /// flushed yet (`borrowed`). `flush` makes all of these durable.
     public struct Adopted: Sendable {
         public var blobs: [String] = []
         public var newDirectories = false
+        public var borrowed: [String] = []
 
         public init() {}
+
+        /// What a flush must make durable.
+        var count: Int { blobs.count + borrowed.count }
     }
 
     /// Moves `temporaryPath` into the store under `sha256` with `mode` (dropping it if the blob
     /// exists: the blob in place keeps its mode). Returns whether the blob is new. A `suffix`
-    /// names a file kept beside the blob (a bundle's recipe), never a blob itself.
+    /// names a file kept beside the blob (a bundle's recipe), never a blob itself. `spoolMode`
+    /// is the mode the file already has, when known: no `chmod` when it is `mode`.
     @discardableResult
     public func adopt(
         _ temporaryPath: String, sha256: String, suffix: String = "", mode: UInt32 = 0o600,
-        into adopted: inout Adopted
+        spoolMode: UInt32? = nil, into adopted: inout Adopted
     ) throws -> Bool {
         let target = path(for: sha256) + suffix
-        chmod(temporaryPath, mode_t(mode))
+        if spoolMode != mode { chmod(temporaryPath, mode_t(mode)) }
+        // Claimed before the rename: an upload that finds the blob in place from this moment on
+        // sees it is not yet flushed.
+        unflushed.claim(target)
         // One call for the usual cases: the rename refuses to replace a blob in place (`EEXIST`),
         // and the fan-out directory, which nearly always exists, is made only when the rename
         // says it is missing (its first blob, or the store's root went missing).
@@ -60,11 +77,16 @@ public struct BlobStore: Sendable {
             adopted.newDirectories = true
             placed = try Self.renameNoReplace(temporaryPath, target)
         }
-        guard let placed else { throw DeltaError.posix("rename", target) }
+        guard let placed else {
+            unflushed.release(target)
+            throw DeltaError.posix("rename", target)
+        }
         if placed {
+            // Released by the flush that makes it durable.
             adopted.blobs.append(target)
         } else {
             unlink(temporaryPath)
+            if unflushed.release(target) { adopted.borrowed.append(target) }
         }
         return placed
     }
@@ -105,22 +127,23 @@ public struct BlobStore: Sendable {
     /// on the filesystem: tens of milliseconds while a build or another upload writes); many are
     /// flushed with one `syncfs`.
     public func flush(_ adopted: Adopted) throws {
-        guard !adopted.blobs.isEmpty else { return }
-        guard adopted.blobs.count <= Self.fsyncLimit else {
-            let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw DeltaError.posix("open", root) }
-            defer { close(fd) }
-            guard cdeltasys_syncfs(fd) == 0 else { throw DeltaError.posix("syncfs", root) }
+        guard adopted.count > 0 else { return }
+        guard adopted.count <= Self.fsyncLimit else {
+            try syncFilesystem()
+            unflushed.release(adopted.blobs)
             return
         }
         var directories = Set<String>()
-        for blob in adopted.blobs {
+        for blob in adopted.blobs + adopted.borrowed {
             directories.insert(String(blob[..<(blob.lastIndex(of: "/") ?? blob.endIndex)]))
         }
-        if adopted.newDirectories { directories.insert(root) }
+        // A borrowed blob's fan-out directory may be as new as the blob.
+        if adopted.newDirectories || !adopted.borrowed.isEmpty { directories.insert(root) }
         // All at once: the disk gets them together rather than one wait after another (a
         // one-file save has its blob, the bundle's blob and their directories to flush).
-        let targets = adopted.blobs.map { ($0, O_RDONLY) } + directories.sorted().map { ($0, O_RDONLY | O_DIRECTORY) }
+        let targets =
+            (adopted.blobs + adopted.borrowed).map { ($0, O_RDONLY) }
+            + directories.sorted().map { ($0, O_RDONLY | O_DIRECTORY) }
         let failure = Mutex<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: targets.count) { index in
             do {
@@ -130,6 +153,32 @@ public struct BlobStore: Sendable {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
+        unflushed.release(adopted.blobs)
+    }
+
+    /// One `syncfs` of the store's filesystem.
+    private func syncFilesystem() throws {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw DeltaError.posix("open", root) }
+        defer { close(fd) }
+        guard cdeltasys_syncfs(fd) == 0 else { throw DeltaError.posix("syncfs", root) }
+    }
+
+    /// Makes everything already in the store durable (start-up: a server that crashed may have
+    /// left blobs in the page cache only, which an upload would find in place and not flush).
+    /// Nothing to do, and no `syncfs`, for an empty store.
+    public func makeDurable() throws {
+        guard let directory = opendir(root) else { throw DeltaError.posix("opendir", root) }
+        var empty = true
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] {
+                empty = false
+                break
+            }
+        }
+        closedir(directory)
+        if !empty { try syncFilesystem() }
     }
 
     /// Starts `flush(adopted)`. Many blobs (one `syncfs`) are flushed on a thread of its own and
@@ -138,7 +187,7 @@ public struct BlobStore: Sendable {
     /// `fsync`s take about as long as the rows, and a hop to another thread cost more than the
     /// overlap saved (save → event p50 about 1 ms higher over 150 saves).
     public func startFlush(_ adopted: Adopted) -> PendingFlush {
-        if adopted.blobs.count <= Self.fsyncLimit { return PendingFlush(inline: { try flush(adopted) }) }
+        if adopted.count <= Self.fsyncLimit { return PendingFlush(inline: { try flush(adopted) }) }
         return PendingFlush { try flush(adopted) }
     }
 
@@ -148,6 +197,40 @@ public struct BlobStore: Sendable {
         defer { close(fd) }
         guard Glibc.fsync(fd) == 0 else { throw DeltaError.posix("fsync", path) }
     }
+}
+
+/// How many `adopt`s have claimed each blob path and not yet released it: a placed blob stays
+/// claimed until a flush has made it durable (forever if its flush failed, so that whoever finds
+/// it in place flushes it).
+final class Unflushed: Sendable {
+    private let claims = Mutex<[String: Int]>([:])
+
+    func claim(_ path: String) {
+        claims.withLock { $0[path, default: 0] += 1 }
+    }
+
+    /// Releases one claim; returns whether the path is still claimed by another.
+    @discardableResult
+    func release(_ path: String) -> Bool {
+        claims.withLock { claims in
+            guard let count = claims[path] else { return false }
+            claims[path] = count > 1 ? count - 1 : nil
+            return count > 1
+        }
+    }
+
+    func release(_ paths: [String]) {
+        guard !paths.isEmpty else { return }
+        claims.withLock { claims in
+            for path in paths {
+                guard let count = claims[path] else { continue }
+                claims[path] = count > 1 ? count - 1 : nil
+            }
+        }
+    }
+
+    /// Whether `path` is claimed (for tests).
+    func isClaimed(_ path: String) -> Bool { claims.withLock { $0[path] != nil } }
 }
 
 /// A blob flush, done or running on a thread of its own (`BlobStore.startFlush`).
