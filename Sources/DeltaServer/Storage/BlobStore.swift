@@ -212,21 +212,20 @@ final class Unflushed: Sendable {
     /// Releases one claim; returns whether the path is still claimed by another.
     @discardableResult
     func release(_ path: String) -> Bool {
-        claims.withLock { claims in
-            guard let count = claims[path] else { return false }
-            claims[path] = count > 1 ? count - 1 : nil
-            return count > 1
-        }
+        claims.withLock { Self.release(path, in: &$0) }
     }
 
     func release(_ paths: [String]) {
         guard !paths.isEmpty else { return }
         claims.withLock { claims in
-            for path in paths {
-                guard let count = claims[path] else { continue }
-                claims[path] = count > 1 ? count - 1 : nil
-            }
+            for path in paths { _ = Self.release(path, in: &claims) }
         }
+    }
+
+    private static func release(_ path: String, in claims: inout [String: Int]) -> Bool {
+        guard let count = claims[path] else { return false }
+        claims[path] = count > 1 ? count - 1 : nil
+        return count > 1
     }
 
     /// Whether `path` is claimed (for tests).
