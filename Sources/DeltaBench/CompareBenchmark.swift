@@ -100,20 +100,24 @@ struct CompareBenchmark: AsyncParsableCommand {
         guard let server else { return }
         rows.append(initial.row("initial_push_s", "rsync -a to an rsync daemon", unit: "s", ratioTarget: 1.0))
 
-        // No change: the CLI process whole, beside git status and a no-change rsync.
+        // No change: the CLI process whole, beside git status and a no-change rsync. A pair with
+        // git takes a fifth of a second, so there are at least `noChangePairs` of them, in turn
+        // (which goes first alternates): with three, one slow run moved the median ratio by 10 %.
         var noChangeGit = Samples()
         var noChangeRsync = Samples()
-        for run in 0...runs {
-            let gitTime = try Timed.process(git.status)
-            let rsyncTime = try Timed.process(rsync)
-            let pushTime = try Timed.process(Self.push(deltasync, tree, server, state))
+        for run in 0...max(runs, Self.noChangePairs) {
+            let (gitTime, pushTime) = try await Timed.inTurn(
+                run: run, peer: { try Timed.process(git.status) },
+                deltasync: { try Timed.process(Self.push(deltasync, tree, server, state)) })
+            let rsyncTime = run <= runs ? try Timed.process(rsync) : nil
             say(
                 String(
-                    format: "  no-change %@: git status %.0f ms, rsync %.0f ms, deltasync push %.0f ms",
-                    run == 0 ? "warm-up" : "run \(run)", gitTime * 1000, rsyncTime * 1000, pushTime * 1000))
+                    format: "  no-change %@: git status %.0f ms, deltasync push %.0f ms%@",
+                    run == 0 ? "warm-up" : "run \(run)", gitTime * 1000, pushTime * 1000,
+                    rsyncTime.map { String(format: ", rsync %.0f ms", $0 * 1000) } ?? ""))
             guard run > 0 else { continue }
             noChangeGit.add(peer: gitTime * 1000, value: pushTime * 1000)
-            noChangeRsync.add(peer: rsyncTime * 1000, value: pushTime * 1000)
+            if let rsyncTime { noChangeRsync.add(peer: rsyncTime * 1000, value: pushTime * 1000) }
         }
         rows.append(
             noChangeGit.row(
@@ -286,6 +290,9 @@ struct CompareBenchmark: AsyncParsableCommand {
         var workload: String
         var rows: [Row]
     }
+
+    /// Timed pairs of a no-change push and `git status`, at least (`--runs` if more).
+    static let noChangePairs = 11
 
     /// Paired timings of a peer and deltasync; the row carries both medians and the median ratio.
     struct Samples {
