@@ -230,6 +230,7 @@ public struct CodeGraph: Sendable {
         var seeds: Set<Int32> = []
         var deleted: Set<Int32> = []
         var formerDependents: [Int32: Set<Int32>] = [:]
+        let resolver = Resolver(index: index, configuration: configuration)
         for update in updates {
             let id = ids[update.path]
             let old = id.flatMap { nodes[$0] }
@@ -239,7 +240,7 @@ public struct CodeGraph: Sendable {
                     seeds.insert(id)
                     invalidation.interfaceChanged.append(update.path)
                 }
-                if let old, !configurationChanged { unwatch(id, old) }
+                if let old, !configurationChanged { unwatch(id, old, resolver: resolver) }
                 var node = Node(language: facts.language, fingerprint: facts.fingerprint, imports: [])
                 pack(facts.imports, into: &node)
                 node.package = facts.package
@@ -250,7 +251,7 @@ public struct CodeGraph: Sendable {
             } else if let id, let old {
                 seeds.insert(id)
                 invalidation.interfaceChanged.append(update.path)
-                if !configurationChanged { unwatch(id, old) }
+                if !configurationChanged { unwatch(id, old, resolver: resolver) }
                 setDependencies(of: id, from: old.dependencies, to: [])
                 nodes[id] = nil
                 formerDependents[id] = dependentsOf[id]
@@ -276,7 +277,6 @@ public struct CodeGraph: Sendable {
                 for key in Resolver.keys(forChangeOf: path) { toResolve.formUnion(watchers[key] ?? []) }
             }
         }
-        let resolver = Resolver(index: index, configuration: configuration)
         for id in toResolve.sorted() {
             guard var node = nodes[id] else { continue }
             let before = node.dependencies
@@ -363,8 +363,7 @@ public struct CodeGraph: Sendable {
 
     /// Removes `id` from the watchers of every key its imports looked at (the keys depend on the
     /// import, the path and the configuration only, so they are recomputed, not stored).
-    private mutating func unwatch(_ id: Int32, _ node: Node) {
-        let resolver = Resolver(index: index, configuration: configuration)
+    private mutating func unwatch(_ id: Int32, _ node: Node, resolver: Resolver) {
         for key in resolve(node, path: paths[Int(id)], resolver: resolver).keys {
             watchers[key]?.remove(id)
             if watchers[key]?.isEmpty == true { watchers[key] = nil }

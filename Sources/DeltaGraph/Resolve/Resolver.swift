@@ -15,9 +15,18 @@ public struct Resolver: Sendable {
     public let index: PathIndex
     public let configuration: GraphConfiguration
 
+    /// The directories each wildcard include pattern matches (`arch/*/include`: one per
+    /// architecture), found once per resolver instead of once per header looked up.
+    private let wildcardDirectories: [String: [String]]
+
     public init(index: PathIndex, configuration: GraphConfiguration) {
         self.index = index
         self.configuration = configuration
+        var matches: [String: [String]] = [:]
+        for pattern in configuration.cIncludeDirectories where PathIndex.hasWildcard(pattern) {
+            matches[pattern] = index.directories(matching: pattern)
+        }
+        wildcardDirectories = matches
     }
 
     /// The change keys of `path`: an import whose `Resolution.keys` shares one with them may
@@ -35,7 +44,7 @@ public struct Resolver: Sendable {
     /// The key of a candidate file path (which may hold `*` segments of an include pattern).
     static func fileKey(_ candidate: String) -> String {
         let tail = PathIndex.tail(candidate)
-        if tail.contains("*") { return "b:" + PathIndex.split(candidate).1 }
+        if PathIndex.hasWildcard(tail) { return "b:" + PathIndex.split(candidate).1 }
         return "f:" + tail
     }
 
@@ -88,8 +97,8 @@ public struct Resolver: Sendable {
         for pattern in configuration.cIncludeDirectories {
             resolution.keys.append(Self.fileKey(pattern + "/" + name))
             guard resolution.targets.isEmpty else { continue }
-            if pattern.contains("*") {
-                resolution.targets = index.directories(matching: pattern).compactMap {
+            if PathIndex.hasWildcard(pattern) {
+                resolution.targets = (wildcardDirectories[pattern] ?? []).compactMap {
                     PathIndex.normalize(PathIndex.join($0, name))
                 }.filter(index.contains)
             } else if let candidate = PathIndex.normalize(PathIndex.join(pattern, name)), index.contains(candidate) {
