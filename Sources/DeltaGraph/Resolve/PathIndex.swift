@@ -137,8 +137,8 @@ public struct PathIndex: Sendable {
     /// candidate of every `#include` comes through here, and the `String` searches it used took
     /// a fifth of a kernel tree's graph build.
     public static func normalize(_ path: String) -> String? {
-        var utf8 = path
-        return utf8.withUTF8 { bytes in needsNormalizing(bytes) ? normalized(bytes) : path }
+        var contiguous = path
+        return contiguous.withUTF8 { bytes in needsNormalizing(bytes) ? normalized(bytes) : path }
     }
 
     /// The segments of `bytes` but empty and `.` ones, each `..` taking the one before it away;
