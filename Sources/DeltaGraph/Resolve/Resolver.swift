@@ -97,8 +97,8 @@ public struct Resolver: Sendable {
         for pattern in configuration.cIncludeDirectories {
             resolution.keys.append(Self.fileKey(pattern + "/" + name))
             guard resolution.targets.isEmpty else { continue }
-            if PathIndex.hasWildcard(pattern) {
-                resolution.targets = (wildcardDirectories[pattern] ?? []).compactMap {
+            if let directories = wildcardDirectories[pattern] {
+                resolution.targets = directories.compactMap {
                     PathIndex.normalize(PathIndex.join($0, name))
                 }.filter(index.contains)
             } else if let candidate = PathIndex.normalize(PathIndex.join(pattern, name)), index.contains(candidate) {
