@@ -6,8 +6,8 @@ import Synchronization
 /// Copies the write-ahead log back into the database on a connection and a thread of its own,
 /// after each commit, so that no commit does it: SQLite's automatic checkpoint runs inside the
 /// commit that crosses its threshold, under the workspace's lock. In a first push of 100,000
-/// files the log grew by ~15 MB per bundle (random keys in the hash indexes), and the
-/// checkpoints took about a third of the summed commit time.
+/// files the log grew by ~15 MB per bundle (random keys in the hex hash indexes of then), and
+/// the checkpoints took about a third of the summed commit time.
 ///
 /// A checkpoint starts once the commits since the last one have written about SQLite's own
 /// threshold of log (`thresholdRows` rows, each dirtying a page or two of the table and its
