@@ -174,9 +174,9 @@ public final class SQLiteStorage: DeltaStorage {
 
     /// The key a content hash is indexed by: the first 64 bits of its hex digest, as a signed
     /// integer. An index entry is then the workspace, eight bytes and a rowid, where a hex
-    /// digest and the path made it over 100 bytes: a first push's random hashes dirty every
-    /// page of the hash indexes at each commit, and with the hex indexes that was about 12 MB
-    /// of log per bundle of 100,000 files' push, more than the files' own bytes by the end.
+    /// digest and the path made it over 100 bytes: a first push's random hashes dirty nearly
+    /// every page of the hash indexes at each commit, and with hex keys that was about 12 MB of
+    /// log per 16 MiB bundle by the end of 100,000 files, near the bundle's own size.
     /// Distinct hashes may share a key, so every lookup also compares the whole digest.
     static func hashKey(_ hex: String) -> Int64 {
         var value: UInt64 = 0
