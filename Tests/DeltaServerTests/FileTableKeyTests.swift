@@ -79,6 +79,8 @@ import Testing
             let wanted = [one.sha256, two.sha256, elsewhere.sha256, prefix256 + String(repeating: "4", count: 48)]
             #expect(try await storage.heldContents(workspace: "ws", among: wanted) == [one.sha256, two.sha256])
             #expect(try await storage.heldContents(workspace: "other", among: wanted) == [elsewhere.sha256])
+            // A hash that shares its key with held ones, asked alone, is not held.
+            #expect(try await storage.heldContents(workspace: "ws", among: [wanted[3]]).isEmpty)
 
             // A file whose content changes is found by its new hash only.
             let edited = Self.file(
@@ -120,32 +122,16 @@ import Testing
     @Test func aDatabaseFromBeforeTheKeysIsMigrated() async throws {
         try await withTemporaryDirectory("hash-keys-migration") { directory in
             let path = directory.sub("deltasync.sqlite")
-            let rows: [(workspace: String, file: FileRecord)] = [
+            // Row n: digests of repeated digits 2n-1 and 2n, size 10n.
+            func row(_ workspace: String, _ path: String, _ n: Int) -> (workspace: String, file: FileRecord) {
                 (
-                    "ws",
+                    workspace,
                     Self.file(
-                        "src/b.c", sha256: String(repeating: "1", count: 64), sha1: String(repeating: "2", count: 40),
-                        size: 10)
-                ),
-                (
-                    "ws",
-                    Self.file(
-                        "a.txt", sha256: String(repeating: "3", count: 64), sha1: String(repeating: "4", count: 40),
-                        size: 20)
-                ),
-                (
-                    "ws",
-                    Self.file(
-                        "é/x", sha256: String(repeating: "5", count: 64), sha1: String(repeating: "6", count: 40),
-                        size: 30)
-                ),
-                (
-                    "other",
-                    Self.file(
-                        "a.txt", sha256: String(repeating: "7", count: 64), sha1: String(repeating: "8", count: 40),
-                        size: 40)
-                ),
-            ]
+                        path, sha256: String(repeating: String(2 * n - 1), count: 64),
+                        sha1: String(repeating: String(2 * n), count: 40), size: Int64(10 * n))
+                )
+            }
+            let rows = [row("ws", "src/b.c", 1), row("ws", "a.txt", 2), row("ws", "é/x", 3), row("other", "a.txt", 4)]
             do {
                 let queue = try DatabaseQueue(path: path)
                 try SQLiteStorage.migrator.migrate(queue, upTo: "v4-graph")
