@@ -439,11 +439,15 @@ public final class ClientState: Sendable {
 
     public func outboxPath(_ file: String) -> String { directory + "/outbox/" + file }
 
-    /// Whether an entry's bundle file is there at its recorded size. A bundle is fsynced while it
-    /// uploads (see `Outbox`), so a power loss before that can leave it gone or short.
+    /// Whether an entry's bundle file is there at its recorded size (a source list: whole, and
+    /// for a bundle of that size). A bundle is fsynced while it uploads (see `Outbox`), so a
+    /// power loss before that can leave it gone or short.
     public func isIntact(_ entry: OutboxEntry) -> Bool { isIntact(file: entry.file, size: entry.size) }
 
     private func isIntact(file: String, size: Int64) -> Bool {
+        if file.hasSuffix(BundleSources.fileExtension) {
+            return BundleSources.isIntact(outboxPath(file), bundleSize: size)
+        }
         var info = stat()
         return stat(outboxPath(file), &info) == 0 && Int64(info.st_size) == size
     }

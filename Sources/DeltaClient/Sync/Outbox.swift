@@ -7,6 +7,12 @@ import Logging
 /// one transaction, and uploaded in order. Killed at any moment, the next run finds what is
 /// pending; bundle ids make replays idempotent on our server.
 ///
+/// A large uncompressed bundle is kept as its source list (``BundleSources``): the tar's own bytes
+/// and where each file's content is, read again as it uploads. A first push then writes no copy
+/// of the workspace. A file that changed since makes the upload stop before the bundle is whole;
+/// the state is then reconciled with the server's manifest (`SyncEngine.drain`), the tree on
+/// disk being the truth.
+///
 /// A bundle is made durable (`makeDurable`: fsync of the file and the outbox directory) while it
 /// uploads, not before: the two fsyncs took 15 ms of a save's path to the server on a busy disk.
 /// A process killed at any point loses nothing (the page cache survives it). A power loss before
@@ -86,17 +92,34 @@ struct Outbox: Sendable {
         return bundle.contentBytes + headers + (64 << 10) <= info.maxBundleSizeMB << 20 ? .tar : .tarGz
     }
 
+    /// A bundle of at least this much content, sent uncompressed, is kept in the outbox as its
+    /// source list (``BundleSources``) rather than as a copy. A smaller one (a save's) is copied:
+    /// a file saved again before its bundle has gone up then still sends what was recorded,
+    /// where a list would have to be given up and the state reconciled.
+    static let sourceListThreshold: Int64 = 1 << 20
+
     private func write(
         _ bundle: BundlePlanner.Planned, format: BundleFormat = .tarGz
     ) throws -> (id: String, file: String, size: Int64) {
         let id = UUID().uuidString.lowercased()
-        let file = id + format.fileExtension
+        let asSources =
+            format == .tar && bundle.contentBytes >= Self.sourceListThreshold
+            && BundleWriter.canReference(bundle.entries)
+        let file = id + (asSources ? BundleSources.fileExtension : format.fileExtension)
         let size: Int64
         do {
-            size = try BundleWriter(format: format).write(
-                to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
-                entries: bundle.entries, sync: false
-            )
+            let writer = BundleWriter(format: format)
+            if asSources {
+                size = try writer.writeSources(
+                    to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
+                    entries: bundle.entries
+                ).bundleSize
+            } else {
+                size = try writer.write(
+                    to: state.outboxPath(file), bundleID: id, workspacePath: root, sequenceNumber: nil,
+                    entries: bundle.entries, sync: false
+                )
+            }
         } catch {
             unlink(state.outboxPath(file))
             throw error

@@ -157,7 +157,12 @@ struct ServerSync: Sendable {
         logger.notice(
             "replaying bundles the server lost", metadata: ["sequence.from": "\(expected)", "sequence.to": "\(acked)"])
         for entry in retained {
-            guard case .applied = try await upload(entry, entry.ackedSequence ?? 0) else { return false }
+            do {
+                guard case .applied = try await upload(entry, entry.ackedSequence ?? 0) else { return false }
+            } catch let error as DeltaError where error.code == .changedWhileBundling {
+                // A kept source list whose files changed since cannot be replayed.
+                return false
+            }
         }
         return true
     }

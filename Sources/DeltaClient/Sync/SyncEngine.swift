@@ -306,6 +306,17 @@ public final class SyncEngine: Sendable {
                 } else {
                     outcome = try await upload(entry, sequence: acked + 1) { started.value = true }
                 }
+            } catch let error as DeltaError where error.code == .changedWhileBundling {
+                // A file a source list names changed since it was queued: the bundle cannot be
+                // sent as recorded, and the server took none of it. The file table already holds
+                // what the pending bundles carry, so only the server's manifest says what to send.
+                await cancelAhead()
+                _ = await durable.result
+                logger.notice(
+                    "a file changed after its bundle was queued; reconciling with the server",
+                    metadata: ["reason": "\(error.message)"])
+                try state.updateSyncState { $0.needsResync = true }
+                return false
             } catch {
                 await cancelAhead()
                 _ = await durable.result

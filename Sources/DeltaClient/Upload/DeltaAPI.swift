@@ -36,12 +36,15 @@ public struct DeltaAPI: Sendable {
         case sequenceMismatch(expected: Int64)
     }
 
-    /// Streams the bundle at `path` as `multipart/form-data`.
+    /// Streams the bundle at `path` as `multipart/form-data`; a ``BundleSources`` list is sent as
+    /// the uncompressed bundle it makes. Throws `CHANGED_WHILE_BUNDLING` when a file a list names
+    /// changed since: the upload stops before the bundle is whole, so the server takes none of it.
     public func upload(
         bundleAt path: String, workspace: WorkspaceReference, sequence: Int64?, force: Bool = false,
         previousBundleID: String? = nil, progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> UploadOutcome {
-        let size = try RawFile.open(reading: path).size()
+        let isSourceList = path.hasSuffix(BundleSources.fileExtension)
+        let size = isSourceList ? try BundleSourceStream(path: path).bundleSize : try RawFile.open(reading: path).size()
         let boundary = "deltasync-" + UUID().uuidString
         var head = ""
         var fields = workspace.fields
@@ -51,11 +54,12 @@ public struct DeltaAPI: Sendable {
         for (name, value) in fields {
             head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
         }
-        let format: BundleFormat = path.hasSuffix(BundleFormat.tar.fileExtension) ? .tar : .tarGz
+        let format: BundleFormat = isSourceList || path.hasSuffix(BundleFormat.tar.fileExtension) ? .tar : .tarGz
         head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"bundle\"; "
         head += "filename=\"bundle\(format.fileExtension)\"\r\nContent-Type: \(format.contentType)\r\n\r\n"
         let tail = "\r\n--\(boundary)--\r\n"
-        let body = MultipartFileBody(head: Array(head.utf8), path: path, tail: Array(tail.utf8), progress: progress)
+        let body = MultipartFileBody(
+            head: Array(head.utf8), path: path, isSourceList: isSourceList, tail: Array(tail.utf8), progress: progress)
         var request = HTTPClientRequest(url: baseURL + "/api/v1/delta/upload")
         request.method = .POST
         request.headers.add(name: "content-type", value: "multipart/form-data; boundary=\(boundary)")
@@ -103,6 +107,9 @@ public struct DeltaAPI: Sendable {
         do {
             response = try await Self.client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             body = try await response.body.collect(upTo: 1 << 30)
+        } catch let error as DeltaError where error.code == .changedWhileBundling {
+            // The body stopped itself: a file a source list names changed.
+            throw error
         } catch {
             throw DeltaError(.network, Self.unreachable(baseURL, error), cause: error)
         }
@@ -218,35 +225,47 @@ extension Duration {
     var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }
 
-/// Multipart framing around a file, read in chunks as the client sends it.
+/// Multipart framing around a bundle, read in chunks as the client sends it: a file's bytes, or
+/// those a ``BundleSources`` list makes.
 struct MultipartFileBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let head: [UInt8]
     let path: String
+    let isSourceList: Bool
     let tail: [UInt8]
     let progress: (@Sendable (Int64) -> Void)?
+
+    static let chunkSize = 256 * 1024
 
     struct AsyncIterator: AsyncIteratorProtocol {
         enum Stage { case head, file, tail, done }
         var stage = Stage.head
         let body: MultipartFileBody
-        var file: RawFile?
+        var read: ((UnsafeMutableRawBufferPointer) throws -> Int)?
 
         mutating func next() async throws -> ByteBuffer? {
             switch stage {
             case .head:
                 stage = .file
-                file = try RawFile.open(reading: body.path)
+                if body.isSourceList {
+                    let stream = try BundleSourceStream(path: body.path)
+                    read = { try stream.read(into: $0) }
+                } else {
+                    let file = try RawFile.open(reading: body.path)
+                    read = { try file.read(into: $0) }
+                }
                 return ByteBuffer(bytes: body.head)
             case .file:
                 var buffer = ByteBuffer()
-                buffer.reserveCapacity(256 * 1024)
-                let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 256 * 1024) { raw in
-                    (try file?.read(into: UnsafeMutableRawBufferPointer(rebasing: raw.prefix(256 * 1024)))) ?? 0
+                let size = MultipartFileBody.chunkSize
+                buffer.reserveCapacity(size)
+                let read = self.read
+                let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                    (try read?(UnsafeMutableRawBufferPointer(rebasing: raw.prefix(size)))) ?? 0
                 }
                 if count == 0 {
                     stage = .tail
-                    file = nil
+                    self.read = nil
                     return try await next()
                 }
                 body.progress?(Int64(count))

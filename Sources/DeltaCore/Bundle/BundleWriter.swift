@@ -44,6 +44,80 @@ public struct BundleWriter: Sendable {
         to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry],
         sync: Bool = true
     ) throws -> Int64 {
+        let output = try RawFile.create(path, mode: 0o600)
+        let deflater = format == .tarGz ? try GzipDeflater(level: compressionLevel) : nil
+        var pending = [UInt8]()
+        pending.reserveCapacity(1 << 20)
+        var written: Int64 = 0
+        func flushPending() throws {
+            try output.write(pending)
+            written += Int64(pending.count)
+            pending.removeAll(keepingCapacity: true)
+        }
+        let sink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+            pending.append(contentsOf: chunk)
+            if pending.count >= 1 << 20 { try flushPending() }
+        }
+        let tar = TarWriter { bytes in
+            if let deflater { try deflater.feed(bytes, sink: sink) } else { try sink(bytes) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        try emit(
+            tar, bundleID: bundleID, workspacePath: workspacePath, sequenceNumber: sequenceNumber, entries: entries
+        ) {
+            entry, sourcePath, size in
+            try Self.copy(entry, from: sourcePath, size: size, into: tar, buffer: &buffer)
+        }
+        try deflater?.finish(sink: sink)
+        try flushPending()
+        if sync { try output.sync() }
+        return written
+    }
+
+    /// Whether an uncompressed bundle of `entries` can be kept as a source list
+    /// (``writeSources(to:bundleID:workspacePath:sequenceNumber:entries:)``): every file it reads
+    /// has a stat fingerprint or a SHA-256 to be checked against when it is read again.
+    public static func canReference(_ entries: [Entry]) -> Bool {
+        entries.allSatisfy { entry in
+            guard case .file = entry.content else { return true }
+            if entry.hashedAs != nil { return true }
+            guard let hash = entry.operation.contentHash else { return false }
+            return hash.algorithm == .sha256 && hash.hex.utf8.count == 64
+        }
+    }
+
+    /// Writes, instead of the uncompressed bundle itself, its ``BundleSources`` list: the tar's
+    /// own bytes and, for each file, where its content is and what it was hashed as. The entries
+    /// must pass ``canReference(_:)``. The list is not fsynced here.
+    /// - Returns: the size of the bundle the list makes, and of the list.
+    @discardableResult
+    public func writeSources(
+        to path: String, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry]
+    ) throws -> (bundleSize: Int64, listSize: Int64) {
+        precondition(Self.canReference(entries), "a source list needs a fingerprint or SHA-256 for every file")
+        var recorder = BundleSources.Recorder()
+        let tar = TarWriter { bytes in recorder.bytes(bytes) }
+        try emit(
+            tar, bundleID: bundleID, workspacePath: workspacePath, sequenceNumber: sequenceNumber, entries: entries
+        ) {
+            entry, sourcePath, size in
+            let hash = entry.operation.contentHash
+            recorder.file(
+                path: sourcePath, size: size, sha256: hash?.algorithm == .sha256 ? hash?.hex : nil,
+                hashedAs: entry.hashedAs)
+        }
+        let list = recorder.finish()
+        let output = try RawFile.create(path, mode: 0o600)
+        try output.write(list)
+        return (recorder.bundleSize, Int64(list.count))
+    }
+
+    /// The bundle's tar stream: wrapper directory, manifest and metadata, then each entry's
+    /// content, a file's by `file(entry, path, size)` between its header and its padding.
+    private func emit(
+        _ tar: TarWriter, bundleID: String, workspacePath: String?, sequenceNumber: Int64?, entries: [Entry],
+        file: (Entry, String, Int64) throws -> Void
+    ) throws {
         var counts = OperationCounts()
         var totalSize: Int64 = 0
         var hashes: [String: String] = [:]
@@ -69,29 +143,11 @@ public struct BundleWriter: Sendable {
         let hashesJSON = HashesDocument(workspacePath: workspacePath, updatedAt: now, fileHashes: hashes).jsonBytes()
         let operationsJSON = OperationsDocument(operations: entries.map(\.operation)).jsonBytes()
 
-        let output = try RawFile.create(path, mode: 0o600)
-        let deflater = format == .tarGz ? try GzipDeflater(level: compressionLevel) : nil
-        var pending = [UInt8]()
-        pending.reserveCapacity(1 << 20)
-        var written: Int64 = 0
-        func flushPending() throws {
-            try output.write(pending)
-            written += Int64(pending.count)
-            pending.removeAll(keepingCapacity: true)
-        }
-        let sink: (UnsafeRawBufferPointer) throws -> Void = { chunk in
-            pending.append(contentsOf: chunk)
-            if pending.count >= 1 << 20 { try flushPending() }
-        }
-        let tar = TarWriter { bytes in
-            if let deflater { try deflater.feed(bytes, sink: sink) } else { try sink(bytes) }
-        }
         let root = bundleID + "/"
         try tar.beginDirectory(name: bundleID)
         try tar.addFile(name: root + "manifest.json", bytes: Array(manifestJSON))
         try tar.addFile(name: root + "metadata/hashes.json", bytes: hashesJSON)
         try tar.addFile(name: root + "metadata/operations.json", bytes: operationsJSON)
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         for entry in entries {
             guard let content = entry.content else { continue }
             let name = root + "files/\(entry.operation.operation.rawValue)/\(entry.operation.path)"
@@ -101,52 +157,55 @@ public struct BundleWriter: Sendable {
                 try tar.addFile(name: name, bytes: bytes, mode: mode)
             case .file(let sourcePath, let size):
                 try tar.beginFile(name: name, size: size, mode: mode)
-                let input = try RawFile.open(reading: sourcePath)
-                var hasher = SHA256Hasher()
-                var remaining = size
-                while remaining > 0 {
-                    let count = try buffer.withUnsafeMutableBytes { raw in
-                        try input.read(
-                            into: UnsafeMutableRawBufferPointer(
-                                rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
-                    }
-                    if count == 0 {
-                        throw DeltaError(
-                            .changedWhileBundling, "\(sourcePath) shrank while it was being bundled")
-                    }
-                    try buffer.withUnsafeBytes { raw in
-                        let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                        if entry.hashedAs == nil { hasher.update(slice) }
-                        try tar.writeData(slice)
-                    }
-                    remaining -= Int64(count)
-                }
-                // A file edited between hashing and bundling would be rejected by the server as a
-                // hash mismatch: report it so the caller rescans instead.
-                let after = try input.fingerprint()
-                if let hashedAs = entry.hashedAs {
-                    if after != hashedAs {
-                        throw DeltaError(
-                            .changedWhileBundling, "\(sourcePath) changed since it was hashed")
-                    }
-                } else if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
-                    expected.hex != hasher.finalize()
-                {
-                    throw DeltaError(
-                        .changedWhileBundling, "\(sourcePath) changed while it was being bundled")
-                }
-                if after.size != size {
-                    throw DeltaError(
-                        .changedWhileBundling, "\(sourcePath) changed size while it was being bundled")
-                }
+                try file(entry, sourcePath, size)
                 try tar.finishEntry(size: size)
             }
         }
         try tar.finish()
-        try deflater?.finish(sink: sink)
-        try flushPending()
-        if sync { try output.sync() }
-        return written
+    }
+
+    /// Copies a file's `size` bytes into the tar, checking it is still what was hashed.
+    private static func copy(
+        _ entry: Entry, from sourcePath: String, size: Int64, into tar: TarWriter, buffer: inout [UInt8]
+    ) throws {
+        let input = try RawFile.open(reading: sourcePath)
+        var hasher = SHA256Hasher()
+        var remaining = size
+        while remaining > 0 {
+            let count = try buffer.withUnsafeMutableBytes { raw in
+                try input.read(
+                    into: UnsafeMutableRawBufferPointer(
+                        rebasing: raw[0..<Int(min(Int64(raw.count), remaining))]))
+            }
+            if count == 0 {
+                throw DeltaError(
+                    .changedWhileBundling, "\(sourcePath) shrank while it was being bundled")
+            }
+            try buffer.withUnsafeBytes { raw in
+                let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                if entry.hashedAs == nil { hasher.update(slice) }
+                try tar.writeData(slice)
+            }
+            remaining -= Int64(count)
+        }
+        // A file edited between hashing and bundling would be rejected by the server as a
+        // hash mismatch: report it so the caller rescans instead.
+        let after = try input.fingerprint()
+        if let hashedAs = entry.hashedAs {
+            if after != hashedAs {
+                throw DeltaError(
+                    .changedWhileBundling, "\(sourcePath) changed since it was hashed")
+            }
+        } else if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
+            expected.hex != hasher.finalize()
+        {
+            throw DeltaError(
+                .changedWhileBundling, "\(sourcePath) changed while it was being bundled")
+        }
+        if after.size != size {
+            throw DeltaError(
+                .changedWhileBundling, "\(sourcePath) changed size while it was being bundled")
+        }
     }
 }
 
