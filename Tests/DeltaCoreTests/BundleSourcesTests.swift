@@ -139,6 +139,20 @@ import Testing
                 { sample in try Self.rewrite(sample.source(7), Array(sample.contents["bin/tool"]!.prefix(10))) }
             ),
             ("gone", { sample in #expect(unlink(sample.source(1)) == 0) }),
+            (
+                "a symlink now",
+                { sample in
+                    #expect(unlink(sample.source(4)) == 0)
+                    #expect(symlink(sample.source(5), sample.source(4)) == 0)
+                }
+            ),
+            (
+                "a FIFO now",
+                { sample in
+                    #expect(unlink(sample.source(6)) == 0)
+                    #expect(mkfifo(sample.source(6), 0o644) == 0)
+                }
+            ),
         ]
         for (name, change) in changes {
             let directory = try TemporaryDirectory("changed")

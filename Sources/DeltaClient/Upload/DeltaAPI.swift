@@ -44,7 +44,15 @@ public struct DeltaAPI: Sendable {
         previousBundleID: String? = nil, progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> UploadOutcome {
         let isSourceList = path.hasSuffix(BundleSources.fileExtension)
-        let size = isSourceList ? try BundleSourceStream(path: path).bundleSize : try RawFile.open(reading: path).size()
+        let size: Int64
+        if isSourceList {
+            guard let bundleSize = BundleSources.bundleSize(ofListAt: path) else {
+                throw DeltaError(.internalError, "\(path) is not a whole bundle source list")
+            }
+            size = bundleSize
+        } else {
+            size = try RawFile.open(reading: path).size()
+        }
         let boundary = "deltasync-" + UUID().uuidString
         var head = ""
         var fields = workspace.fields

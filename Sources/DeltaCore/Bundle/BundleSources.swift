@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// An uncompressed tar bundle kept as the list of where its bytes come from, instead of a copy:
 /// the tar's own bytes (headers, the metadata documents, padding) literally, and each file's
 /// content by its path, size and what it was hashed as. The client's outbox keeps a large bundle
@@ -36,12 +42,18 @@ public enum BundleSources {
     /// there and names that size and the list's own size on disk. A power loss before the
     /// list's fsync can leave it gone or short.
     public static func isIntact(_ path: String, bundleSize: Int64) -> Bool {
-        guard let file = try? RawFile.open(reading: path), let size = try? file.size() else { return false }
+        self.bundleSize(ofListAt: path) == bundleSize
+    }
+
+    /// The size of the bundle the list at `path` makes, from its header; nil when the list is
+    /// missing, not a source list, or not whole.
+    public static func bundleSize(ofListAt path: String) -> Int64? {
+        guard let file = try? RawFile.open(reading: path), let size = try? file.size() else { return nil }
         var header = [UInt8](repeating: 0, count: headerSize)
         guard let count = try? header.withUnsafeMutableBytes({ try file.read(into: $0) }), count == headerSize,
-            Array(header[0..<8]) == magic
-        else { return false }
-        return Int64(littleEndian: header, at: 8) == bundleSize && Int64(littleEndian: header, at: 16) == size
+            Array(header[0..<8]) == magic, Int64(littleEndian: header, at: 16) == size
+        else { return nil }
+        return Int64(littleEndian: header, at: 8)
     }
 
     /// Builds a source list from the tar stream's pieces, in order.
@@ -269,11 +281,16 @@ public final class BundleSourceStream {
                 hashedAs = StatFingerprint(
                     size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime, inode: inode, mode: mode)
             }
-            let input: RawFile
-            do {
-                input = try RawFile.open(reading: path)
-            } catch {
-                throw DeltaError(.changedWhileBundling, "\(path) is gone since it was queued for upload")
+            // Not followed if it became a symlink, and not waited on if it became a FIFO.
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw DeltaError(
+                    .changedWhileBundling, "\(path) is gone or no longer a file since it was queued for upload")
+            }
+            let input = RawFile(adopting: fd, path: path)
+            guard (try input.fingerprint().mode & UInt32(S_IFMT)) == UInt32(S_IFREG) else {
+                throw DeltaError(
+                    .changedWhileBundling, "\(path) is no longer a regular file since it was queued for upload")
             }
             var file = File(
                 path: path, input: input, size: size, remaining: size, sha256: sha256, hashedAs: hashedAs,
