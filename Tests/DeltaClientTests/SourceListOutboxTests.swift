@@ -27,6 +27,17 @@ import Testing
         }
     }
 
+    /// A `push` killed right after its bundle was queued, which must be one source list.
+    static func pushKilledAfterQueueing(_ tree: WorkspaceTree, _ server: TestServer) async throws -> ClientState {
+        let killed = try await ServerProcess.run(
+            ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"],
+            environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"])
+        #expect(killed.status == 137)
+        let state = try ClientState(directory: tree.root + "/.deltasync")
+        #expect(try state.pending().map { $0.file.hasSuffix(BundleSources.fileExtension) } == [true])
+        return state
+    }
+
     @Test func aLargeBundleIsKeptAsItsSourceListAndArrivesWhole() async throws {
         try await withTemporaryDirectory("source-list") { directory in
             try await TestServer.with(workDirectory: directory.sub("server")) { server in
@@ -52,12 +63,7 @@ import Testing
             try await TestServer.with(workDirectory: directory.sub("server")) { server in
                 let tree = try WorkspaceTree(root: directory.sub("ws"))
                 try Self.writeLargeTree(tree)
-                let killed = try await ServerProcess.run(
-                    ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"],
-                    environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"])
-                #expect(killed.status == 137)
-                let state = try ClientState(directory: tree.root + "/.deltasync")
-                #expect(try state.pending().map { $0.file.hasSuffix(BundleSources.fileExtension) } == [true])
+                let state = try await Self.pushKilledAfterQueueing(tree, server)
 
                 let again = try await ServerProcess.run([
                     "push", tree.root, "--server", server.baseURL, "--workspace", "ws", "--json",
@@ -80,12 +86,7 @@ import Testing
                 try tree.write("before.txt", "already on the server\n")
                 try await PushTest.push(tree, server)
                 try Self.writeLargeTree(tree)
-                let killed = try await ServerProcess.run(
-                    ["push", tree.root, "--server", server.baseURL, "--workspace", "ws"],
-                    environment: ["DELTASYNC_CLIENT_FAILPOINT": "after-outbox"])
-                #expect(killed.status == 137)
-                let state = try ClientState(directory: tree.root + "/.deltasync")
-                #expect(try state.pending().map { $0.file.hasSuffix(BundleSources.fileExtension) } == [true])
+                let state = try await Self.pushKilledAfterQueueing(tree, server)
                 // Same size, other bytes, written in place.
                 let edited = (0..<400_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
                 let file = try RawFile.create(tree.root + "/big/2.bin")

@@ -193,14 +193,15 @@ public final class BundleSourceStream {
             case .bytes(let start, let count):
                 let take = min(room, count)
                 list.withUnsafeBytes { raw in
-                    buffer.baseAddress!.advanced(by: filled).copyMemory(
-                        from: raw.baseAddress!.advanced(by: start), byteCount: take)
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + take)]).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + take)]))
                 }
                 filled += take
                 current = take == count ? .none : .bytes(start: start + take, count: count - take)
             case .zeros(let count):
                 let take = min(room, count)
-                buffer.baseAddress!.advanced(by: filled).initializeMemory(as: UInt8.self, repeating: 0, count: take)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + take)]).initializeMemory(
+                    as: UInt8.self, repeating: 0)
                 filled += take
                 current = take == count ? .none : .zeros(count - take)
             case .file(var file):
