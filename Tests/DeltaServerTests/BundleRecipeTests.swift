@@ -1,6 +1,8 @@
 import DeltaCore
+import DeltaServer
 import DeltaTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// An uncompressed bundle is kept as a recipe: its own bytes with each file's content named by
@@ -111,6 +113,61 @@ import Testing
         }
     }
 
+    /// A batch of a plain bundle is written on the blocking pool while the next bytes are read:
+    /// a client gone while one is still being written leaves nothing behind once it is done,
+    /// and nothing changed.
+    @Test func aPlainUploadCutOffWhileABatchIsWrittenLeavesNothing() async throws {
+        let parked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let first = FirstTime()
+        try await withTemporaryDirectory("recipe-cut-off") { directory in
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.failpoints.blockingHook = { point, workspace in
+                        // The cut-off upload only: the one after it goes through.
+                        guard point == .duringValidate, workspace == "ws", first.take() else { return }
+                        parked.signal()
+                        release.wait()
+                    }
+                }
+            ) { server in
+                let before = try await ServerTest.snapshot(server, workspace: "ws")
+                let big = Self.noise(1 << 20, seed: 11)
+                let (head, body) = ShutdownTests.upload(
+                    try Self.plainBundle([("big.bin", big), ("small.txt", Array("small".utf8))]),
+                    expectContinue: false)
+                do {
+                    let connection = try RawHTTPConnection(port: server.port)
+                    #expect(await connection.write(head))
+                    // More than one batch: the first is handed to the pool (and parked there),
+                    // the rest waits for the next.
+                    #expect(await connection.write(Array(body.prefix(300 << 10))))
+                    await withCheckedContinuation { (resumed: CheckedContinuation<Void, Never>) in
+                        Thread {
+                            parked.wait()
+                            resumed.resume()
+                        }.start()
+                    }
+                }  // The connection closes here, the body 700 KiB short.
+                // Not an assertion on time: only gives the server the moment to see the close.
+                try await Task.sleep(for: .milliseconds(300))
+                release.signal()
+                var leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp"))
+                for _ in 0..<3000 where !leftovers.isEmpty {
+                    try await Task.sleep(for: .milliseconds(10))
+                    leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp"))
+                }
+                #expect(leftovers.isEmpty, "left in tmp: \(leftovers)")
+                try await ServerTest.snapshot(server, workspace: "ws").expectUnchanged(since: before)
+                let hex = TestBundle.sha256(big).hex
+                #expect(!FileSystem.exists(directory.path + "/blobs/" + hex.prefix(2) + "/" + hex))
+                #expect(
+                    try await ServerTest.upload(server, TestBundle.simple(files: ["next.txt": "next"])).status == 200)
+            }
+        }
+    }
+
     /// Read as it arrives, a plain bundle is found bad at its first entry, megabytes before its
     /// end: it is refused once the body is in, as before, and what was spooled is gone.
     @Test func aPlainBundleRefusedPartWayLeavesNothing() async throws {
@@ -144,4 +201,11 @@ import Testing
             }
         }
     }
+}
+
+/// True the first time it is taken, false after.
+final class FirstTime: Sendable {
+    private let taken = Atomic(false)
+
+    func take() -> Bool { !taken.exchange(true, ordering: .relaxed) }
 }

@@ -86,6 +86,8 @@ struct UploadReceiver {
         do {
             return try await stream(request, boundary: boundary, into: sink, cap: cap, admit: admit)
         } catch {
+            // A batch still being written must be done before what it wrote is removed.
+            await sink.settleQuietly()
             sink.discard()
             throw error
         }
@@ -265,7 +267,8 @@ struct StreamedBundle: Sendable {
 /// Where the bytes of the `bundle` part go. Until a block's worth has arrived (its format is
 /// told by its first bytes) they wait here; then a compressed bundle goes to the spool file, an
 /// uncompressed one to the stream reader and the recipe, a few hundred KiB at a time on the
-/// blocking pool.
+/// blocking pool, while the next batch is read, parsed and hashed (its files are written there,
+/// and the two took turns on one upload's bytes before).
 ///
 /// A bundle found invalid part-way is refused once the body has been read, as one read whole
 /// before it is checked would be: the rest is counted against the size cap and dropped, and
@@ -283,6 +286,9 @@ private final class BundleSink: @unchecked Sendable {
     private var waiting = ByteBuffer()
     /// Why the bundle is refused, once known.
     private var failure: DeltaError?
+    /// The batch being fed to the stream reader on the blocking pool while the next one is
+    /// read, parsed and hashed: one at a time, in order.
+    private var feeding: Task<Void, any Error>?
     /// Whether bytes have gone to the stream reader.
     private var fed = false
 
@@ -304,9 +310,20 @@ private final class BundleSink: @unchecked Sendable {
         } catch let error as DeltaError where error.code != .io {
             failure = error
             waiting = ByteBuffer()
+            await settleQuietly()
             discard()
         }
     }
+
+    /// Waits for the batch being fed; its failure is thrown here.
+    private func settle() async throws {
+        guard let feeding else { return }
+        self.feeding = nil
+        try await feeding.value
+    }
+
+    /// Waits for the batch being fed, whatever it comes to (before what it wrote is removed).
+    func settleQuietly() async { _ = try? await settle() }
 
     private func write(_ bytes: inout ByteBuffer, complete: Bool) async throws {
         waiting.writeBuffer(&bytes)
@@ -329,16 +346,20 @@ private final class BundleSink: @unchecked Sendable {
         } else if let recipe, waiting.readableBytes >= UploadReceiver.feedBytes || complete {
             let batch = waiting
             waiting = ByteBuffer()
+            try await settle()
             let reader = self.reader
             let (failpoints, workspace, first) = (self.failpoints, self.workspace, !fed)
             fed = true
-            try await Blocking.run {
-                // As for a compressed bundle: the point is reached as validation begins.
-                if first { failpoints.reachBlocking(.duringValidate, workspace: workspace) }
-                try batch.withUnsafeReadableBytes { raw in
-                    try reader.feed(raw, literal: recipe.literal, content: recipe.content)
+            feeding = Task {
+                try await Blocking.run {
+                    // As for a compressed bundle: the point is reached as validation begins.
+                    if first { failpoints.reachBlocking(.duringValidate, workspace: workspace) }
+                    try batch.withUnsafeReadableBytes { raw in
+                        try reader.feed(raw, literal: recipe.literal, content: recipe.content)
+                    }
                 }
             }
+            if complete { try await settle() }
         }
     }
 
@@ -346,6 +367,14 @@ private final class BundleSink: @unchecked Sendable {
 
     /// The streamed bundle, checked whole, with its recipe written (nil for a compressed one).
     func finish() async throws -> StreamedBundle? {
+        if failure == nil {
+            do {
+                try await settle()
+            } catch let error as DeltaError where error.code != .io {
+                failure = error
+                discard()
+            }
+        }
         if let failure { throw failure }
         guard let recipe else { return nil }
         let reader = self.reader
