@@ -350,16 +350,20 @@ private final class BundleSink: @unchecked Sendable {
             let reader = self.reader
             let (failpoints, workspace, first) = (self.failpoints, self.workspace, !fed)
             fed = true
-            feeding = Task {
-                try await Blocking.run {
-                    // As for a compressed bundle: the point is reached as validation begins.
-                    if first { failpoints.reachBlocking(.duringValidate, workspace: workspace) }
-                    try batch.withUnsafeReadableBytes { raw in
-                        try reader.feed(raw, literal: recipe.literal, content: recipe.content)
-                    }
+            let feed: @Sendable () throws -> Void = {
+                // As for a compressed bundle: the point is reached as validation begins.
+                if first { failpoints.reachBlocking(.duringValidate, workspace: workspace) }
+                try batch.withUnsafeReadableBytes { raw in
+                    try reader.feed(raw, literal: recipe.literal, content: recipe.content)
                 }
             }
-            if complete { try await settle() }
+            if complete {
+                // The last batch (a save's only one): nothing more to read meanwhile, and no
+                // task to schedule on a save's way to the server.
+                try await Blocking.run(feed)
+            } else {
+                feeding = Task { try await Blocking.run(feed) }
+            }
         }
     }
 
