@@ -215,7 +215,7 @@ public final class BundleSourceStream {
                 file.remaining -= Int64(count)
                 filled += count
                 if file.remaining == 0 {
-                    try Self.check(&file)
+                    try Self.check(file)
                     current = .none
                 } else {
                     current = .file(file)
@@ -231,18 +231,10 @@ public final class BundleSourceStream {
     }
 
     /// A file read whole: still the one recorded?
-    private static func check(_ file: inout File) throws {
-        let after = try file.input.fingerprint()
-        if let hashedAs = file.hashedAs {
-            if after != hashedAs {
-                throw DeltaError(.changedWhileBundling, "\(file.path) changed since it was queued for upload")
-            }
-        } else if let expected = file.sha256, expected != file.hasher.finalize() {
-            throw DeltaError(.changedWhileBundling, "\(file.path) changed since it was queued for upload")
-        }
-        if after.size != file.size {
-            throw DeltaError(.changedWhileBundling, "\(file.path) changed size since it was queued for upload")
-        }
+    private static func check(_ file: File) throws {
+        try BundleWriter.checkUnchanged(
+            file.input, path: file.path, size: file.size, hashedAs: file.hashedAs, sha256: file.sha256,
+            read: file.hasher, when: "since it was queued for upload")
     }
 
     /// Moves to the next segment; false at the end of the list.
@@ -293,11 +285,11 @@ public final class BundleSourceStream {
                 throw DeltaError(
                     .changedWhileBundling, "\(path) is no longer a regular file since it was queued for upload")
             }
-            var file = File(
+            let file = File(
                 path: path, input: input, size: size, remaining: size, sha256: sha256, hashedAs: hashedAs,
                 hasher: SHA256Hasher())
             if size == 0 {
-                try Self.check(&file)
+                try Self.check(file)
                 current = .none
             } else {
                 current = .file(file)

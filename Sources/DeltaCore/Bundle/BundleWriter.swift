@@ -190,22 +190,26 @@ public struct BundleWriter: Sendable {
         }
         // A file edited between hashing and bundling would be rejected by the server as a
         // hash mismatch: report it so the caller rescans instead.
+        let hash = entry.operation.contentHash
+        try checkUnchanged(
+            input, path: sourcePath, size: size, hashedAs: entry.hashedAs,
+            sha256: hash?.algorithm == .sha256 ? hash?.hex : nil, read: hasher, when: "while it was being bundled")
+    }
+
+    /// Whether a file just read whole (`read` hashed its bytes, unless it has a fingerprint) is
+    /// still what was recorded: its stat fingerprint unchanged when one was recorded, else its
+    /// SHA-256, and its size. Throws `CHANGED_WHILE_BUNDLING` saying `when` it changed.
+    static func checkUnchanged(
+        _ input: RawFile, path: String, size: Int64, hashedAs: StatFingerprint?, sha256: String?,
+        read hasher: SHA256Hasher, when: String
+    ) throws {
         let after = try input.fingerprint()
-        if let hashedAs = entry.hashedAs {
-            if after != hashedAs {
-                throw DeltaError(
-                    .changedWhileBundling, "\(sourcePath) changed since it was hashed")
-            }
-        } else if let expected = entry.operation.contentHash, expected.algorithm == .sha256,
-            expected.hex != hasher.finalize()
-        {
-            throw DeltaError(
-                .changedWhileBundling, "\(sourcePath) changed while it was being bundled")
+        if let hashedAs {
+            if after != hashedAs { throw DeltaError(.changedWhileBundling, "\(path) changed \(when)") }
+        } else if let sha256, sha256 != hasher.finalize() {
+            throw DeltaError(.changedWhileBundling, "\(path) changed \(when)")
         }
-        if after.size != size {
-            throw DeltaError(
-                .changedWhileBundling, "\(sourcePath) changed size while it was being bundled")
-        }
+        if after.size != size { throw DeltaError(.changedWhileBundling, "\(path) changed size \(when)") }
     }
 }
 
