@@ -167,6 +167,48 @@ import Testing
         }
     }
 
+    /// A no-change push commits nothing to the state database (a commit costs the write-ahead
+    /// log's syncs, tens of milliseconds while the disk is busy), yet `status` still tells when
+    /// it ran.
+    @Test func aNoChangePushWritesNothingToTheStateDatabaseButRecordsWhenItRan() async throws {
+        try await withTemporaryDirectory("snapshot-no-write") { directory in
+            try await TestServer.with(workDirectory: directory.sub("server")) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                try Self.writeTree(tree)
+                try await Self.push(tree, server)
+                #expect(try await Self.push(tree, server).unchangedSinceSnapshot)
+                let stateDirectory = tree.root + "/.deltasync"
+                /// The stat of the database and its log, or nil where a file is missing.
+                func databaseFiles() -> [StatFingerprint?] {
+                    ["/state.sqlite", "/state.sqlite-wal"].map {
+                        try? RawFile.open(reading: stateDirectory + $0).fingerprint()
+                    }
+                }
+                let lastPushFile = stateDirectory + "/" + ClientState.lastPushFileName
+                unlink(lastPushFile)
+                // An older client's time in the record: writing this push's time there would be a
+                // change even within the same second.
+                let record = try ClientState(directory: stateDirectory).updateSyncState {
+                    $0.lastPushAt = "2001-01-01T00:00:00Z"
+                }
+                let before = databaseFiles()
+                #expect(before[0] != nil)
+
+                let idle = try await Self.push(tree, server)
+                #expect(idle.unchangedSinceSnapshot && idle.bundles == 0)
+                #expect(databaseFiles() == before, "the no-change push wrote to the state database")
+                #expect(try ClientState(directory: stateDirectory).syncState() == record)
+                let recorded = String(decoding: try FileSystem.readAll(lastPushFile), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(ISO8601DateFormatter().date(from: recorded) != nil, "the push's time is recorded: \(recorded)")
+                let status = try await ClientStatus.read(
+                    root: tree.root, stateDirectory: stateDirectory, serverURL: server.baseURL, workspaceName: "ws",
+                    token: nil)
+                #expect(status.lastPushAt == recorded)
+            }
+        }
+    }
+
     @Test func aScanWithADirectoryChangedJustBeforeItOrARacyFileWithoutADigestIsNotKept() {
         let walkStarted: Int64 = 1_800_000_000 * 1_000_000_000
         func scan(fileChangedAt: Int64, directoryChangedAt: Int64, files: Int = 1) -> ScanResult {

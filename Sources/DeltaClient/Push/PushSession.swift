@@ -101,8 +101,7 @@ public final class PushSession: Sendable {
         }
         engine.update { $0.phase = .done }
         report.durationMilliseconds = Double(started.duration(to: .now).nanoseconds) / 1e6
-        let finished = RFC3339.string()
-        try engine.state.updateSyncState { $0.lastPushAt = finished }
+        engine.state.recordPush(at: RFC3339.string())
         return report
     }
 

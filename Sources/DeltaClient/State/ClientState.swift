@@ -126,12 +126,37 @@ public final class ClientState: Sendable {
         try queue.write { db in try Self.updateSyncState(db, change) }
     }
 
+    /// Writes nothing when the change leaves the record as it was: a push that finds nothing to
+    /// do then commits nothing, and its state database costs no sync.
     @discardableResult
     static func updateSyncState(_ db: Database, _ change: (inout SyncState) -> Void) throws -> SyncState {
-        var record = try SyncState.fetch(db)
+        let before = try SyncState.fetch(db)
+        var record = before
         change(&record)
-        try record.save(db)
+        if record != before { try record.save(db) }
         return record
+    }
+
+    /// The file beside the database that says when the last push finished.
+    static let lastPushFileName = "last-push"
+
+    /// Records when a push finished (RFC 3339). Kept in a file of its own, written without a
+    /// sync: a commit to the database would cost every push, a no-change one included, the
+    /// syncs of a write-ahead log (tens of milliseconds while the disk is busy), and a time lost
+    /// to a power cut is harmless.
+    public func recordPush(at time: String) {
+        try? FileSystem.writeAtomically(
+            directory + "/" + Self.lastPushFileName, Array((time + "\n").utf8), mode: 0o600, sync: false)
+    }
+
+    /// When the last push finished: the file `recordPush(at:)` writes, else what an older
+    /// client kept in the sync record.
+    public func lastPushAt(_ record: SyncState) -> String? {
+        guard let bytes = try? FileSystem.readAll(directory + "/" + Self.lastPushFileName, limit: 256) else {
+            return record.lastPushAt
+        }
+        let time = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return time.isEmpty ? record.lastPushAt : time
     }
 
     /// The last sequence the server acknowledged for this workspace.

@@ -64,7 +64,7 @@ public struct ClientStatus: Sendable, Codable {
             status.pendingBundles = pending.count
             status.pendingBytes = pending.reduce(0) { $0 + $1.size }
             status.lastError = record.lastError
-            status.lastPushAt = record.lastPushAt
+            status.lastPushAt = state.lastPushAt(record)
             status.serverKind = record.serverKind
             status.warning = record.warning
             status.conflicts = try state.openConflicts(root: root)

@@ -338,7 +338,7 @@ public final class WatchSession: Service, Sendable {
             workspace: record.workspaceKey, server: configuration.push.serverURL, ackedSequence: record.ackedSequence,
             serverSequence: snapshot.serverSequence, serverError: snapshot.serverError, pendingBundles: pending.count,
             pendingBytes: pending.reduce(0) { $0 + $1.size }, lastError: record.lastError,
-            lastPushAt: record.lastPushAt, idle: false
+            lastPushAt: engine.state.lastPushAt(record), idle: false
         )
         status.serverKind = record.serverKind
         status.warning = record.warning
