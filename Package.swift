@@ -132,6 +132,7 @@ let package = Package(
                 "DeltaCore",
                 "DeltaServer",
                 "DeltaClient",
+                "DeltaTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

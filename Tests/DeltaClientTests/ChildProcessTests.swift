@@ -33,6 +33,22 @@ import Testing
         sleeper.terminate()  // already reaped: no signal to a reused pid
     }
 
+    /// `waitForExit` (the benchmark's timer) blocks without polling and leaves the status to read.
+    @Test func waitForExitReturnsWithTheChildReapedAndItsStatus() throws {
+        let exits = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 3"], standardOutput: .null)
+        exits.waitForExit()
+        #expect(!exits.isRunning)
+        #expect(exits.terminationReason == .exit && exits.terminationStatus == 3)
+        // Reaped: no child of that id is left to wait for.
+        #expect(waitpid(exits.processIdentifier, nil, WNOHANG) == -1 && errno == ECHILD)
+        exits.waitForExit()  // again, once reaped: returns at once
+
+        let sleeper = try ChildProcess(executable: "/bin/sleep", arguments: ["60"])
+        sleeper.send(SIGKILL)
+        sleeper.waitForExit()
+        #expect(sleeper.terminationReason == .uncaughtSignal && sleeper.terminationStatus == SIGKILL)
+    }
+
     @Test func environmentDirectoryAndMissingExecutable() throws {
         let child = try ChildProcess(
             executable: "/bin/sh", arguments: ["-c", "echo \"$PROBE\"; pwd"], environment: ["PROBE": "set"],
