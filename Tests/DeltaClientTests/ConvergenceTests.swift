@@ -50,8 +50,7 @@ import Testing
             rename(tree.root + "/" + file, tree.root + "/\(directory)/moved\(step).txt")
         case 92..<97:
             let directory = ["a/b", "c", "d/e"].randomElement(using: &random) ?? "c"
-            var info = stat()
-            guard lstat(tree.root + "/" + directory, &info) == 0 else { return }
+            guard FileSystem.exists(tree.root + "/" + directory) else { return }
             rename(tree.root + "/" + directory, tree.root + "/renamed\(step)")
         default:
             let directory = ["c", "renamed"].randomElement(using: &random) ?? "c"
