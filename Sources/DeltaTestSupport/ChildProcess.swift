@@ -119,8 +119,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// in steps of 50 ms, and with another child of it running, a 100 ms `deltasync push` was
     /// timed at 104 or 154 ms.
     public func waitForExit() {
-        // Allocated, not `siginfo_t()`: that initializer here made `stat()` in the test targets
-        // resolve to CDispatch's copy of the type, which `MemberImportVisibility` then refused.
+        // Allocated, not `siginfo_t()`: zero-initialised C structs in these targets have tripped
+        // `MemberImportVisibility` (a fresh build once resolved a test's `stat()` to CDispatch's copy).
         let info = UnsafeMutablePointer<siginfo_t>.allocate(capacity: 1)
         defer { info.deallocate() }
         while waitid(P_PID, id_t(processIdentifier), info, WEXITED | WNOWAIT) != 0, errno == EINTR {}
