@@ -308,11 +308,17 @@ private final class BundleSink: @unchecked Sendable {
         do {
             try await write(&bytes, complete: complete)
         } catch let error as DeltaError where error.code != .io {
-            failure = error
-            waiting = ByteBuffer()
-            await settleQuietly()
-            discard()
+            await refuse(error)
         }
+    }
+
+    /// Remembers why the bundle is refused, and removes what it wrote once the batch being
+    /// written is done.
+    private func refuse(_ error: DeltaError) async {
+        failure = error
+        waiting = ByteBuffer()
+        await settleQuietly()
+        discard()
     }
 
     /// Waits for the batch being fed; its failure is thrown here.
@@ -375,8 +381,7 @@ private final class BundleSink: @unchecked Sendable {
             do {
                 try await settle()
             } catch let error as DeltaError where error.code != .io {
-                failure = error
-                discard()
+                await refuse(error)
             }
         }
         if let failure { throw failure }
