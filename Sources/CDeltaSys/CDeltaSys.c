@@ -22,6 +22,16 @@ int cdeltasys_renameat2(int olddirfd, const char *oldpath, int newdirfd, const c
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
+int cdeltasys_open_tmpfile(const char *directory, mode_t mode) {
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+}
+
+int cdeltasys_link_fd(int fd, const char *target) {
+    char source[32];
+    snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, source, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
+}
+
 int cdeltasys_copy_file(int in_fd, int out_fd, long long count) {
     while (count > 0) {
         ssize_t n = copy_file_range(in_fd, NULL, out_fd, NULL, (size_t)count, 0);
@@ -69,6 +79,18 @@ int cdeltasys_pending_bytes(int fd) {
     int count = 0;
     if (ioctl(fd, FIONREAD, &count) != 0) return -1;
     return count;
+}
+
+long cdeltasys_raise_descriptor_limit(void) {
+    struct rlimit limits;
+    if (getrlimit(RLIMIT_NOFILE, &limits) != 0) return -1;
+    rlim_t wanted = limits.rlim_max == RLIM_INFINITY || limits.rlim_max > 1048576 ? 1048576 : limits.rlim_max;
+    if (limits.rlim_cur < wanted) {
+        limits.rlim_cur = wanted;
+        if (setrlimit(RLIMIT_NOFILE, &limits) != 0) return -1;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &limits) != 0) return -1;
+    return (long)limits.rlim_cur;
 }
 
 int cdeltasys_limit_malloc_arenas(int count) {

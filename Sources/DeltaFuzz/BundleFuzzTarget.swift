@@ -104,7 +104,8 @@ struct BundleFuzzTarget: Sendable {
     /// Removes the work directory (at exit).
     func removeWorkDirectory() { FileSystem.removeTree(workDirectory) }
 
-    /// An accepted bundle's content must be spooled in its own spool files, at its size.
+    /// An accepted bundle's content must be spooled in its own spool files (anonymous, or named
+    /// in the spool directory), at its size.
     private func checkSpooledContent(of bundle: ValidatedBundle) {
         guard bundle.spoolPrefix.hasPrefix(spoolParent + "/") else {
             fatalError("spool files \(bundle.spoolPrefix)* are outside \(spoolParent)")
@@ -117,10 +118,14 @@ struct BundleFuzzTarget: Sendable {
                 }
             }
             var info = stat()
-            guard content.path.hasPrefix(bundle.spoolPrefix), bundle.spooled.contains(content.path),
-                stat(content.path, &info) == 0,
-                Int64(info.st_size) == content.digest.size
-            else {
+            let inPlace =
+                if let anonymous = content.anonymous {
+                    content.path == anonymous.path && fstat(anonymous.file.fd, &info) == 0
+                } else {
+                    content.path.hasPrefix(bundle.spoolPrefix) && bundle.spooled.contains(content.path)
+                        && stat(content.path, &info) == 0
+                }
+            guard inPlace, Int64(info.st_size) == content.digest.size else {
                 fatalError("operation \(index)'s content \(content.path) is missing or not \(content.digest.size) B")
             }
         }

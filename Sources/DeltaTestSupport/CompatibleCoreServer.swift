@@ -218,7 +218,7 @@ public final class CompatibleCoreServer: Sendable {
                     atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 if let content = item.content {
                     unlink(target)
-                    try FileManager.default.copyItem(atPath: content.path, toPath: target)
+                    try FileSystem.copyFile(content.path, to: target)
                     chmod(target, item.isExecutable ? 0o755 : 0o644)
                     if operation.operation == .moved, let source = operation.sourcePath { unlink(tree + "/" + source) }
                 } else if operation.operation == .moved, let source = operation.sourcePath {

@@ -4,12 +4,15 @@ import Foundation
 import Testing
 
 @Suite struct BundleReaderTests {
-    func read(_ bytes: [UInt8], limits: BundleLimits = BundleLimits(), in directory: TemporaryDirectory) throws
-        -> ValidatedBundle
-    {
+    func read(
+        _ bytes: [UInt8], limits: BundleLimits = BundleLimits(), in directory: TemporaryDirectory,
+        anonymousSpools: Bool = true
+    ) throws -> ValidatedBundle {
         let path = try directory.write("bundle.tar.gz", bytes)
         try FileSystem.createDirectory(directory.sub("tmp"))
-        return try BundleReader(limits: limits, temporaryDirectory: directory.sub("tmp")).read(path: path)
+        return try BundleReader(
+            limits: limits, temporaryDirectory: directory.sub("tmp"), anonymousSpools: anonymousSpools
+        ).read(path: path)
     }
 
     /// Reads and expects a rejection with `code`; also checks the spool was cleaned up.
@@ -190,6 +193,8 @@ import Testing
         #expect(compressed.contentRanges.isEmpty)
     }
 
+    /// With anonymous spool files off (and past their limit, `AnonymousSpool.limit`), content is
+    /// spooled to named files in the temporary directory.
     @Test func metadataIsReadInMemoryAndContentIsSpooled() throws {
         var bundle = TestBundle()
         bundle.add("wrap/files/created/x", "X")
@@ -201,7 +206,7 @@ import Testing
         bundle.addManifest(bundleID: "m", prefix: "wrap/")
         let directory = try TemporaryDirectory("memory")
         defer { directory.remove() }
-        let validated = try read(try bundle.gzip(), in: directory)
+        let validated = try read(try bundle.gzip(), in: directory, anonymousSpools: false)
         defer { validated.discard() }
         // Spool files, not a spool directory: nothing else in the temporary directory.
         let spooled = try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp"))
@@ -209,7 +214,7 @@ import Testing
         #expect(Set(spooled.map { directory.sub("tmp") + "/" + $0 }) == Set(validated.spooled))
         for operation in validated.operations {
             let content = try #require(operation.content)
-            #expect(content.bytes == nil && content.path.hasPrefix(validated.spoolPrefix))
+            #expect(content.bytes == nil && content.path.hasPrefix(validated.spoolPrefix) && content.anonymous == nil)
         }
         #expect(validated.operations.map(\.operation.path) == ["x", "metadata/hashes.json", "manifest.json"])
 
@@ -221,9 +226,47 @@ import Testing
         #expect(!EntryCollector.isMetadataName(Array("xmanifest.json".utf8)))
     }
 
+    /// Content is spooled to anonymous files: nothing is named in the temporary directory, each
+    /// operation's content reads back whole through its path, the documents read into memory
+    /// have none, and every descriptor is closed once the last copy of the bundle is dropped.
+    @Test func contentIsSpooledToAnonymousFilesClosedWhenTheBundleIsDropped() throws {
+        var bundle = TestBundle()
+        bundle.add("files/created/a", "alpha")
+        bundle.add("files/created/b", "beta")
+        bundle.addOperations([op(.created, "a", "alpha"), op(.created, "b", "beta")])
+        bundle.addManifest(bundleID: "anonymous")
+        let directory = try TemporaryDirectory("anonymous")
+        defer { directory.remove() }
+        var validated: ValidatedBundle? = try read(try bundle.gzip(), in: directory)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.sub("tmp")).isEmpty)
+        #expect(validated?.spooled == [])
+        // Weak references: the spool files (and their descriptors) are gone once they are nil.
+        var spools: [WeakSpool] = []
+        for operation in validated?.operations ?? [] {
+            let content = try #require(operation.content)
+            let anonymous = try #require(content.anonymous)
+            #expect(content.path == anonymous.path && content.bytes == nil)
+            #expect(fcntl(anonymous.file.fd, F_GETFD) >= 0)
+            #expect(
+                try FileSystem.readAll(content.path)
+                    == Array((operation.operation.path == "a" ? "alpha" : "beta").utf8))
+            spools.append(WeakSpool(spool: anonymous, file: anonymous.file))
+        }
+        #expect(spools.count == 2)
+        validated?.discard()
+        validated = nil
+        #expect(spools.allSatisfy { $0.spool == nil && $0.file == nil })
+    }
+
+    struct WeakSpool {
+        weak var spool: AnonymousSpool?
+        weak var file: RawFile?
+    }
+
     /// Each spool file is created in the mode its tar header asks for (0644, or 0755 when any
     /// execute bit is set), never more, and says so: storing it then needs no `chmod`.
-    @Test func spoolFilesTakeTheModeTheirHeaderAsksFor() throws {
+    @Test(arguments: [true, false])
+    func spoolFilesTakeTheModeTheirHeaderAsksFor(anonymous: Bool) throws {
         var bundle = TestBundle()
         bundle.add("files/created/plain", Array("P".utf8), mode: 0o664)
         bundle.add("files/created/tool", Array("T".utf8), mode: 0o711)
@@ -232,7 +275,7 @@ import Testing
         bundle.addManifest(bundleID: "modes")
         let directory = try TemporaryDirectory("spool-modes")
         defer { directory.remove() }
-        let validated = try read(try bundle.gzip(), in: directory)
+        let validated = try read(try bundle.gzip(), in: directory, anonymousSpools: anonymous)
         defer { validated.discard() }
         let umask = try #require(FileSystem.umask)
         let expected: [String: UInt32] = ["plain": 0o644, "tool": 0o755, "secret": 0o644]
@@ -240,8 +283,9 @@ import Testing
             let content = try #require(operation.content)
             let mode = try #require(expected[operation.operation.path]) & ~UInt32(umask)
             #expect(content.spoolMode == mode, "\(operation.operation.path)")
+            #expect((content.anonymous != nil) == anonymous)
             var info = stat()
-            #expect(lstat(content.path, &info) == 0)
+            #expect(stat(content.path, &info) == 0)
             #expect(UInt32(info.st_mode) & 0o7777 == mode, "\(operation.operation.path)")
         }
     }

@@ -47,6 +47,38 @@ import Testing
         }
     }
 
+    /// An anonymous spool file is linked into place with the blob's mode, its directory made for
+    /// it; the same hash again leaves the blob in place as it was, and the second file is only
+    /// dropped. Nothing is ever named in the spool directory.
+    @Test func anAnonymousSpoolFileIsLinkedIntoPlaceAndAHeldBlobIsKept() async throws {
+        try await withTemporaryDirectory("anonymous-blobs") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            let hex = String(repeating: "a7", count: 32)
+            let first = try #require(try AnonymousSpool.make(in: spool, mode: 0o644))
+            try first.file.write(Array("content".utf8))
+            var adopted = BlobStore.Adopted()
+            #expect(
+                try store.adopt(
+                    first.path, anonymous: first, sha256: hex, mode: 0o755, spoolMode: 0o644, into: &adopted))
+            #expect(adopted.blobs == [store.path(for: hex)] && adopted.newDirectories)
+            try store.flush(adopted)
+            #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
+            #expect(store.mode(ofBlobAt: store.path(for: hex)) == 0o755)
+
+            let second = try #require(try AnonymousSpool.make(in: spool, mode: 0o644))
+            try second.file.write(Array("other bytes".utf8))
+            var again = BlobStore.Adopted()
+            #expect(
+                !(try store.adopt(
+                    second.path, anonymous: second, sha256: hex, mode: 0o644, spoolMode: 0o644, into: &again)))
+            #expect(again.blobs.isEmpty && again.borrowed.isEmpty && !again.newDirectories)
+            #expect(try String(contentsOfFile: store.path(for: hex), encoding: .utf8) == "content")
+            #expect(store.mode(ofBlobAt: store.path(for: hex)) == 0o755)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+            #expect(!store.unflushed.isClaimed(store.path(for: hex)))
+        }
+    }
+
     /// The same content from two uploads at once: the second finds the blob the first placed
     /// and has not flushed, and flushes it too (its commit must not run ahead of the first's
     /// flush). Once the first's flush is done, a third finds a durable blob and borrows nothing.

@@ -11,6 +11,17 @@ int cdeltasys_syncfs(int fd);
 /// renameat2(2) with flags (RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2).
 int cdeltasys_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 
+/// open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, mode): a file with no name on the filesystem
+/// of `directory`, gone when its last descriptor closes unless `cdeltasys_link_fd` names it first.
+/// Returns the descriptor, or -1 with errno (EOPNOTSUPP, EISDIR or EINVAL where the filesystem or
+/// kernel has no O_TMPFILE).
+int cdeltasys_open_tmpfile(const char *directory, mode_t mode);
+
+/// Gives the file open on `fd` the name `target`: linkat of /proc/self/fd/N with
+/// AT_SYMLINK_FOLLOW (the one way that needs no privilege). 0, or -1 with errno: EEXIST when
+/// `target` exists (it is never replaced), ENOENT when a directory of `target` is missing.
+int cdeltasys_link_fd(int fd, const char *target);
+
 /// copy_file_range(2) loop: copies `count` bytes from `in_fd` to `out_fd`; returns 0 or -1 with errno set.
 int cdeltasys_copy_file(int in_fd, int out_fd, long long count);
 
@@ -34,6 +45,10 @@ int cdeltasys_pending_bytes(int fd);
 /// work moves between pool threads, and each thread otherwise gets its own arena, whose
 /// fragmentation adds tens of MiB of resident memory.
 int cdeltasys_limit_malloc_arenas(int count);
+
+/// Raises the soft RLIMIT_NOFILE to the hard one (at most 1,048,576); returns the soft limit now
+/// in force, or -1. The server's upload spool holds a descriptor per file of a bundle in flight.
+long cdeltasys_raise_descriptor_limit(void);
 
 /// malloc_trim(0): hands freed heap pages back to the kernel; returns 1 if any were released.
 int cdeltasys_malloc_trim(void);

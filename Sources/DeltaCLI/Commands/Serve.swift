@@ -95,6 +95,9 @@ struct Serve: AsyncParsableCommand {
         // server's resident memory grows by ~50 MiB (131 → 78 MiB over `deltasync-bench apply`).
         // MALLOC_ARENA_MAX in the environment still wins.
         if Environment.value("MALLOC_ARENA_MAX") == nil { _ = cdeltasys_limit_malloc_arenas(2) }
+        // Before the first upload: an upload's file content waits in anonymous spool files, at
+        // most half the descriptor limit of them at once (`AnonymousSpool.limit`).
+        _ = cdeltasys_raise_descriptor_limit()
         CommandOutput.bootstrapLogging(level: configuration.logLevel)
         let logger = Logger(label: "deltasync.server")
         let prepared: DeltaServer.Prepared

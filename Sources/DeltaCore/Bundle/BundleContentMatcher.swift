@@ -17,7 +17,7 @@ struct BundleContentMatcher {
         var hashesEntry: SpooledContent?
         var operationsEntry: SpooledContent?
         var contents: [ContentKey: SpooledContent] = [:]
-        var unused: [String] = []
+        var unused: [SpooledContent] = []
 
         for entry in entries {
             var name = Substring(entry.name)
@@ -53,7 +53,7 @@ struct BundleContentMatcher {
                         )
                     }
                 } else {
-                    unused.append(content.path)
+                    unused.append(content)
                 }
             }
         }
@@ -100,10 +100,10 @@ struct BundleContentMatcher {
                 }
             }
         }
-        // A document read into memory has no path.
-        for path in unused + [manifestEntry.path, operationsEntry.path] + (hashesEntry.map { [$0.path] } ?? [])
-        where !path.isEmpty {
-            unlink(path)
+        // A document read into memory has no path, and an anonymous file goes when it is dropped.
+        for content in unused + [manifestEntry, operationsEntry] + (hashesEntry.map { [$0] } ?? [])
+        where !content.path.isEmpty && content.anonymous == nil {
+            unlink(content.path)
         }
         return (manifest, result)
     }

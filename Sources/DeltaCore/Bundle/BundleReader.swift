@@ -3,26 +3,31 @@ import Foundation
 /// Reads and validates a delta bundle, a `.tar.gz` or an uncompressed tar (told apart by their
 /// first bytes, `BundleFormat.detect`), streaming: a compressed bundle is inflated in chunks,
 /// every limit is checked as bytes arrive (a bomb stops at the cap), and each file entry is
-/// spooled to its own temporary file while it is hashed with SHA-1 and SHA-256.
+/// spooled to its own temporary file (an anonymous one where it can) while it is hashed with
+/// SHA-1 and SHA-256.
 ///
 /// Entries may come in any order (existing clients put `manifest.json` last), so operations are
 /// matched to content once the whole archive has been read.
 public struct BundleReader: Sendable {
     public var limits: BundleLimits
-    /// Where per-bundle spool directories are created (the server uses `WORK_DIR/tmp`).
+    /// Where spool files are created (the server uses `WORK_DIR/tmp`).
     public var temporaryDirectory: String
+    /// Whether file content is spooled to anonymous files (`AnonymousSpool`) while they can be
+    /// made; else, and past their limit, to named files in `temporaryDirectory`.
+    public var anonymousSpools: Bool
 
-    public init(limits: BundleLimits = BundleLimits(), temporaryDirectory: String) {
+    public init(limits: BundleLimits = BundleLimits(), temporaryDirectory: String, anonymousSpools: Bool = true) {
         self.limits = limits
         self.temporaryDirectory = temporaryDirectory
+        self.anonymousSpools = anonymousSpools
     }
 
     /// Reads the bundle at `path`. On any error the spool files are already removed.
     /// - Parameter progress: receives the running count of uncompressed bytes (for metrics and the
     ///   free-space guard); an error it throws stops the read.
     public func read(path: String, progress: ((Int64) throws -> Void)? = nil) throws -> ValidatedBundle {
-        let spool = temporaryDirectory + "/spool-" + UUID().uuidString.lowercased() + "-"
-        var collector = EntryCollector(limits: limits, spool: spool, progress: progress)
+        var collector = EntryCollector(
+            limits: limits, directory: temporaryDirectory, anonymous: anonymousSpools, progress: progress)
         do {
             let input = try RawFile.open(reading: path)
             let size = try input.size()
@@ -84,10 +89,12 @@ public final class BundleStreamReader: @unchecked Sendable {
     /// The first span of `collector.spans` not yet handed over.
     private var nextSpan = 0
 
-    public init(limits: BundleLimits, temporaryDirectory: String, progress: ((Int64) throws -> Void)? = nil) {
+    public init(
+        limits: BundleLimits, temporaryDirectory: String, anonymousSpools: Bool = true,
+        progress: ((Int64) throws -> Void)? = nil
+    ) {
         collector = EntryCollector(
-            limits: limits, spool: temporaryDirectory + "/spool-" + UUID().uuidString.lowercased() + "-",
-            progress: progress)
+            limits: limits, directory: temporaryDirectory, anonymous: anonymousSpools, progress: progress)
     }
 
     /// Reads the next bytes of the archive. On an error, call `discard()`.
@@ -130,7 +137,11 @@ struct CollectedEntry {
 /// Receives inflated bytes, drives the tar parser, enforces the limits and spools entries.
 struct EntryCollector {
     let limits: BundleLimits
-    /// The path prefix of this bundle's spool files.
+    /// The temporary directory spool files are made in.
+    let directory: String
+    /// Whether content is spooled to anonymous files while they can be made (`AnonymousSpool`).
+    let anonymous: Bool
+    /// The path prefix of this bundle's named spool files.
     let spool: String
     let progress: ((Int64) throws -> Void)?
     /// Every spool file created, in order.
@@ -165,7 +176,8 @@ struct EntryCollector {
         let span = spans[index]
         guard let content = entries[span.entry].content, !content.digest.sha256.isEmpty else { return nil }
         return BundleContentRange(
-            offset: span.offset, size: span.size, sha256: content.digest.sha256, spool: content.path)
+            offset: span.offset, size: span.size, sha256: content.digest.sha256, spool: content.path,
+            anonymous: content.anonymous)
     }
 
     /// Checks the archive ended where it should and matches content to operations.
@@ -180,10 +192,14 @@ struct EntryCollector {
         )
     }
 
-    /// Closes the entry being written and removes every spool file (after an error).
+    /// Closes the entry being written and removes every spool file (after an error): the named
+    /// ones by name, the anonymous ones by dropping them (a copy held elsewhere keeps its own
+    /// open).
     mutating func discard() {
         closeCurrent()
         for path in spooled { unlink(path) }
+        entries = []
+        spans = []
     }
 
     static let metadataDocuments: [[UInt8]] = [
@@ -205,9 +221,13 @@ struct EntryCollector {
         return false
     }
 
-    init(limits: BundleLimits, spool: String, progress: ((Int64) throws -> Void)?) {
+    init(
+        limits: BundleLimits, directory: String, anonymous: Bool = true, progress: ((Int64) throws -> Void)?
+    ) {
         self.limits = limits
-        self.spool = spool
+        self.directory = directory
+        self.anonymous = anonymous
+        spool = directory + "/spool-" + UUID().uuidString.lowercased() + "-"
         self.progress = progress
     }
 
@@ -312,14 +332,22 @@ struct EntryCollector {
             current = (nil, DualHasher(), entries.count - 1, entry.size, false)
             return
         }
-        let path = spool + "e\(entries.count)"
         // Created in the mode the header asks for, which is nearly always the mode its blob
-        // takes: storing it then costs a rename, not a `chmod` by path as well.
+        // takes: storing it then costs a link or a rename, not a `chmod` as well.
         let mode: mode_t = entry.mode & 0o111 != 0 ? 0o755 : 0o644
-        let file = try RawFile.create(path, mode: mode, exclusive: true)
-        spooled.append(path)
-        let content = SpooledContent(
-            path: path, digest: digest, tarMode: entry.mode, spoolMode: FileSystem.umask.map { UInt32(mode & ~$0) })
+        let spoolMode = FileSystem.umask.map { UInt32(mode & ~$0) }
+        let content: SpooledContent
+        let file: RawFile
+        if anonymous, let spool = try AnonymousSpool.make(in: directory, mode: UInt32(mode)) {
+            file = spool.file
+            content = SpooledContent(
+                path: spool.path, anonymous: spool, digest: digest, tarMode: entry.mode, spoolMode: spoolMode)
+        } else {
+            let path = spool + "e\(entries.count)"
+            file = try RawFile.create(path, mode: mode, exclusive: true)
+            spooled.append(path)
+            content = SpooledContent(path: path, digest: digest, tarMode: entry.mode, spoolMode: spoolMode)
+        }
         entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
         current = (file, DualHasher(), entries.count - 1, entry.size, false)
     }

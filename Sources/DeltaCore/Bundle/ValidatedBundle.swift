@@ -5,9 +5,12 @@
 /// Content of one file, spooled to a temporary file while it was hashed (or, for a bundle's small
 /// metadata documents, kept in memory).
 public struct SpooledContent: Sendable, Hashable {
-    /// The temporary file holding the bytes (inside the reader's spool directory); empty when
-    /// the bytes are in `bytes`.
+    /// The temporary file holding the bytes: a named one in the reader's temporary directory,
+    /// or `anonymous.path`; empty when the bytes are in `bytes`.
     public var path: String
+    /// The file with no name holding the bytes, when they are in one: it is open while this is
+    /// held, and stored by linking it (`BlobStore.adopt`), not by renaming `path`.
+    public var anonymous: AnonymousSpool?
     /// The bytes of a metadata document read into memory instead of a file.
     public var bytes: [UInt8]?
     public var digest: ContentDigest
@@ -33,24 +36,26 @@ public struct ValidatedOperation: Sendable, Hashable {
 }
 
 /// The bytes of one file entry inside an uncompressed bundle: `size` bytes at `offset`, whose
-/// SHA-256 is `sha256`, spooled to `spool`.
+/// SHA-256 is `sha256`, spooled to `spool` (a named file, or `anonymous`).
 public struct BundleContentRange: Sendable, Hashable {
     public var offset: Int64
     public var size: Int64
     public var sha256: String
     public var spool: String
+    public var anonymous: AnonymousSpool?
 }
 
 /// A bundle that passed every structural check of `BundleReader`. Its content lives in spool
-/// files (`spooled`, each named `spoolPrefix` + `e<n>`) until the caller moves them into a blob
-/// store; `discard()` removes what is left.
+/// files until the caller moves them into a blob store: anonymous ones, closed when the last
+/// copy of this is dropped, and named ones (`spooled`, each named `spoolPrefix` + `e<n>`), of
+/// which `discard()` removes what is left.
 public struct ValidatedBundle: Sendable {
     public var manifest: BundleManifest
     public var operations: [ValidatedOperation]
     /// The start of every spool file's path: the reader's temporary directory, `/spool-`, a UUID
     /// and `-`. No directory of its own: on ext4 one costs an inode to allocate and free.
     public var spoolPrefix: String
-    /// Every spool file the reader created.
+    /// Every named spool file the reader created.
     public var spooled: [String]
     /// Bytes produced by decompression.
     public var uncompressedBytes: Int64

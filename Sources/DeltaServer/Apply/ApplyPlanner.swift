@@ -65,16 +65,14 @@ struct ApplyPlanner {
     /// SHA-256 → spooled file of every content the operations bring, with the mode of the first
     /// file that brings it (the blob stored from it then shares its inode with that file's
     /// materialised copy). The same whatever the file table holds.
-    static func contentBlobs(
-        _ operations: [ValidatedOperation]
-    ) -> [String: (path: String, mode: UInt32, spoolMode: UInt32?)] {
-        var blobs: [String: (path: String, mode: UInt32, spoolMode: UInt32?)] = [:]
+    static func contentBlobs(_ operations: [ValidatedOperation]) -> [String: (content: SpooledContent, mode: UInt32)] {
+        var blobs: [String: (content: SpooledContent, mode: UInt32)] = [:]
         for validated in operations {
             guard let content = validated.content else { continue }
             switch validated.operation.operation {
             case .created, .updated, .moved:
                 if blobs[content.digest.sha256] == nil {
-                    blobs[content.digest.sha256] = (content.path, mode(of: validated), content.spoolMode)
+                    blobs[content.digest.sha256] = (content, mode(of: validated))
                 }
             case .deleted:
                 continue

@@ -111,17 +111,18 @@ final class BundleApplier: Sendable {
             let content = ApplyPlanner.contentBlobs(bundle.operations)
             for (sha256, blob) in content {
                 if try blobs.adopt(
-                    blob.path, sha256: sha256, mode: blob.mode, spoolMode: blob.spoolMode, into: &adopted)
+                    blob.content.path, anonymous: blob.content.anonymous, sha256: sha256, mode: blob.mode,
+                    spoolMode: blob.content.spoolMode, into: &adopted)
                 {
                     newBlobModes[sha256] = blob.mode
                 }
-                consumed.insert(blob.path)
+                consumed.insert(blob.content.path)
             }
             if let streamed = upload.streamed {
                 // Kept as its recipe, which names every spooled file's content: content no
                 // operation brings (a large metadata document) is stored too.
                 for range in streamed.bundle.contentRanges where content[range.sha256] == nil {
-                    try blobs.adopt(range.spool, sha256: range.sha256, into: &adopted)
+                    try blobs.adopt(range.spool, anonymous: range.anonymous, sha256: range.sha256, into: &adopted)
                     consumed.insert(range.spool)
                 }
                 try blobs.adopt(

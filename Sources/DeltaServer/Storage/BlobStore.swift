@@ -1,13 +1,13 @@
 import CDeltaSys
-import DeltaCore
+public import DeltaCore
 import Dispatch
 import Glibc
 import Synchronization
 
 /// Content-addressed blobs on a filesystem: `blobs/<aa>/<sha256>`.
 ///
-/// Blobs arrive as spooled temporary files in the same filesystem and are renamed into place, so
-/// storing one costs a rename, not a copy. Durability is one flush per bundle (`flush(_:)`): an
+/// Blobs arrive as spooled temporary files in the same filesystem and are linked (an anonymous
+/// spool file) or renamed (a named one) into place, so storing one costs a link, not a copy. Durability is one flush per bundle (`flush(_:)`): an
 /// `fsync` per new blob for a few, one `syncfs` for many.
 ///
 /// Two uploads may bring the same content at once (two workspaces, or one whose upload stores
@@ -55,37 +55,46 @@ public struct BlobStore: Sendable {
     /// Moves `temporaryPath` into the store under `sha256` with `mode` (dropping it if the blob
     /// exists: the blob in place keeps its mode). Returns whether the blob is new. A `suffix`
     /// names a file kept beside the blob (a bundle's recipe), never a blob itself. `spoolMode`
-    /// is the mode the file already has, when known: no `chmod` when it is `mode`.
+    /// is the mode the file already has, when known: no `chmod` when it is `mode`. With
+    /// `anonymous`, `temporaryPath` is its path, and the file is linked into place instead.
     @discardableResult
     public func adopt(
-        _ temporaryPath: String, sha256: String, suffix: String = "", mode: UInt32 = 0o600,
-        spoolMode: UInt32? = nil, into adopted: inout Adopted
+        _ temporaryPath: String, anonymous: AnonymousSpool? = nil, sha256: String, suffix: String = "",
+        mode: UInt32 = 0o600, spoolMode: UInt32? = nil, into adopted: inout Adopted
     ) throws -> Bool {
         let target = path(for: sha256) + suffix
-        if spoolMode != mode { chmod(temporaryPath, mode_t(mode)) }
+        if spoolMode != mode {
+            if let anonymous { fchmod(anonymous.file.fd, mode_t(mode)) } else { chmod(temporaryPath, mode_t(mode)) }
+        }
         // Claimed before the rename: an upload that finds the blob in place from this moment on
         // sees it is not yet flushed.
         unflushed.claim(target)
-        // One call for the usual cases: the rename refuses to replace a blob in place (`EEXIST`),
-        // and the fan-out directory, which nearly always exists, is made only when the rename
-        // says it is missing (its first blob, or the store's root went missing).
-        var placed = try Self.renameNoReplace(temporaryPath, target)
+        // One call for the usual cases: the link or rename refuses to replace a blob in place
+        // (`EEXIST`), and the fan-out directory, which nearly always exists, is made only when
+        // the call says it is missing (its first blob, or the store's root went missing).
+        func place() throws -> Bool? {
+            if let anonymous { return try anonymous.link(as: target) }
+            return try Self.renameNoReplace(temporaryPath, target)
+        }
+        var placed = try place()
         if placed == nil {
-            guard FileSystem.exists(temporaryPath) else { throw DeltaError.posix("rename", target) }
+            guard anonymous != nil || FileSystem.exists(temporaryPath) else {
+                throw DeltaError.posix("rename", target)
+            }
             try FileSystem.createDirectory(
                 String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]), mode: 0o700)
             adopted.newDirectories = true
-            placed = try Self.renameNoReplace(temporaryPath, target)
+            placed = try place()
         }
         guard let placed else {
             unflushed.release(target)
-            throw DeltaError.posix("rename", target)
+            throw DeltaError.posix(anonymous == nil ? "rename" : "link", target)
         }
         if placed {
             // Released by the flush that makes it durable.
             adopted.blobs.append(target)
         } else {
-            unlink(temporaryPath)
+            if anonymous == nil { unlink(temporaryPath) }
             if unflushed.release(target) { adopted.borrowed.append(target) }
         }
         return placed
