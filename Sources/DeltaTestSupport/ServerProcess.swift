@@ -39,16 +39,21 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `deltasync serve --port 0 …` and waits, on a Dispatch thread, for its "listening on"
-    /// line (see `run`: a cooperative thread must never wait on another process).
+    /// line (see `run`: a cooperative thread must never wait on another process). A `launcher`
+    /// (a command that runs the rest of its arguments, such as `prlimit --nofile=…`) runs it.
     public static func start(
-        workDirectory: String, arguments: [String] = [], environment: [String: String] = [:]
+        workDirectory: String, arguments: [String] = [], environment: [String: String] = [:],
+        launcher: [String] = []
     ) async throws -> ServerProcess {
         try await offThePool {
-            try ServerProcess(workDirectory: workDirectory, arguments: arguments, environment: environment)
+            try ServerProcess(
+                workDirectory: workDirectory, arguments: arguments, environment: environment, launcher: launcher)
         }
     }
 
-    private init(workDirectory: String, arguments: [String], environment: [String: String]) throws {
+    private init(
+        workDirectory: String, arguments: [String], environment: [String: String], launcher: [String]
+    ) throws {
         let arguments =
             ["serve", "--host", "127.0.0.1", "--port", "0", "--work-dir", workDirectory, "--log-level", "error"]
             // Test machines may be short of disk (as in `TestServer`); the floor has its own test.
@@ -57,8 +62,9 @@ public final class ServerProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DELTASYNC_FAILPOINT")
         process = try ChildProcess(
-            executable: Self.binary, arguments: arguments, environment: env.merging(environment) { $1 },
-            standardOutput: .pipe, standardError: .null)
+            executable: launcher.first ?? Self.binary,
+            arguments: launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [Self.binary] + arguments,
+            environment: env.merging(environment) { $1 }, standardOutput: .pipe, standardError: .null)
         let output = process.standardOutput
         var buffer = Data()
         var found: Int?

@@ -54,10 +54,11 @@ public final class AnonymousSpool: Sendable, Hashable {
     /// `target` exists, nil when a directory of `target` is missing.
     public func link(as target: String) throws -> Bool? {
         if cdeltasys_link_fd(file.fd, target) == 0 { return true }
-        switch errno {
+        let code = errno
+        switch code {
         case EEXIST: return false
         case ENOENT: return nil
-        default: throw DeltaError.posix("link", target)
+        default: throw DeltaError.posix("link", target, errno: code)
         }
     }
 
@@ -67,9 +68,6 @@ public final class AnonymousSpool: Sendable, Hashable {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return 0 }
         return Int(min(limits.rlim_cur / 2, 32_768))
     }()
-
-    /// How many are held now (for tests).
-    public static var held: Int { state.withLock { $0.held } }
 
     private static let state = Mutex<(held: Int, supported: Bool)>(
         (0, access("/proc/self/fd", X_OK) == 0))
