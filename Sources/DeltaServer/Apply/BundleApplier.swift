@@ -96,7 +96,7 @@ final class BundleApplier: Sendable {
         var flushing: PendingFlush
         /// The modes of the blobs stored now: the copy's links need not look them up.
         var newBlobModes: [String: UInt32]
-        /// The spool files moved into the store (or dropped as held already).
+        /// The named spool files moved into the store (or dropped as held already).
         var consumed: Set<String>
     }
 
@@ -116,14 +116,15 @@ final class BundleApplier: Sendable {
                 {
                     newBlobModes[sha256] = blob.mode
                 }
-                consumed.insert(blob.content.path)
+                // An anonymous spool file has no name for the bundle's `discard` to unlink.
+                if blob.content.anonymous == nil { consumed.insert(blob.content.path) }
             }
             if let streamed = upload.streamed {
                 // Kept as its recipe, which names every spooled file's content: content no
                 // operation brings (a large metadata document) is stored too.
                 for range in streamed.bundle.contentRanges where content[range.sha256] == nil {
                     try blobs.adopt(range.spool, anonymous: range.anonymous, sha256: range.sha256, into: &adopted)
-                    consumed.insert(range.spool)
+                    if range.anonymous == nil { consumed.insert(range.spool) }
                 }
                 try blobs.adopt(
                     streamed.recipePath, sha256: upload.bundleSHA256, suffix: BundleRecipe.suffix, into: &adopted)
