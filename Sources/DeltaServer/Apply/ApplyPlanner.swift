@@ -20,6 +20,9 @@ struct ApplyPlanner {
     let snapshot: FileTableSnapshot
     /// Paths written or deleted so far, keyed by bytes (never by canonical `String` equality).
     private var overlay: [PathKey: FileRecord?] = [:]
+    /// The overlay's paths in the order they were first written: already in byte order for a
+    /// bundle of our client's, so the file changes come out without a sort.
+    private var written: [PathKey] = []
     /// Live overlay paths by content hash, so `held()` is a lookup rather than a scan.
     private var heldBySHA256: [String: Set<PathKey>] = [:]
     private var heldBySHA1: [String: Set<PathKey>] = [:]
@@ -159,8 +162,9 @@ struct ApplyPlanner {
             }
         }
         try checkTree()
-        for (path, state) in overlay.sorted(by: { $0.key < $1.key }) {
-            if let record = state {
+        let paths = zip(written, written.dropFirst()).allSatisfy { $0 < $1 } ? written : written.sorted()
+        for path in paths {
+            if let record = overlay[path] ?? nil {
                 plan.fileChanges.append(.upsert(record))
             } else {
                 plan.fileChanges.append(.delete(path: path.string))
@@ -172,14 +176,15 @@ struct ApplyPlanner {
     private mutating func setOverlay(_ path: String, _ record: FileRecord?) {
         let key = PathKey(path)
         guard indexesHeld else {
-            overlay[key] = .some(record)
+            if overlay.updateValue(record, forKey: key) == nil { written.append(key) }
             return
         }
-        if case .some(.some(let previous)) = overlay[key] {
+        let previous = overlay.updateValue(record, forKey: key)
+        if previous == nil { written.append(key) }
+        if case .some(.some(let previous)) = previous {
             heldBySHA256[previous.sha256]?.remove(key)
             heldBySHA1[previous.sha1]?.remove(key)
         }
-        overlay[key] = .some(record)
         if let record {
             heldBySHA256[record.sha256, default: []].insert(key)
             heldBySHA1[record.sha1, default: []].insert(key)

@@ -3,7 +3,6 @@ import DeltaCore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import MultipartKit
 import NIOCore
 
 /// Streams a `multipart/form-data` upload to disk, the `bundle` part hashed with SHA-256 on the
@@ -98,7 +97,7 @@ struct UploadReceiver {
         admit: ([String: String]) async throws -> Void
     ) async throws -> Received {
         let state = MultipartState()
-        let parser = MultipartParser(boundary: boundary)
+        let parser = MultipartScanner(boundary: boundary)
         parser.onHeader = { name, value in state.header(name, value) }
         parser.onBody = { buffer in state.body(&buffer) }
         parser.onPartComplete = { state.complete() }
@@ -222,7 +221,13 @@ private final class MultipartState {
 
     func body(_ buffer: inout ByteBuffer) {
         if isBundle {
-            pending.writeBuffer(&buffer)
+            if pending.readableBytes == 0 {
+                // A slice of the bytes as they arrived: not copied on the way to the sink.
+                pending = buffer
+                buffer.moveReaderIndex(to: buffer.writerIndex)
+            } else {
+                pending.writeBuffer(&buffer)
+            }
         } else if partName != nil {
             guard failure == nil else { return }
             fieldBytes.append(contentsOf: buffer.readableBytesView)
