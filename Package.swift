@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeltaGraphTests",
-            dependencies: ["DeltaGraph"],
+            dependencies: ["DeltaGraph", "DeltaTestSupport"],
             swiftSettings: settings
         ),
         .testTarget(

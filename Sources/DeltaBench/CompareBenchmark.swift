@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaClient
 import DeltaCore
+import DeltaTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -126,7 +127,7 @@ struct CompareBenchmark: AsyncParsableCommand {
 
         // One file edited: the same edit seen by both.
         let small = files.filter { $0.size < 1 << 20 }
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var oneEdit = Samples()
         for run in 0...runs {
             let file = small[Int(generator.next() % UInt64(small.count))]
@@ -442,7 +443,7 @@ enum LatencyProbe {
         }
         defer { reader.cancel() }
         var iterator = arrivals.makeAsyncIterator()
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         var applied: [Double] = []
         var notified: [Double] = []
         // The first edit also waits out watch's start-up scan; it is not counted.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeltaClient
 import DeltaCore
+import DeltaTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -42,7 +43,7 @@ struct WatchBenchmark: AsyncParsableCommand {
         let files = try TreeScanner(root: tree, ignore: IgnoreRules(root: tree)).scan().files.filter {
             $0.size < 1 << 20
         }
-        var generator = SplitMix(seed: 1)
+        var generator = SplitMix64(seed: 1)
         var single: [Double] = []
         for index in 0..<edits {
             let file = files[Int(generator.next() % UInt64(files.count))]
@@ -141,18 +142,5 @@ final class Acknowledgements: Sendable {
             }
             if now { continuation.resume() }
         }
-    }
-}
-
-/// Deterministic picks.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }

@@ -11,21 +11,10 @@ import Testing
 /// directories converge to byte-identical trees with the same exec bits. The seed is printed on
 /// failure; `DELTASYNC_SEED=N` replays one.
 @Suite struct ConvergenceTests {
-    /// A small deterministic generator (SplitMix64), so a seed replays the same operations.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// One random operation on the tree: create, edit, chmod, delete, rename a file, rename or
     /// delete a directory.
-    static func mutate(_ tree: WorkspaceTree, _ random: inout Seeded, step: Int) throws {
+    static func mutate(_ tree: WorkspaceTree, _ random: inout SplitMix64, step: Int) throws {
         let directories = ["a", "a/b", "c", "d/e/f"]
         let files = (try? WorkspaceTree.snapshot(tree.root, excluding: [".deltasync"]).keys.sorted()) ?? []
         let pick = Int.random(in: 0..<100, using: &random)
@@ -76,7 +65,7 @@ import Testing
                     configuration: PullTests.configuration(mirrorA, server), logger: PushTest.logger)
                 let following = Task { try await followerA.follow() }
                 try await WatchTests.watching(PushTest.configuration(source, server)) { session in
-                    var random = Seeded(state: seed)
+                    var random = SplitMix64(seed: seed)
                     var killed = 0
                     var mirrorProcess = try Self.startMirror(mirrorB, server)
                     for step in 0..<2000 {

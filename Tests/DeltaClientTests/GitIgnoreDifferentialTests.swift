@@ -1,4 +1,5 @@
 import Foundation
+import DeltaTestSupport
 import Testing
 
 @testable import DeltaClient
@@ -58,25 +59,6 @@ struct GitIgnoreDifferentialTests {
             #expect(rules.isIgnored(path, isDirectory: false) == !ourFiles.contains(path), "\(path)")
         }
     }
-}
-
-/// SplitMix64: a tiny deterministic generator, so a seed always builds the same tree.
-fileprivate struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }
 
 /// Builds a random tree of a few hundred files over nested directories, and rule files drawn

@@ -1,21 +1,10 @@
 import DeltaGraph
+import DeltaTestSupport
 import Testing
 
 /// Arbitrary bytes must never crash, hang or read out of bounds (the debug build checks every
 /// buffer access).
 struct ExtractRobustnessTests {
-    /// SplitMix64: a seeded generator so a failure can be replayed from the printed seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var value = state
-            value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-            return value ^ (value >> 31)
-        }
-    }
 
     static let paths = ["a.c", "a.h", "a.cpp", "a.py", "a.js", "a.ts", "a.go", "a.rs", "a.swift", "a.java"]
 
@@ -28,7 +17,7 @@ struct ExtractRobustnessTests {
     func randomBytes(path: String) {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("ExtractRobustnessTests seed \(seed) for \(path)")
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         for round in 0..<60 {
             let length = Int.random(in: 0...3000, using: &generator)
             var bytes = [UInt8](repeating: 0, count: length)

@@ -1,20 +1,10 @@
 import DeltaGraph
+import DeltaTestSupport
 import Testing
 
 /// The incremental graph equals the graph built from scratch, whatever the order of creates,
 /// edits, deletes, moves and configuration changes; seeded, the seed printed on failure.
 @Suite struct GraphInvariantTests {
-    /// A small deterministic generator (SplitMix64), so a failing seed replays.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let directories = [
         "", "src", "src/a", "src/a/b", "include", "include/linux", "include/uapi/linux", "arch/x86/include/asm",
@@ -42,7 +32,7 @@ import Testing
         }
     }
 
-    static func randomImport(_ language: Language, rng: inout Seeded) -> ImportSpec {
+    static func randomImport(_ language: Language, rng: inout SplitMix64) -> ImportSpec {
         func pick(_ list: [String]) -> String { list[Int.random(in: 0..<list.count, using: &rng)] }
         switch language {
         case .c, .cpp:
@@ -81,7 +71,7 @@ import Testing
         }
     }
 
-    static func randomUpdate(path: String, rng: inout Seeded) -> FileUpdate {
+    static func randomUpdate(path: String, rng: inout SplitMix64) -> FileUpdate {
         if GraphConfiguration.isConfigurationFile(path) {
             return FileUpdate(
                 path: path, exists: true,
@@ -111,7 +101,7 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func incrementalGraphEqualsGraphBuiltFromScratch(seed: UInt64) {
-        var rng = Seeded(state: seed)
+        var rng = SplitMix64(seed: seed)
         var tree: [String: FileUpdate] = [:]
         var graph = CodeGraph()
         var allPaths = Set<String>()

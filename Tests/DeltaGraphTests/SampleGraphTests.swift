@@ -1,5 +1,6 @@
 import DeltaGraph
 import Foundation
+import DeltaTestSupport
 import Testing
 
 /// The multi-language sample kept in the repository (`Tests/Fixtures/graph-sample`), extracted
@@ -64,7 +65,7 @@ import Testing
     @Test(arguments: [11, 12, 13] as [UInt64])
     func anyOrderOfCreatesGivesTheSameGraph(seed: UInt64) throws {
         let updates = try Self.updates()
-        var rng = GraphInvariantTests.Seeded(state: seed)
+        var rng = SplitMix64(seed: seed)
         var graph = CodeGraph()
         for update in updates.shuffled(using: &rng) { graph.apply([update]) }
         #expect(graph.canonical() == CodeGraph(building: updates).canonical(), "seed \(seed)")
