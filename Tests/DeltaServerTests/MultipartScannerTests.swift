@@ -206,6 +206,33 @@ import Testing
         #expect(failures > 300)
     }
 
+    /// Short bodies of the grammar's own pieces in any order: the corners (a preamble's hyphens,
+    /// a delimiter cut short, a header line without its `\n`) that generated bodies rarely reach.
+    @Test(arguments: ["b", "-b", "ab:"])
+    func arbitraryPiecesOfTheGrammarGiveWhatMultipartKitGives(boundary: String) {
+        var random = SplitMix64(seed: 0x5EED_0003 &+ UInt64(boundary.utf8.count))
+        let pieces = [
+            "\r\n--\(boundary)", "--\(boundary)", "\r\n", "\r", "\n", "-", ":", " ", "\t", "a", "A: v", boundary,
+            "\r\n--\(boundary)--",
+        ].map { Array($0.utf8) }
+        var outcomes: Set<String> = []
+        for round in 0..<5000 {
+            var bytes: [UInt8] = random.chance(70) ? Array("--\(boundary)\r\n".utf8) : []
+            for _ in 0..<random.below(14) { bytes += random.pick(pieces) }
+            let chunks = Self.chunks(bytes, &random, style: random.below(3))
+            let ours = Self.scan(chunks, boundary: boundary)
+            let theirs = Self.oracle(chunks, boundary: boundary)
+            #expect(ours.failed == theirs.failed, "round \(round): \(bytes)")
+            #expect(ours.events == theirs.events, "round \(round): \(bytes)")
+            if ours.events != theirs.events || ours.failed != theirs.failed { return }
+            outcomes.insert("\(ours.failed) \(ours.events)")
+        }
+        // Many different outcomes, failures among them: the pieces reached every part of the grammar.
+        #expect(outcomes.count > 500)
+        #expect(outcomes.contains { $0.hasPrefix("true") })
+        #expect(outcomes.contains { $0.hasPrefix("false") && $0.contains("complete") })
+    }
+
     @Test func aHeaderNameByteOutsideASCIIIsASyntaxError() {
         for byte: UInt8 in [0x80, 0xC3, 0xFF, 0x7F, 0x20, UInt8(ascii: "(")] {
             let body = Array("--b\r\n".utf8) + [byte] + Array(": x\r\n\r\nhello\r\n--b--".utf8)
