@@ -195,6 +195,46 @@ import Testing
     }
 }
 
+extension SequenceTests {
+    /// A bundle commits while the copy of the one before it is still being made: the
+    /// workspace's lock is let go at the commit. The copies follow one at a time in commit
+    /// order, and each reply waits for its own copy.
+    @Test func aBundleCommitsWhileTheCopyOfTheOneBeforeIsMade() async throws {
+        try await withTemporaryDirectory("copy-pipeline") { directory in
+            let gate = Gate()
+            let first = FirstTime()
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.failpoints.hook = { point, _ in
+                        if point == .afterMaterialise, first.take() { await gate.park() }
+                    }
+                }
+            ) { server in
+                let copy = directory.path + "/workspaces/ws"
+                async let one = ServerTest.upload(server, TestBundle.simple(files: ["one.txt": "1"]), sequence: 1)
+                // The first bundle's copy is made, and it waits there holding the copy's lock.
+                await gate.waitUntilParked()
+                #expect(FileManager.default.fileExists(atPath: copy + "/one.txt"))
+                async let two = ServerTest.upload(server, TestBundle.simple(files: ["two.txt": "2"]), sequence: 2)
+                var sequence: Int64 = 0
+                for _ in 0..<2_000 where sequence < 2 {
+                    sequence = try await ServerTest.snapshot(server, workspace: "ws").lastSequence ?? 0
+                    if sequence < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                // The second committed, and its copy waits for the first's.
+                #expect(sequence == 2)
+                #expect(!FileManager.default.fileExists(atPath: copy + "/two.txt"))
+                await gate.release()
+                #expect(try await one.status == 200)
+                #expect(try await two.status == 200)
+                #expect(FileManager.default.fileExists(atPath: copy + "/two.txt"))
+                try await HardeningTests.expectHealthy(server)
+            }
+        }
+    }
+}
+
 /// Parks one task until released, and lets another wait until it is parked.
 actor Gate {
     private var parked: CheckedContinuation<Void, Never>?

@@ -5,8 +5,9 @@ import NIOPosix
 import Synchronization
 
 /// The upload pipeline after the body has arrived (DESIGN §4): validate while decompressing →
-/// under the workspace's lock: idempotency and sequence checks, plan against the file table,
-/// blobs written and flushed once, one transaction, materialised copy, reply.
+/// blobs stored → under the workspace's lock: idempotency and sequence checks, plan against the
+/// file table, one transaction (after the blobs' flush) → under the copy's lock (`materialising`):
+/// materialised copy → reply.
 final class BundleApplier: Sendable {
     let storage: any DeltaStorage
     let blobs: BlobStore
@@ -84,11 +85,72 @@ final class BundleApplier: Sendable {
             defer { counters.uploadWaits(-1) }
             try await order.waitForEarlier(ticket)
         }
-        return try await locks.withLock(upload.workspace) {
+        let applied = try await locks.withLock(upload.workspace) {
             try await self.applyLocked(
                 upload, bundle: bundle, content: content, requested: requested,
                 times: (started, validated, stored))
         }
+        guard let copy = applied.copy else { return applied.response }
+        // The copy's lock was taken before the workspace's was let go: copies are made one at a
+        // time in commit order, while the next bundle plans and commits.
+        await materialise(copy)
+        await materialising.release(upload.workspace)
+        return applied.response
+    }
+
+    /// Held while a workspace's materialised copy is written: taken under the workspace's lock
+    /// once a bundle has committed, let go when its copy is made. So the next bundle plans and
+    /// commits while this one's copy is made (on two cores, the two overlap), and copies are
+    /// still made one at a time, in commit order. Lock order: the workspace's, then the copy's.
+    private let materialising = WorkspaceLocks()
+
+    /// A committed bundle whose materialised copy is still to be made.
+    struct PendingCopy: Sendable {
+        var workspace: String
+        var sequence: Int64
+        var fileChanges: [FileChange]
+        var newBlobModes: [String: UInt32]
+        /// The log line's fields so far.
+        var log: Logger.Metadata
+    }
+
+    /// Makes the copy of a committed bundle (the caller holds the copy's lock), then compacts
+    /// the log (which never drops what the copy has not caught up with). A copy that cannot be
+    /// made marks the workspace degraded; a later bundle's copy is then not attempted (the copy
+    /// is not at the sequence before it) until the repair rebuilds it from the database.
+    private func materialise(_ copy: PendingCopy) async {
+        let started = ContinuousClock.now
+        let key = copy.workspace
+        let sequence = copy.sequence
+        if degraded.reason(key) == nil {
+            do {
+                let materializer = self.materializer
+                try await Blocking.run {
+                    try materializer.apply(workspace: key, changes: copy.fileChanges, blobModes: copy.newBlobModes)
+                }
+                try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
+            } catch {
+                // The change is committed and the reply says so; the copy is rebuilt from the
+                // database by the background retry, the next upload, or `deltasync repair`.
+                degraded.mark(key, reason: "materialising sequence \(sequence) failed")
+                logger.error(
+                    "materialising failed; the workspace is degraded until its copy is repaired",
+                    metadata: ["workspace": "\(key)", "bundle.sequence": "\(sequence)", "error": "\(error)"]
+                )
+            }
+        }
+        await configuration.failpoints.reach(.afterMaterialise, workspace: key)
+        let materialised = ContinuousClock.now
+        if let keep = configuration.retainChanges {
+            do {
+                try await Compaction(storage: storage).compact(workspace: key, keep: keep)
+            } catch {
+                logger.warning("compaction failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
+            }
+        }
+        var metadata = copy.log
+        metadata["ms.materialise"] = "\(Self.milliseconds(started, materialised))"
+        logger.info("bundle applied", metadata: metadata)
     }
 
     /// What `store` put in the blob store, and its flush.
@@ -164,7 +226,7 @@ final class BundleApplier: Sendable {
     private func applyLocked(
         _ upload: UploadRequest, bundle: ValidatedBundle, content: StoredContent, requested: Int64?,
         times: (started: ContinuousClock.Instant, validated: ContinuousClock.Instant, stored: ContinuousClock.Instant)
-    ) async throws -> UploadResponse {
+    ) async throws -> (response: UploadResponse, copy: PendingCopy?) {
         let (started, validated, stored) = times
         let flushing = content.flushing
         let locked = ContinuousClock.now
@@ -176,7 +238,7 @@ final class BundleApplier: Sendable {
         let workspace = context.workspace
         let last = workspace?.lastSequence ?? 0
         if let existing = context.existing {
-            return try duplicate(existing, upload: upload, last: last)
+            return (try duplicate(existing, upload: upload, last: last), nil)
         }
         if !upload.force, let requested, requested != last + 1 {
             throw Self.sequenceMismatch(expected: last + 1, received: requested)
@@ -225,7 +287,7 @@ final class BundleApplier: Sendable {
         case .committed:
             break
         case .duplicate(let existing):
-            return try duplicate(existing, upload: upload, last: sequence - 1)
+            return (try duplicate(existing, upload: upload, last: sequence - 1), nil)
         case .sequenceMoved(let current):
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
         }
@@ -238,33 +300,12 @@ final class BundleApplier: Sendable {
         await configuration.failpoints.reach(.afterCommit, workspace: key)
         counters.bundleApplied(duration: started.duration(to: .now))
 
-        do {
-            let materializer = self.materializer
-            try await Blocking.run {
-                try materializer.apply(workspace: key, changes: plan.fileChanges, blobModes: content.newBlobModes)
-            }
-            try await storage.setMaterializedSequence(workspace: key, sequence: sequence)
-        } catch {
-            // The change is committed and the reply says so; the copy is rebuilt from the
-            // database by the background retry, the next upload, or `deltasync repair`.
-            degraded.mark(key, reason: "materialising sequence \(sequence) failed")
-            logger.error(
-                "materialising failed; the workspace is degraded until its copy is repaired",
-                metadata: ["workspace": "\(key)", "bundle.sequence": "\(sequence)", "error": "\(error)"]
-            )
-        }
-        await configuration.failpoints.reach(.afterMaterialise, workspace: key)
-        let materialised = ContinuousClock.now
-        if let keep = configuration.retainChanges {
-            do {
-                try await Compaction(storage: storage).compact(workspace: key, keep: keep)
-            } catch {
-                logger.warning("compaction failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
-            }
-        }
-        logger.info(
-            "bundle applied",
-            metadata: [
+        // The copy is made once the workspace's lock is let go (`materialise`), holding the
+        // copy's lock, taken here so that copies follow commits in order.
+        await materialising.acquire(key)
+        let copy = PendingCopy(
+            workspace: key, sequence: sequence, fileChanges: plan.fileChanges, newBlobModes: content.newBlobModes,
+            log: [
                 "workspace": "\(key)", "bundle.id": "\(bundleID)", "bundle.sequence": "\(sequence)",
                 "bundle.operations": "\(plan.changeOperations.count)",
                 "ms.validate": "\(Self.milliseconds(started, validated))",
@@ -273,13 +314,12 @@ final class BundleApplier: Sendable {
                 "ms.plan": "\(Self.milliseconds(locked, planned))",
                 "ms.flush": "\((flushing.elapsed.map(ServerMetrics.nanoseconds) ?? 0) / 1_000_000)",
                 "ms.commit": "\(Self.milliseconds(planned, committed))",
-                "ms.materialise": "\(Self.milliseconds(committed, materialised))",
-            ]
-        )
-        return UploadResponse(
+            ])
+        let response = UploadResponse(
             bundleID: bundleID, workspace: key, sequenceNumber: sequence, nextSequence: sequence + 1,
             processedOperations: plan.counts, processingTimeMs: change.processingTimeMs, duplicate: false
         )
+        return (response, copy)
     }
 
     // MARK: - Degraded workspaces
@@ -298,11 +338,15 @@ final class BundleApplier: Sendable {
     /// Rebuilds the copy of `key` from the database; on failure the workspace stays degraded and
     /// the upload that asked is refused with `503 WORKSPACE_DEGRADED`.
     private func repairDegradedLocked(_ key: String) async throws {
+        // A copy still being made (of the bundle before) is done before the rebuild.
+        await materialising.acquire(key)
         do {
             let files = try await materializer.rebuild(workspace: key, storage: storage)
             degraded.clear(key)
+            await materialising.release(key)
             logger.notice("degraded workspace repaired", metadata: ["workspace": "\(key)", "files": "\(files)"])
         } catch {
+            await materialising.release(key)
             let reason = degraded.reason(key) ?? "repair failed"
             logger.error("repair failed", metadata: ["workspace": "\(key)", "error": "\(error)"])
             throw DeltaError(

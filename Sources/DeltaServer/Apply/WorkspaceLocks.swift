@@ -16,7 +16,7 @@ actor WorkspaceLocks {
         }
     }
 
-    private func acquire(_ key: String) async {
+    func acquire(_ key: String) async {
         if !held.contains(key) {
             held.insert(key)
             return
@@ -26,7 +26,7 @@ actor WorkspaceLocks {
         }
     }
 
-    private func release(_ key: String) {
+    func release(_ key: String) {
         if var queue = waiters[key], !queue.isEmpty {
             let next = queue.removeFirst()
             waiters[key] = queue.isEmpty ? nil : queue
