@@ -47,29 +47,35 @@ import Testing
     }
 
     static func scan(_ chunks: [[UInt8]], boundary: String) -> Recorder {
-        let recorder = Recorder()
         let scanner = MultipartScanner(boundary: boundary)
-        scanner.onHeader = { recorder.header($0, $1) }
-        scanner.onBody = { recorder.body(&$0) }
-        scanner.onPartComplete = { recorder.complete() }
-        do {
-            for chunk in chunks { try scanner.execute(ByteBuffer(bytes: chunk)) }
-        } catch {
-            recorder.failed = true
+        return record(chunks) { recorder in
+            scanner.onHeader = { recorder.header($0, $1) }
+            scanner.onBody = { recorder.body(&$0) }
+            scanner.onPartComplete = { recorder.complete() }
+            return scanner.execute
         }
-        return recorder
     }
 
     /// MultipartKit's parser. It traps on a header-name byte over 127, so damaged bodies for it
     /// stay within US-ASCII.
     static func oracle(_ chunks: [[UInt8]], boundary: String) -> Recorder {
-        let recorder = Recorder()
         let parser = MultipartParser(boundary: boundary)
-        parser.onHeader = { recorder.header($0, $1) }
-        parser.onBody = { recorder.body(&$0) }
-        parser.onPartComplete = { recorder.complete() }
+        return record(chunks) { recorder in
+            parser.onHeader = { recorder.header($0, $1) }
+            parser.onBody = { recorder.body(&$0) }
+            parser.onPartComplete = { recorder.complete() }
+            return parser.execute
+        }
+    }
+
+    /// Feeds `chunks` to the parser `connect` wires to a recorder, stopping at the first error.
+    private static func record(
+        _ chunks: [[UInt8]], connect: (Recorder) -> (ByteBuffer) throws -> Void
+    ) -> Recorder {
+        let recorder = Recorder()
+        let execute = connect(recorder)
         do {
-            for chunk in chunks { try parser.execute(ByteBuffer(bytes: chunk)) }
+            for chunk in chunks { try execute(ByteBuffer(bytes: chunk)) }
         } catch {
             recorder.failed = true
         }
