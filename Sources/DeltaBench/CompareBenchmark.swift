@@ -101,6 +101,13 @@ struct CompareBenchmark: AsyncParsableCommand {
         guard let server else { return }
         rows.append(initial.row("initial_push_s", "rsync -a to an rsync daemon", unit: "s", ratioTarget: 1.0))
 
+        // Each figure below starts with nothing dirty in the page cache: rsync never syncs, and
+        // the last initial push leaves its copy (700 MiB to 1.2 GiB) for the kernel to write back
+        // some 30 s later, in the middle of the latency run, where every save's `fsync` queues
+        // behind it (a save → applied p99 of 13 ms rose to 29 ms, max 140 ms, with writes going
+        // on beside `deltasync-bench watch`). That is the peer's disturbance, not a figure.
+        sync()
+
         // No change: the CLI process whole, beside git status and a no-change rsync. A pair with
         // git takes a fifth of a second, so there are at least `noChangePairs` of them, in turn
         // (which goes first alternates): with three, one slow run moved the median ratio by 10 %.
@@ -143,6 +150,8 @@ struct CompareBenchmark: AsyncParsableCommand {
         rows.append(oneEdit.row("one_file_edit_push_ms", "rsync -a after the same edit", unit: "ms", ratioTarget: 1.0))
 
         // watch: save → applied and save → stream-notified, then memory and CPU when idle.
+        // The one-file edits' rsync runs wrote little, but what is dirty is flushed first.
+        sync()
         let watch = try WatchProcess(deltasync: deltasync, tree: tree, server: server, state: state)
         defer { watch.stop() }
         let latency = try await LatencyProbe.measure(
