@@ -87,6 +87,11 @@ enum BundleRecipe {
     static func appendLiteral(_ bytes: UnsafeRawBufferPointer, to buffer: inout [UInt8]) {
         let count = bytes.count
         var literalStart = 0
+        func appendLiteral(upTo end: Int) {
+            guard end > literalStart else { return }
+            append(tag: literal, length: Int64(end - literalStart), to: &buffer)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[literalStart..<end]))
+        }
         var index = 0
         while index < count {
             guard bytes[index] == 0 else {
@@ -97,19 +102,13 @@ enum BundleRecipe {
             while end + 8 <= count && bytes.loadUnaligned(fromByteOffset: end, as: UInt64.self) == 0 { end += 8 }
             while end < count && bytes[end] == 0 { end += 1 }
             if end - index >= zeroRunMinimum {
-                if index > literalStart {
-                    append(tag: literal, length: Int64(index - literalStart), to: &buffer)
-                    buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[literalStart..<index]))
-                }
+                appendLiteral(upTo: index)
                 append(tag: zeros, length: Int64(end - index), to: &buffer)
                 literalStart = end
             }
             index = end
         }
-        if count > literalStart {
-            append(tag: literal, length: Int64(count - literalStart), to: &buffer)
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[literalStart..<count]))
-        }
+        appendLiteral(upTo: count)
     }
 
     private static func append(tag: UInt8, length: Int64, to buffer: inout [UInt8]) {
@@ -146,7 +145,7 @@ enum BundleRecipe {
             self.blobs = blobs
             let head = try take(BundleRecipe.magic.count)
             guard head == BundleRecipe.magic || head == BundleRecipe.magicVersion1 else {
-                throw DeltaError(.io, "the stored bundle's recipe is damaged (\(path))")
+                throw Self.damaged(path)
             }
             version2 = head == BundleRecipe.magic
         }
@@ -181,7 +180,7 @@ enum BundleRecipe {
                 let lengthBytes = try take(8)
                 let length = lengthBytes.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
                 guard length >= 0 else {
-                    throw DeltaError(.io, "the stored bundle's recipe is damaged (\(recipePath))")
+                    throw Self.damaged(recipePath)
                 }
                 switch tag {
                 case BundleRecipe.literal:
@@ -193,11 +192,16 @@ enum BundleRecipe {
                     let file = try RawFile.open(reading: blobs.path(for: sha256))
                     current = (.blob(file), length)
                 default:
-                    throw DeltaError(.io, "the stored bundle's recipe is damaged (\(recipePath))")
+                    throw Self.damaged(recipePath)
                 }
                 if length == 0 { current = nil }
             }
             return buffer.isEmpty ? nil : buffer
+        }
+
+        /// The error for a recipe that is not one.
+        static func damaged(_ path: String) -> DeltaError {
+            DeltaError(.io, "the stored bundle's recipe is damaged (\(path))")
         }
 
         /// The next `count` bytes of the recipe file (an empty array at its end when `orEnd`).
@@ -217,7 +221,7 @@ enum BundleRecipe {
             }
             if pending.count - pendingStart < count {
                 if orEnd && pending.count == pendingStart { return [] }
-                throw DeltaError(.io, "the stored bundle's recipe is damaged (\(recipePath))")
+                throw Self.damaged(recipePath)
             }
             defer { pendingStart += count }
             return Array(pending[pendingStart..<(pendingStart + count)])
