@@ -34,7 +34,7 @@ public final class ServerCounters: Sendable {
     /// in `uploadBytesRead`.
     public var uploadBytesDiscarded: Int64 { discarded.load(ordering: .relaxed) }
     /// Uploads received and checked that wait for an earlier one to the same workspace (a
-    /// client with two in flight) before they apply.
+    /// client with two in flight) before they apply, or, sent again, for their first copy.
     public var uploadsWaiting: Int64 { waiting.load(ordering: .relaxed) }
     /// `error.code` of the most recent rejected upload.
     public var lastRejectionCode: String? { lastRejection.withLock { $0 } }

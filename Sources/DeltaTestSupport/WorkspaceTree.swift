@@ -46,4 +46,12 @@ public struct WorkspaceTree: Sendable {
         }
         return result
     }
+
+    /// What differs between two ``snapshot(_:excluding:)``s, path by path (the first 20), for a
+    /// failed comparison's message: each side's `sha256 [x]`, or `absent`.
+    public static func differences(local: [String: String], remote: [String: String]) -> String {
+        let paths = Set(local.keys).union(remote.keys).filter { local[$0] != remote[$0] }.sorted()
+        let listed = paths.prefix(20).map { "\($0): local \(local[$0] ?? "absent"), remote \(remote[$0] ?? "absent")" }
+        return "\(paths.count) path(s) differ" + (listed.isEmpty ? "" : ":\n" + listed.joined(separator: "\n"))
+    }
 }

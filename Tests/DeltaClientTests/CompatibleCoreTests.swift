@@ -31,7 +31,7 @@ import Testing
         let remote = try WorkspaceTree.snapshot(server.tree(for: tree.root)).filter { !ignoring.contains($0.key) }
         #expect(
             local == remote,
-            "only local: \(local.keys.filter { remote[$0] != local[$0] }.sorted()), only remote: \(remote.keys.filter { local[$0] != remote[$0] }.sorted())",
+            "\(WorkspaceTree.differences(local: local, remote: remote))",
             sourceLocation: sourceLocation)
     }
 

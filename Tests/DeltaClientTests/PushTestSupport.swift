@@ -39,7 +39,7 @@ enum PushTest {
         let remote = try WorkspaceTree.snapshot(server.configuration.workDirectory + "/workspaces/" + workspace)
         #expect(
             local == remote,
-            "only local: \(local.keys.filter { remote[$0] != local[$0] }.sorted()), only remote: \(remote.keys.filter { local[$0] != remote[$0] }.sorted())",
+            "\(WorkspaceTree.differences(local: local, remote: remote))",
             sourceLocation: sourceLocation)
     }
 }

@@ -233,6 +233,41 @@ extension SequenceTests {
             }
         }
     }
+
+    /// A bundle sent again (its first reply lost) is answered like the first: once its copy is
+    /// made. The copy's lock is held here (parked after the copy), so the repeat must wait.
+    @Test func aBundleSentAgainIsAnsweredOnceItsCopyIsMade() async throws {
+        try await withTemporaryDirectory("copy-duplicate") { directory in
+            let gate = Gate()
+            let first = FirstTime()
+            try await TestServer.with(
+                workDirectory: directory.path,
+                configure: { configuration in
+                    configuration.failpoints.hook = { point, _ in
+                        if point == .afterMaterialise, first.take() { await gate.park() }
+                    }
+                }
+            ) { server in
+                let bundle = try TestBundle.simple(files: ["one.txt": "1"])
+                async let one = ServerTest.upload(server, bundle, sequence: 1)
+                await gate.waitUntilParked()
+                async let again = ServerTest.upload(server, bundle, sequence: 1)
+                // Counted while it waits for the copy's lock (answered at once, it never is).
+                for _ in 0..<2000 where server.counters.uploadsWaiting == 0 {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(server.counters.uploadsWaiting == 1, "the repeat waits for the copy")
+                await gate.release()
+                #expect(try await one.status == 200)
+                let repeated = try await again
+                #expect(repeated.status == 200)
+                #expect(repeated.json["duplicate"] == .bool(true))
+                #expect(repeated.json["sequence_number"] == .int(1))
+                #expect(server.counters.uploadsWaiting == 0)
+                try await HardeningTests.expectHealthy(server)
+            }
+        }
+    }
 }
 
 /// Parks one task until released, and lets another wait until it is parked.

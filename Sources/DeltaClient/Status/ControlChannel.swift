@@ -49,7 +49,11 @@ final class ControlChannel: @unchecked Sendable {
         thread.start()
     }
 
+    /// Runs until `close()`; the listening socket is closed here, when the loop has ended, so
+    /// that `accept` is never called on a descriptor number another part of the process has
+    /// been given since.
     private func acceptLoop(status: @escaping @Sendable (Question) async -> ClientStatus) {
+        defer { Glibc.close(fd) }
         while !closed.load(ordering: .relaxed) {
             let client = accept(fd, nil, nil)
             if client < 0 {
@@ -78,10 +82,10 @@ final class ControlChannel: @unchecked Sendable {
         }
     }
 
+    /// Stops answering: `shutdown` wakes the accept loop, which closes the socket as it ends.
     func close() {
         closed.store(true, ordering: .relaxed)
         shutdown(fd, Int32(SHUT_RDWR))
-        Glibc.close(fd)
         unlink(path)
     }
 

@@ -90,7 +90,17 @@ final class BundleApplier: Sendable {
                 upload, bundle: bundle, content: content, requested: requested,
                 times: (started, validated, stored))
         }
-        guard let copy = applied.copy else { return applied.response }
+        guard let copy = applied.copy else {
+            if applied.response.duplicate {
+                // A bundle sent again (its first reply lost) is answered once its copy is made,
+                // as the first reply would have been: that copy may still be in the making.
+                counters.uploadWaits(1)
+                defer { counters.uploadWaits(-1) }
+                await materialising.acquire(upload.workspace)
+                await materialising.release(upload.workspace)
+            }
+            return applied.response
+        }
         // The copy's lock was taken before the workspace's was let go: copies are made one at a
         // time in commit order, while the next bundle plans and commits.
         await materialise(copy)
