@@ -31,7 +31,11 @@ public enum WorkDirectory {
         /// Takes the lock, or throws naming who holds it.
         public init(_ workDirectory: String, purpose: String) throws {
             let path = workDirectory + "/serve.lock"
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            // Stored only once the lock is held: an init that throws with `fd` set runs `deinit`,
+            // which closed the descriptor a second time, by then perhaps another thread's (a
+            // test's server then linked files through a directory descriptor that named
+            // another directory).
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw DeltaError.posix("open", path) }
             while flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 if errno == EINTR { continue }
@@ -41,6 +45,7 @@ public enum WorkDirectory {
                     "a deltasync server is running on \(workDirectory); \(purpose)"
                 )
             }
+            self.fd = fd
         }
 
         /// Lets the next server in; idempotent. The descriptor closes with the value.

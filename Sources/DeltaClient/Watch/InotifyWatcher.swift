@@ -50,13 +50,18 @@ public final class InotifyWatcher: FileWatcher, @unchecked Sendable {
         self.ignore = ignore
         self.logger = logger
         self.watchLimit = watchLimit
-        fd = cdeltasys_inotify_init()
+        // Stored only once both are open: an init that throws with every property set runs
+        // `deinit`, which would close a descriptor closed here already (and by then perhaps
+        // another thread's).
+        let fd = cdeltasys_inotify_init()
         guard fd >= 0 else { throw DeltaError.posix("inotify_init1", root) }
-        wakeFD = cdeltasys_eventfd()
+        let wakeFD = cdeltasys_eventfd()
         guard wakeFD >= 0 else {
             close(fd)
             throw DeltaError.posix("eventfd", root)
         }
+        self.fd = fd
+        self.wakeFD = wakeFD
     }
 
     deinit {
