@@ -196,11 +196,12 @@ import Testing
 }
 
 extension SequenceTests {
-    /// A bundle commits while the copy of the one before it is still being made: the
-    /// workspace's lock is let go at the commit. The copies follow one at a time in commit
-    /// order, and each reply waits for its own copy.
-    @Test func aBundleCommitsWhileTheCopyOfTheOneBeforeIsMade() async throws {
-        try await withTemporaryDirectory("copy-pipeline") { directory in
+    /// Runs `body` against a server whose first bundle's copy, once made, waits (holding the
+    /// copy's lock) until `gate` is released.
+    static func parkingTheFirstCopy(
+        _ label: String, _ body: @Sendable (TestServer, Gate, String) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory(label) { directory in
             let gate = Gate()
             let first = FirstTime()
             try await TestServer.with(
@@ -210,62 +211,58 @@ extension SequenceTests {
                         if point == .afterMaterialise, first.take() { await gate.park() }
                     }
                 }
-            ) { server in
-                let copy = directory.path + "/workspaces/ws"
-                async let one = ServerTest.upload(server, TestBundle.simple(files: ["one.txt": "1"]), sequence: 1)
-                // The first bundle's copy is made, and it waits there holding the copy's lock.
-                await gate.waitUntilParked()
-                #expect(FileManager.default.fileExists(atPath: copy + "/one.txt"))
-                async let two = ServerTest.upload(server, TestBundle.simple(files: ["two.txt": "2"]), sequence: 2)
-                var sequence: Int64 = 0
-                for _ in 0..<2_000 where sequence < 2 {
-                    sequence = try await ServerTest.snapshot(server, workspace: "ws").lastSequence ?? 0
-                    if sequence < 2 { try await Task.sleep(for: .milliseconds(10)) }
-                }
-                // The second committed, and its copy waits for the first's.
-                #expect(sequence == 2)
-                #expect(!FileManager.default.fileExists(atPath: copy + "/two.txt"))
-                await gate.release()
-                #expect(try await one.status == 200)
-                #expect(try await two.status == 200)
-                #expect(FileManager.default.fileExists(atPath: copy + "/two.txt"))
-                try await HardeningTests.expectHealthy(server)
+            ) { server in try await body(server, gate, directory.path) }
+        }
+    }
+
+    /// A bundle commits while the copy of the one before it is still being made: the
+    /// workspace's lock is let go at the commit. The copies follow one at a time in commit
+    /// order, and each reply waits for its own copy.
+    @Test func aBundleCommitsWhileTheCopyOfTheOneBeforeIsMade() async throws {
+        try await Self.parkingTheFirstCopy("copy-pipeline") { server, gate, directory in
+            let copy = directory + "/workspaces/ws"
+            async let one = ServerTest.upload(server, TestBundle.simple(files: ["one.txt": "1"]), sequence: 1)
+            // The first bundle's copy is made, and it waits there holding the copy's lock.
+            await gate.waitUntilParked()
+            #expect(FileManager.default.fileExists(atPath: copy + "/one.txt"))
+            async let two = ServerTest.upload(server, TestBundle.simple(files: ["two.txt": "2"]), sequence: 2)
+            var sequence: Int64 = 0
+            for _ in 0..<2_000 where sequence < 2 {
+                sequence = try await ServerTest.snapshot(server, workspace: "ws").lastSequence ?? 0
+                if sequence < 2 { try await Task.sleep(for: .milliseconds(10)) }
             }
+            // The second committed, and its copy waits for the first's.
+            #expect(sequence == 2)
+            #expect(!FileManager.default.fileExists(atPath: copy + "/two.txt"))
+            await gate.release()
+            #expect(try await one.status == 200)
+            #expect(try await two.status == 200)
+            #expect(FileManager.default.fileExists(atPath: copy + "/two.txt"))
+            try await HardeningTests.expectHealthy(server)
         }
     }
 
     /// A bundle sent again (its first reply lost) is answered like the first: once its copy is
     /// made. The copy's lock is held here (parked after the copy), so the repeat must wait.
     @Test func aBundleSentAgainIsAnsweredOnceItsCopyIsMade() async throws {
-        try await withTemporaryDirectory("copy-duplicate") { directory in
-            let gate = Gate()
-            let first = FirstTime()
-            try await TestServer.with(
-                workDirectory: directory.path,
-                configure: { configuration in
-                    configuration.failpoints.hook = { point, _ in
-                        if point == .afterMaterialise, first.take() { await gate.park() }
-                    }
-                }
-            ) { server in
-                let bundle = try TestBundle.simple(files: ["one.txt": "1"])
-                async let one = ServerTest.upload(server, bundle, sequence: 1)
-                await gate.waitUntilParked()
-                async let again = ServerTest.upload(server, bundle, sequence: 1)
-                // Counted while it waits for the copy's lock (answered at once, it never is).
-                for _ in 0..<2000 where server.counters.uploadsWaiting == 0 {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
-                #expect(server.counters.uploadsWaiting == 1, "the repeat waits for the copy")
-                await gate.release()
-                #expect(try await one.status == 200)
-                let repeated = try await again
-                #expect(repeated.status == 200)
-                #expect(repeated.json["duplicate"] == .bool(true))
-                #expect(repeated.json["sequence_number"] == .int(1))
-                #expect(server.counters.uploadsWaiting == 0)
-                try await HardeningTests.expectHealthy(server)
+        try await Self.parkingTheFirstCopy("copy-duplicate") { server, gate, _ in
+            let bundle = try TestBundle.simple(files: ["one.txt": "1"])
+            async let one = ServerTest.upload(server, bundle, sequence: 1)
+            await gate.waitUntilParked()
+            async let again = ServerTest.upload(server, bundle, sequence: 1)
+            // Counted while it waits for the copy's lock (answered at once, it never is).
+            for _ in 0..<2000 where server.counters.uploadsWaiting == 0 {
+                try await Task.sleep(for: .milliseconds(5))
             }
+            #expect(server.counters.uploadsWaiting == 1, "the repeat waits for the copy")
+            await gate.release()
+            #expect(try await one.status == 200)
+            let repeated = try await again
+            #expect(repeated.status == 200)
+            #expect(repeated.json["duplicate"] == .bool(true))
+            #expect(repeated.json["sequence_number"] == .int(1))
+            #expect(server.counters.uploadsWaiting == 0)
+            try await HardeningTests.expectHealthy(server)
         }
     }
 }
