@@ -137,6 +137,34 @@ public struct FileTableSnapshot: Sendable {
     }
 }
 
+extension FileTableSnapshot {
+    /// What `query` asks of the files in `span`: every current file between two paths, the
+    /// ranges of the query's directories included, in any order. Paths of the query outside
+    /// those two are not answered here.
+    init(span: [FileRecord], query: FileTableQuery) {
+        self.init()
+        let sorted = span.map { (key: PathKey($0.path), record: $0) }.sorted { $0.key < $1.key }
+        for (key, record) in sorted where query.paths.contains(key) { files[key] = record }
+        for directory in query.directories {
+            // The paths that start with "directory/": from "directory/" up to "directory0".
+            let low = PathKey(directory.string + "/")
+            let high = PathKey(directory.string + "0")
+            var index = 0
+            var end = sorted.count
+            while index < end {
+                let middle = (index + end) / 2
+                if sorted[middle].key < low { index = middle + 1 } else { end = middle }
+            }
+            var paths: [String] = []
+            while index < sorted.count, sorted[index].key < high {
+                paths.append(sorted[index].record.path)
+                index += 1
+            }
+            if !paths.isEmpty { below[directory] = paths }
+        }
+    }
+}
+
 /// A workspace's graph as persisted.
 public struct PersistedGraph: Sendable {
     public var modelVersion: Int

@@ -279,6 +279,15 @@ public final class SQLiteStorage: DeltaStorage {
         -> FileTableSnapshot
     {
         let table = SQLiteFileTable(db: db, workspace: workspace)
+        var snapshot = try spanned(table, query) ?? pathByPath(table, query)
+        for hash in query.hashes {
+            if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
+        }
+        return snapshot
+    }
+
+    /// The paths and directories of `query`, one lookup each.
+    static func pathByPath(_ table: SQLiteFileTable, _ query: FileTableQuery) throws -> FileTableSnapshot {
         var snapshot = FileTableSnapshot()
         for path in query.paths {
             if let record = try table.file(at: path.string) { snapshot.files[path] = record }
@@ -287,8 +296,27 @@ public final class SQLiteStorage: DeltaStorage {
             let below = try table.filePaths(under: directory.string)
             if !below.isEmpty { snapshot.below[directory] = below }
         }
-        for hash in query.hashes {
-            if let record = try table.file(withHash: hash) { snapshot.holders[hash] = record }
+        return snapshot
+    }
+
+    /// A bundle's paths are sorted and near one another: the rows from its first target to
+    /// its last answer every directory of `query` and each of its paths in that span with one
+    /// scan, when there are few of them (a first push's bundle finds none). Other paths (the
+    /// targets' parents, which sort before files committed earlier) are looked up one by one.
+    /// Nil when the span holds more than a few rows per target (a bundle touching both ends of
+    /// a large tree): then path by path. One lookup per path and per directory cost a first
+    /// push of 100,000 files about 40 ms per bundle of 1,750 files, inside the workspace's lock.
+    static func spanned(_ table: SQLiteFileTable, _ query: FileTableQuery) throws -> FileTableSnapshot? {
+        // A directory's files run from "directory/" to "directory0", past later targets below it.
+        guard let low = query.directories.min(),
+            let high = query.directories.lazy.map({ PathKey($0.string + "0") }).max()
+        else { return nil }
+        let limit = 4 * query.directories.count + 64
+        let rows = try table.files(from: low.string, through: high.string, limit: limit + 1)
+        guard rows.count <= limit else { return nil }
+        var snapshot = FileTableSnapshot(span: rows, query: query)
+        for path in query.paths where path < low || high < path {
+            if let record = try table.file(at: path.string) { snapshot.files[path] = record }
         }
         return snapshot
     }
@@ -622,6 +650,16 @@ struct SQLiteFileTable {
                 "SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_path WHERE workspace = ? AND path = ?"
         )
         return try Row.fetchOne(statement, arguments: [workspace, path]).map(SQLiteStorage.file(row:))
+    }
+
+    /// The files from `low` through `high`, at most `limit`, in path order.
+    func files(from low: String, through high: String, limit: Int) throws -> [FileRecord] {
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_path
+                WHERE workspace = ? AND path >= ? AND path <= ? ORDER BY path LIMIT ?
+                """)
+        return try Row.fetchAll(statement, arguments: [workspace, low, high, limit]).map(SQLiteStorage.file(row:))
     }
 
     func filePaths(under directory: String) throws -> [String] {
