@@ -139,11 +139,11 @@ public struct FileTableSnapshot: Sendable {
 
 extension FileTableSnapshot {
     /// What `query` asks of the files in `span`: every current file between two paths, the
-    /// ranges of the query's directories included, in any order. Paths of the query outside
-    /// those two are not answered here.
+    /// ranges of the query's directories included, in path order (`PathKey`'s, which is
+    /// `ORDER BY path`'s). Paths of the query outside those two are not answered here.
     init(span: [FileRecord], query: FileTableQuery) {
         self.init()
-        let sorted = span.map { (key: PathKey($0.path), record: $0) }.sorted { $0.key < $1.key }
+        let sorted = span.map { (key: PathKey($0.path), record: $0) }
         for (key, record) in sorted where query.paths.contains(key) { files[key] = record }
         for directory in query.directories {
             // The paths that start with "directory/": from "directory/" up to "directory0".

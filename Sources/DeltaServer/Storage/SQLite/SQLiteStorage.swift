@@ -289,9 +289,7 @@ public final class SQLiteStorage: DeltaStorage {
     /// The paths and directories of `query`, one lookup each.
     static func pathByPath(_ table: SQLiteFileTable, _ query: FileTableQuery) throws -> FileTableSnapshot {
         var snapshot = FileTableSnapshot()
-        for path in query.paths {
-            if let record = try table.file(at: path.string) { snapshot.files[path] = record }
-        }
+        try table.files(at: query.paths, into: &snapshot.files)
         for directory in query.directories {
             let below = try table.filePaths(under: directory.string)
             if !below.isEmpty { snapshot.below[directory] = below }
@@ -315,9 +313,7 @@ public final class SQLiteStorage: DeltaStorage {
         let rows = try table.files(from: low.string, through: high.string, limit: limit + 1)
         guard rows.count <= limit else { return nil }
         var snapshot = FileTableSnapshot(span: rows, query: query)
-        for path in query.paths where path < low || high < path {
-            if let record = try table.file(at: path.string) { snapshot.files[path] = record }
-        }
+        try table.files(at: query.paths.filter { $0 < low || high < $0 }, into: &snapshot.files)
         return snapshot
     }
 
@@ -650,6 +646,13 @@ struct SQLiteFileTable {
                 "SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_path WHERE workspace = ? AND path = ?"
         )
         return try Row.fetchOne(statement, arguments: [workspace, path]).map(SQLiteStorage.file(row:))
+    }
+
+    /// The record of each of `paths` that is a current file, one lookup each.
+    func files(at paths: some Sequence<PathKey>, into records: inout [PathKey: FileRecord]) throws {
+        for path in paths {
+            if let record = try file(at: path.string) { records[path] = record }
+        }
     }
 
     /// The files from `low` through `high`, at most `limit`, in path order.
