@@ -1,4 +1,5 @@
 import DeltaCore
+import DeltaTestSupport
 import Testing
 
 @testable import DeltaClient
@@ -49,5 +50,33 @@ import Testing
         let bundles = BundlePlanner(root: "/w", info: info).plan(changes)
         #expect(bundles.map(\.entries.count) == [2, 1])
         #expect(bundles.last?.contentBytes == 40 << 20)
+    }
+
+    /// A first push queues one run of files at a time as it hashes them (`LocalChanges.Streaming`):
+    /// each run must be exactly one bundle of `plan`, or every run would end in a small bundle.
+    @Test func runsCutFilesToCreateWherePlanCutsTheirBundles() {
+        var random = SplitMix64(seed: 20_261_204)
+        for round in 0..<200 {
+            var limits = BundleLimits()
+            limits.maxCompressedBytes = Int64(1 + round % 5) << 20
+            limits.maxEntries = [100_000, 40, 17][round % 3]
+            let planner = BundlePlanner(root: "/w", info: ServerInfo(version: "test", limits: limits))
+            let count = Int(random.next() % 300)
+            let sizes = (0..<count).map { _ -> Int64 in
+                // Mostly small files, some near or over a bundle's budget.
+                random.next() % 10 == 0 ? Int64(random.next() % (6 << 20)) : Int64(random.next() % 40_000)
+            }
+            var changes = ChangeSet()
+            for (index, size) in sizes.enumerated() {
+                var change = Self.created(1, size: size).changes[0]
+                change.operation.path = "f\(index)"
+                change.state?.path = "f\(index)"
+                changes.changes.append(change)
+            }
+            let runs = planner.runs(contentSizes: sizes)
+            #expect(runs.map(\.count) == planner.plan(changes).map(\.entries.count), "round \(round)")
+            #expect(runs.first?.lowerBound ?? 0 == 0 && runs.last?.upperBound ?? 0 == count)
+            #expect(zip(runs, runs.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        }
     }
 }

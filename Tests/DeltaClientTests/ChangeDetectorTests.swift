@@ -16,6 +16,62 @@ import Testing
         return Dictionary(uniqueKeysWithValues: detected.changes.compactMap { $0.state.map { ($0.path, $0) } })
     }
 
+    /// A first push (nothing in the base) hands its changes over a run at a time, each as soon
+    /// as its files are hashed: the first bundles upload while the rest are read. The runs
+    /// together are what one detection finds; with anything in the base they are not used.
+    @Test func aFirstDetectionHandsOverEachRunOnceItsFilesAreHashed() async throws {
+        try await withTemporaryDirectory("streamed") { directory in
+            let tree = try WorkspaceTree(root: directory.path)
+            var sizes: [String: Int64] = [:]
+            for index in 0..<30 {
+                let path = "d\(index % 4)/f\(index).txt"
+                try tree.write(path, String(repeating: "x", count: 100 + index * 37))
+                sizes[path] = Int64(100 + index * 37)
+            }
+            func changes(base: [String: TrackedFile], streamed: Bool) throws -> (
+                detection: LocalChanges.Detection, runs: [[String]], hashedAtEachRun: [Int64]
+            ) {
+                let hashed = Atomic<Int64>(0)
+                var runs: [[String]] = []
+                var hashedAtEachRun: [Int64] = []
+                let local = LocalChanges(
+                    root: tree.root, ignore: IgnoreRules(root: tree.root),
+                    base: LocalChanges.BaseTree(all: { base }, below: { _ in [:] }), maxFileBytes: 1 << 20)
+                let streaming = LocalChanges.Streaming(
+                    runs: { sizes in stride(from: 0, to: sizes.count, by: 7).map { $0..<min($0 + 7, sizes.count) } },
+                    deliver: { changes in
+                        runs.append(changes.changes.map(\.operation.path))
+                        hashedAtEachRun.append(hashed.load(ordering: .relaxed))
+                    })
+                let detection = try local.all(
+                    onHashed: { hashed.add($0, ordering: .relaxed) }, streaming: streamed ? streaming : nil)
+                return (detection, runs, hashedAtEachRun)
+            }
+            let whole = try changes(base: [:], streamed: false)
+            let streamed = try changes(base: [:], streamed: true)
+            #expect(whole.runs.isEmpty && !whole.detection.streamed)
+            #expect(streamed.detection.streamed)
+            // Five runs of 7, 7, 7, 7 and 2 files, in path order, together the whole detection.
+            #expect(streamed.runs.map(\.count) == [7, 7, 7, 7, 2])
+            let paths = whole.detection.changes.changes.map(\.operation.path)
+            #expect(streamed.runs.flatMap { $0 } == paths)
+            #expect(streamed.detection.changes.changes == whole.detection.changes.changes)
+            // Each run was handed over before the next one was read.
+            var through: Int64 = 0
+            for (run, hashed) in zip(streamed.runs, streamed.hashedAtEachRun) {
+                through += run.reduce(0) { $0 + sizes[$1, default: 0] }
+                #expect(hashed == through)
+            }
+            // Files already in the base: moves and deletions need the whole comparison.
+            var base = Dictionary(
+                uniqueKeysWithValues: whole.detection.changes.changes.compactMap { $0.state }.map { ($0.path, $0) })
+            base.removeValue(forKey: paths[0])
+            let later = try changes(base: base, streamed: true)
+            #expect(later.runs.isEmpty && !later.detection.streamed)
+            #expect(later.detection.changes.changes.map(\.operation.path) == [paths[0]])
+        }
+    }
+
     @Test func unchangedFilesAreNeverReadAgain() async throws {
         try await withTemporaryDirectory("stat") { directory in
             let tree = try WorkspaceTree(root: directory.path)

@@ -123,6 +123,37 @@ import Testing
         }
     }
 
+    /// A first push queues each bundle as soon as its files are hashed (while the ones before it
+    /// upload) and still sends the bundles one detection of the whole tree would make: none more,
+    /// none cut short where a run of hashed files ended.
+    @Test func aFirstPushSendsTheBundlesOfOneWholeDetection() async throws {
+        try await withTemporaryDirectory("first") { directory in
+            try await TestServer.with(
+                workDirectory: directory.sub("server"), configure: { $0.limits.maxCompressedBytes = 2 << 20 }
+            ) { server in
+                let tree = try WorkspaceTree(root: directory.sub("ws"))
+                var random = SplitMix64(seed: 42)
+                for index in 0..<60 {
+                    let size = 10_000 + Int(random.next() % 80_000)
+                    try tree.write(
+                        "d\(index % 5)/f\(index).bin", (0..<size).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+                }
+                let scanned = try TreeScanner(root: tree.root, ignore: IgnoreRules(root: tree.root)).scan().files
+                let whole = ChangeDetector(root: tree.root).detect(scanned: scanned, base: [:])
+                let planned = BundlePlanner(
+                    root: tree.root, info: ServerInfo(version: "test", limits: server.configuration.limits)
+                ).plan(whole)
+                #expect(planned.count >= 3)
+                let report = try await PushTest.push(tree, server)
+                #expect(report.created == 60)
+                #expect(report.bundles == planned.count)
+                try PushTest.expectInSync(tree, server)
+                let again = try await PushTest.push(tree, server)
+                #expect(again.bundles == 0 && again.created == 0)
+            }
+        }
+    }
+
     @Test func largeChangeSetsAreSplitUnderTheServerLimit() async throws {
         try await withTemporaryDirectory("split") { directory in
             try await TestServer.with(

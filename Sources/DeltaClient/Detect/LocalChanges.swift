@@ -25,6 +25,18 @@ struct LocalChanges: Sendable {
         var skipped: [SkippedPath] = []
         /// What the full scan saw, when asked for and when it can stand for the tree.
         var snapshot: TreeSnapshot?
+        /// Whether `changes` were handed to a ``Streaming`` as they were found.
+        var streamed = false
+    }
+
+    /// Takes the changes of a scan against an empty base (a first push: every file is created)
+    /// a bundle's worth at a time, as they are hashed, so that the first bundles upload while
+    /// the rest are read.
+    struct Streaming {
+        /// Cuts files to create (in path order) into runs of one bundle each, by content size.
+        var runs: ([Int64]) -> [Range<Int>]
+        /// Takes one run's changes; an error ends the detection.
+        var deliver: (ChangeSet) throws -> Void
     }
 
     let root: String
@@ -41,9 +53,14 @@ struct LocalChanges: Sendable {
 
     /// Scans the whole workspace and compares it with the whole base (read while the tree is walked:
     /// the two are independent). With `snapshot`, the result carries a ``TreeSnapshot`` of the scan.
+    ///
+    /// With `streaming`, and a base with no file in it, the changes go to `streaming` a run at a
+    /// time as they are hashed (the result still holds them all, with `streamed` set); with
+    /// files in the base, moves and deletions need the whole comparison, and `streaming` is not
+    /// used.
     func all(
         snapshot: Bool = false, racyWindow: Duration = TreeSnapshot.racyWindow, onScanned: (Int) -> Void = { _ in },
-        onHashed: (@Sendable (Int64) -> Void)? = nil
+        onHashed: (@Sendable (Int64) -> Void)? = nil, streaming: Streaming? = nil
     ) throws -> Detection {
         let walkStarted = TreeSnapshot.now()
         ignore.invalidateAll()
@@ -60,7 +77,19 @@ struct LocalChanges: Sendable {
         let scan = try scanned.get()
         let known = try loaded.withLock { $0 }?.get() ?? [:]
         onScanned(scan.files.count)
-        var detection = compare(scan.files, Self.excluding(scan.skipped, from: known), onHashed: onHashed)
+        var detection: Detection
+        if let streaming, known.isEmpty {
+            detection = Detection(changes: ChangeSet(), streamed: true)
+            for run in streaming.runs(scan.files.map(\.size)) {
+                let part = compare(Array(scan.files[run]), [:], onHashed: onHashed)
+                try streaming.deliver(part.changes)
+                detection.changes.changes += part.changes.changes
+                detection.changes.skipped += part.changes.skipped
+                detection.skipped += part.skipped
+            }
+        } else {
+            detection = compare(scan.files, Self.excluding(scan.skipped, from: known), onHashed: onHashed)
+        }
         detection.filesScanned = scan.files.count
         if snapshot {
             // A racy file's digest: what this detection hashed, else what the table has.

@@ -43,8 +43,7 @@ public final class PushSession: Sendable {
             report.resynced = report.resynced || prepared.resynced
             // As git reads its index: one stat per file and per directory, and no directory read.
             // Files edited in place are all that is read; anything else means a full scan.
-            var detected = PushReport()
-            let changes: ChangeSet
+            var standing: (matched: TreeSnapshot.Matched, found: TreeSnapshot.Unchanged)?
             if round == 0, !prepared.resynced, let matched = await snapshotMatch.value,
                 let found = try engine.standing(matched)
             {
@@ -53,18 +52,9 @@ public final class PushSession: Sendable {
                     report.unchangedSinceSnapshot = true
                     break
                 }
-                changes = try engine.detectChanged(since: matched, found: found, report: &detected)
-                report.changedSinceSnapshot = true
-            } else {
-                changes = try engine.detectAll(report: &detected, snapshot: true)
-                report.changedSinceSnapshot = false
+                standing = (matched, found)
             }
-            report.filesScanned = detected.filesScanned
-            report.filesHashed += detected.filesHashed
-            report.skipped = detected.skipped
-            (report.created, report.updated, report.deleted, report.moved) =
-                (detected.created, detected.updated, detected.deleted, detected.moved)
-            // Upload bundle k while bundle k+1 is being written: one core compresses, the other sends.
+            // Upload bundle k while bundle k+1 is being written (and, in a first push, hashed).
             let writing = Flag(true)
             let uploader = Task { () async throws -> (Bool, PushReport) in
                 var uploaded = PushReport()
@@ -75,8 +65,17 @@ public final class PushSession: Sendable {
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
+            var detected = PushReport()
             do {
-                try engine.enqueue(changes)
+                if let standing {
+                    let changes = try engine.detectChanged(
+                        since: standing.matched, found: standing.found, report: &detected)
+                    report.changedSinceSnapshot = true
+                    try engine.enqueue(changes)
+                } else {
+                    try engine.detectAndEnqueueAll(report: &detected, snapshot: true)
+                    report.changedSinceSnapshot = false
+                }
                 writing.value = false
             } catch let error as DeltaError where error.code == .changedWhileBundling && round < 3 {
                 writing.value = false
@@ -87,6 +86,11 @@ public final class PushSession: Sendable {
                 uploader.cancel()
                 throw error
             }
+            report.filesScanned = detected.filesScanned
+            report.filesHashed += detected.filesHashed
+            report.skipped = detected.skipped
+            (report.created, report.updated, report.deleted, report.moved) =
+                (detected.created, detected.updated, detected.deleted, detected.moved)
             let (consistent, uploaded) = try await uploader.value
             report.bundles += uploaded.bundles
             report.bytesSent += uploaded.bytesSent

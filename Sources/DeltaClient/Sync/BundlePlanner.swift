@@ -40,6 +40,36 @@ struct BundlePlanner {
     static let entryOverhead: Int64 = 1024
     static let operationOverhead: Int64 = 300
 
+    /// What one operation counts against the budget.
+    static func cost(contentBytes size: Int64, hasContent: Bool) -> Int64 {
+        size + (hasContent ? entryOverhead : 0) + operationOverhead
+    }
+
+    /// Whether an operation costing `added` starts a new bundle after `entries` costing `cost`.
+    func startsBundle(after cost: Int64, entries: Int, adding added: Int64) -> Bool {
+        entries > 0 && (cost + added > budgetBytes || entries + 1 > maxEntries)
+    }
+
+    /// Cuts files to be created, of these content sizes in this order, where ``plan(_:)`` would
+    /// cut their bundles: each run makes one bundle (a first push hashes and queues a run while
+    /// the runs before it upload).
+    func runs(contentSizes sizes: [Int64]) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        var start = 0
+        var cost: Int64 = 0
+        for (index, size) in sizes.enumerated() {
+            let added = Self.cost(contentBytes: size, hasContent: true)
+            if startsBundle(after: cost, entries: index - start, adding: added) {
+                runs.append(start..<index)
+                start = index
+                cost = 0
+            }
+            cost += added
+        }
+        if start < sizes.count { runs.append(start..<sizes.count) }
+        return runs
+    }
+
     func plan(_ changes: ChangeSet) -> [Planned] {
         let rank: [OperationKind: Int] = [.moved: 0, .deleted: 1, .created: 2, .updated: 2]
         let ordered = changes.changes.enumerated().sorted { lhs, rhs in
@@ -56,8 +86,8 @@ struct BundlePlanner {
                 operation.operation == .created || operation.operation == .updated
                 || (movesCarryContent && operation.operation == .moved)
             let size = hasContent ? (change.state?.size ?? 0) : 0
-            let added = size + (hasContent ? Self.entryOverhead : 0) + Self.operationOverhead
-            if !current.entries.isEmpty && (cost + added > budgetBytes || current.entries.count + 1 > maxEntries) {
+            let added = Self.cost(contentBytes: size, hasContent: hasContent)
+            if startsBundle(after: cost, entries: current.entries.count, adding: added) {
                 bundles.append(current)
                 current = Planned()
                 cost = 0

@@ -101,6 +101,30 @@ public final class SyncEngine: Sendable {
     /// Scans the whole workspace and compares it with the file table. With `snapshot`, keeps a
     /// ``TreeSnapshot`` of the scan for ``saveSnapshot()``.
     public func detectAll(report: inout PushReport, snapshot: Bool = false) throws -> ChangeSet {
+        try detectAll(report: &report, snapshot: snapshot, streaming: nil).changes
+    }
+
+    /// Scans the whole workspace, compares it with the file table and queues what changed
+    /// (``enqueue(_:)``). When nothing is tracked yet and nothing is pending (a first push), each
+    /// bundle is queued as soon as its files are hashed, so a drain running beside this uploads
+    /// the first bundles while the rest are read. Throws `CHANGED_WHILE_BUNDLING` as `enqueue`.
+    public func detectAndEnqueueAll(report: inout PushReport, snapshot: Bool = false) throws {
+        let streaming: LocalChanges.Streaming?
+        if try state.pendingCount() == 0, !(try state.syncState().forceNextBundles) {
+            let planner = BundlePlanner(
+                root: configuration.root, info: serverInfo, movesCarryContent: serverKind == .compatibleCore)
+            streaming = LocalChanges.Streaming(
+                runs: { planner.runs(contentSizes: $0) }, deliver: { try self.enqueue($0, announcing: false) })
+        } else {
+            streaming = nil
+        }
+        let detected = try detectAll(report: &report, snapshot: snapshot, streaming: streaming)
+        if !detected.streamed { try enqueue(detected.changes) }
+    }
+
+    private func detectAll(
+        report: inout PushReport, snapshot: Bool, streaming: LocalChanges.Streaming?
+    ) throws -> (changes: ChangeSet, streamed: Bool) {
         update { $0.phase = .scanning }
         let hashed = Mutex<Int64>(0)
         let detection = try localChanges.all(
@@ -117,9 +141,9 @@ public final class SyncEngine: Sendable {
                     return value
                 }
                 self.update { $0.bytesHashed = total }
-            })
+            }, streaming: streaming)
         pendingSnapshot.withLock { $0 = detection.snapshot }
-        return record(detection, in: &report)
+        return (record(detection, in: &report), detection.streamed)
     }
 
     /// What `matched` (a saved ``TreeSnapshot`` whose directories still match) found, when it
@@ -207,8 +231,14 @@ public final class SyncEngine: Sendable {
     /// Writes `changes` as bundles under the server's limits and records them in the outbox.
     /// Throws `CHANGED_WHILE_BUNDLING` when a file changed while being bundled.
     public func enqueue(_ changes: ChangeSet) throws {
+        try enqueue(changes, announcing: true)
+    }
+
+    /// `announcing`: whether the progress enters the bundling phase (not while a first push
+    /// queues bundles as it hashes: it stays hashing, then uploading).
+    private func enqueue(_ changes: ChangeSet, announcing: Bool) throws {
         let force = try !changes.isEmpty && state.syncState().forceNextBundles
-        if !changes.isEmpty { update { $0.phase = .bundling } }
+        if announcing && !changes.isEmpty { update { $0.phase = .bundling } }
         let info = serverInfo
         let kind = serverKind
         let format = configuration.compression.format(loopback: serverIsLoopback, info: info, kind: kind)
