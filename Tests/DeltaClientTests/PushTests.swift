@@ -3,6 +3,7 @@ import DeltaCore
 import DeltaServer
 import DeltaTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// End to end against the real server: after every push the server's copy equals the directory.
@@ -144,9 +145,15 @@ import Testing
                     root: tree.root, info: ServerInfo(version: "test", limits: server.configuration.limits)
                 ).plan(whole)
                 #expect(planned.count >= 3)
-                let report = try await PushTest.push(tree, server)
+                // Queued as hashed, the bundles never go through a separate bundling phase.
+                let phases = Mutex<Set<PushProgress.Phase>>([])
+                let report = try await PushSession(
+                    configuration: PushTest.configuration(tree, server), logger: PushTest.logger,
+                    progress: { progress in _ = phases.withLock { $0.insert(progress.phase) } }
+                ).run()
                 #expect(report.created == 60)
                 #expect(report.bundles == planned.count)
+                #expect(phases.withLock { $0.contains(.hashing) && $0.contains(.uploading) && !$0.contains(.bundling) })
                 try PushTest.expectInSync(tree, server)
                 let again = try await PushTest.push(tree, server)
                 #expect(again.bundles == 0 && again.created == 0)

@@ -32,7 +32,7 @@ struct Outbox: Sendable {
     ) throws -> Int {
         try state.refresh(changes.refreshed)
         guard !changes.isEmpty else { return 0 }
-        let bundles = BundlePlanner(root: root, info: info, movesCarryContent: kind == .compatibleCore).plan(changes)
+        let bundles = planner(info: info, kind: kind).plan(changes)
         for bundle in bundles {
             let (id, file, size) = try write(bundle, format: Self.format(format, for: bundle, info: info))
             try state.enqueue(
@@ -44,6 +44,11 @@ struct Outbox: Sendable {
         }
         ClientFailpoint.check("after-outbox")
         return bundles.count
+    }
+
+    /// How `enqueue` cuts changes into bundles for a server of `kind` that published `info`.
+    func planner(info: ServerInfo, kind: ServerKind) -> BundlePlanner {
+        BundlePlanner(root: root, info: info, movesCarryContent: kind == .compatibleCore)
     }
 
     /// Replaces everything pending by one idempotent bundle (more only if the limits demand it)

@@ -111,8 +111,8 @@ public final class SyncEngine: Sendable {
     public func detectAndEnqueueAll(report: inout PushReport, snapshot: Bool = false) throws {
         let streaming: LocalChanges.Streaming?
         if try state.pendingCount() == 0, !(try state.syncState().forceNextBundles) {
-            let planner = BundlePlanner(
-                root: configuration.root, info: serverInfo, movesCarryContent: serverKind == .compatibleCore)
+            // The runs must be the bundles `enqueue` makes of them: the same planner.
+            let planner = outbox.planner(info: serverInfo, kind: serverKind)
             streaming = LocalChanges.Streaming(
                 runs: { planner.runs(contentSizes: $0) }, deliver: { try self.enqueue($0, announcing: false) })
         } else {
