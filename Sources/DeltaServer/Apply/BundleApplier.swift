@@ -293,6 +293,7 @@ final class BundleApplier: Sendable {
             ),
             blobsDurable: { try flushing.wait() }
         )
+        let written = ContinuousClock.now
         switch outcome {
         case .committed:
             break
@@ -318,12 +319,14 @@ final class BundleApplier: Sendable {
             log: [
                 "workspace": "\(key)", "bundle.id": "\(bundleID)", "bundle.sequence": "\(sequence)",
                 "bundle.operations": "\(plan.changeOperations.count)",
+                "ms.receive": "\(Self.milliseconds(upload.arrived, started))",
                 "ms.validate": "\(Self.milliseconds(started, validated))",
                 "ms.blobs": "\(Self.milliseconds(validated, stored))",
                 "ms.wait": "\(Self.milliseconds(stored, locked))",
                 "ms.plan": "\(Self.milliseconds(locked, planned))",
-                "ms.flush": "\((flushing.elapsed.map(ServerMetrics.nanoseconds) ?? 0) / 1_000_000)",
-                "ms.commit": "\(Self.milliseconds(planned, committed))",
+                "ms.flush": "\(Self.milliseconds(flushing.elapsed ?? .zero))",
+                "ms.commit": "\(Self.milliseconds(planned, written))",
+                "ms.publish": "\(Self.milliseconds(written, committed))",
             ])
         let response = UploadResponse(
             bundleID: bundleID, workspace: key, sequenceNumber: sequence, nextSequence: sequence + 1,
@@ -383,9 +386,16 @@ final class BundleApplier: Sendable {
         )
     }
 
-    /// Whole milliseconds from `start` to `end`, for the log.
-    static func milliseconds(_ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant) -> Int64 {
-        ServerMetrics.nanoseconds(start.duration(to: end)) / 1_000_000
+    /// Milliseconds from `start` to `end`, to a hundredth, for the log (a save's steps each take
+    /// about one).
+    static func milliseconds(_ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant) -> String {
+        milliseconds(start.duration(to: end))
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        let hundredths = ServerMetrics.nanoseconds(duration) / 10_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 
     static func sequenceMismatch(expected: Int64, received: Int64) -> DeltaError {

@@ -17,4 +17,6 @@ struct UploadRequest: Sendable {
     var ticket: UploadOrder.Ticket? = nil
     /// An uncompressed bundle, already read and checked, and its recipe.
     var streamed: StreamedBundle? = nil
+    /// When its request began (the log's `ms.receive`: the body's arrival and reading).
+    var arrived: ContinuousClock.Instant = .now
 }

@@ -296,6 +296,8 @@ private final class BundleSink: @unchecked Sendable {
     private var feeding: Task<Void, any Error>?
     /// Whether bytes have gone to the stream reader.
     private var fed = false
+    /// The bundle, checked whole, when its last batch was fed and finished in one go.
+    private var finished: ValidatedBundle?
 
     init(failpoints: Failpoints, spoolPath: String, recipePath: String, reader: BundleStreamReader) {
         self.failpoints = failpoints
@@ -370,8 +372,14 @@ private final class BundleSink: @unchecked Sendable {
             }
             if complete {
                 // The last batch (a save's only one): nothing more to read meanwhile, and no
-                // task to schedule on a save's way to the server.
-                try await Blocking.run(feed)
+                // task to schedule on a save's way to the server. The bundle is finished in the
+                // same trip to the blocking pool (one hop less of a save's path).
+                finished = try await Blocking.run {
+                    try feed()
+                    let bundle = try reader.finish()
+                    try recipe.finish()
+                    return bundle
+                }
             } else {
                 feeding = Task { try await Blocking.run(feed) }
             }
@@ -391,6 +399,7 @@ private final class BundleSink: @unchecked Sendable {
         }
         if let failure { throw failure }
         guard let recipe else { return nil }
+        if let finished { return StreamedBundle(bundle: finished, recipePath: recipePath) }
         let reader = self.reader
         let bundle = try await Blocking.run {
             let bundle = try reader.finish()

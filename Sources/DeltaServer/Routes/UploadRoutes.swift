@@ -52,6 +52,7 @@ struct UploadRoutes: Sendable {
     }
 
     private func uploadAdmitted(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
+        let arrived = ContinuousClock.now
         let authority = self.authority
         let order = applier.order
         // Registered once its fields are read, so a second upload in flight to the workspace
@@ -98,7 +99,7 @@ struct UploadRoutes: Sendable {
             force: try RouteParameters.boolField(fields["force"]),
             bundlePath: received.bundlePath, bundleSHA256: received.bundleSHA256, bundleSize: received.bundleSize,
             previousBundleID: fields["previous_bundle_id"].flatMap { $0.isEmpty ? nil : $0 },
-            ticket: ticket.withLock { $0 }, streamed: received.streamed
+            ticket: ticket.withLock { $0 }, streamed: received.streamed, arrived: arrived
         )
         applying = true
         return try JSONReply.make(try await applier.apply(upload))

@@ -238,8 +238,13 @@ public final class SQLiteStorage: DeltaStorage {
         return try await pool.read { db in try Self.uploadContext(db, key, bundleID, query) }
     }
 
-    /// A read on the calling thread (GRDB's synchronous `read`): for lookups of a few rows only.
-    private func readInline<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
+    /// A read on the calling thread, for lookups of a few rows only, and without a transaction
+    /// around its statements (GRDB's `unsafeRead`: `BEGIN` and `COMMIT`, parsed each time, were
+    /// a good part of a save's reads). Each statement sees the newest commit, which is all these
+    /// need: the token count is one statement, and an upload's context is read under its
+    /// workspace's lock, so no commit to that workspace's log or files lands between them (its
+    /// commit checks the sequence again inside its transaction).
+    private func readInline<T>(_ body: (Database) throws -> T) throws -> T { try pool.unsafeRead(body) }
 
     private static func uploadContext(_ db: Database, _ key: String, _ bundleID: String, _ query: FileTableQuery) throws
         -> UploadContext
