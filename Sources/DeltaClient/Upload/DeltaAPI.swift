@@ -260,20 +260,14 @@ struct MultipartFileBody: AsyncSequence, Sendable {
     /// The whole body at once: `head`, the `size` bytes of the file at `path`, `tail`. A file
     /// that is not `size` bytes long now (changed since it was measured) is an error.
     static func whole(head: String, path: String, size: Int64, tail: String) throws -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(head.utf8.count + Int(size) + tail.utf8.count)
-        buffer.writeString(head)
-        let file = try RawFile.open(reading: path)
-        var remaining = Int(size)
-        while remaining > 0 {
-            let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: remaining) { raw in
-                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw.prefix(remaining)))
-            }
-            guard count > 0 else {
-                throw DeltaError(.internalError, "\(path) is shorter than the \(size) bytes it had a moment ago")
-            }
-            remaining -= count
+        let content = try FileSystem.readAll(path, limit: Int(size))
+        guard content.count == Int(size) else {
+            throw DeltaError(.internalError, "\(path) is shorter than the \(size) bytes it had a moment ago")
         }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(head.utf8.count + content.count + tail.utf8.count)
+        buffer.writeString(head)
+        buffer.writeBytes(content)
         buffer.writeString(tail)
         return buffer
     }
