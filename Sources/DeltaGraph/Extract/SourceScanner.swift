@@ -9,12 +9,16 @@ struct SourceScanner {
     /// Flags for the next token, collected while skipping whitespace and comments.
     var pending: TokenFlags = [.newline, .lineStart]
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    /// `keeping`: whether tokens will be emitted (a C header too large for symbols is only
+    /// hashed, and reserves nothing).
+    init(_ bytes: UnsafeBufferPointer<UInt8>, keeping: Bool = true) {
         self.bytes = bytes
         count = bytes.count
-        // About one token per six bytes of source. Reserved whole: capacity never written costs
-        // no memory, and growing by doubling held the old and the new array at once.
-        tokens.reserveCapacity(bytes.count / 6)
+        // About one token per six bytes of source. Reserved whole: growing by doubling held the
+        // old and the new array at once. Not reserved for a file whose tokens are not kept: a
+        // 24 MB generated register header reserved 64 MB it never wrote, most of the heap a
+        // kernel tree's graph build had allocated at its peak.
+        if keeping { tokens.reserveCapacity(bytes.count / 6) }
         if count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { pos = 3 }
     }
 

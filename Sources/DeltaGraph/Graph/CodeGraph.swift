@@ -48,7 +48,7 @@ public struct GraphNode: Sendable, Hashable {
 public struct CodeGraph: Sendable {
     private struct Node: Sendable {
         var language: Language
-        var fingerprint: String
+        var fingerprint: PackedFingerprint
         /// The imports, packed (`ImportSpec`s took about 40 bytes each plus a heap copy of every
         /// specifier longer than 15 bytes: a third of the live memory of a kernel tree's graph).
         var imports: [PackedImport]
@@ -100,10 +100,14 @@ public struct CodeGraph: Sendable {
     private var ids: [String: Int32] = [:]
     private var paths: [String] = []
     private var nodes = NodeTable()
-    private var dependentsOf: [Int32: Set<Int32>] = [:]
-    /// Change key → files with an import that looked at a candidate of that key.
-    private var watchers: [String: Set<Int32>] = [:]
-    /// Include-directory resolutions by specifier; emptied whenever a path appears or goes.
+    private var dependentsOf: [Int32: IDSet] = [:]
+    /// Change key → files with an import that looked at a candidate of that key. Keyed by the
+    /// key's 64-bit hash, so a key costs no string of its own (a kernel tree has 50,000 keys and
+    /// half a million watches; the strings and `Set`s were 12 MB). Two keys would share a hash
+    /// about once in 10^10 such trees.
+    private var watchers: [Int: IDSet] = [:]
+    /// Include-directory resolutions by specifier, for one `apply` (a kernel tree's 15,000
+    /// resolutions kept between updates were 8 MB, a tenth of the graph).
     private var includeCache: [String: Resolution] = [:]
     /// Every import specifier seen, once (never shrinks: distinct names are few).
     private var specifiers: [String] = []
@@ -125,7 +129,7 @@ public struct CodeGraph: Sendable {
     public func node(_ path: String) -> GraphNode? {
         guard let id = ids[path], let node = nodes[id] else { return nil }
         return GraphNode(
-            path: path, language: node.language, fingerprint: node.fingerprint, imports: imports(of: node),
+            path: path, language: node.language, fingerprint: node.fingerprint.text, imports: imports(of: node),
             package: node.package)
     }
 
@@ -145,7 +149,7 @@ public struct CodeGraph: Sendable {
 
     /// Files importing `path`, with their depth, breadth first, at most `depth` deep.
     public func dependents(of path: String, depth: Int = 1) -> [(path: String, depth: Int)] {
-        walk(from: path, depth: depth) { dependentsOf[$0].map { Array($0) } ?? [] }
+        walk(from: path, depth: depth) { dependentsOf[$0]?.ids ?? [] }
     }
 
     private func walk(from path: String, depth: Int, next: (Int32) -> [Int32]) -> [(path: String, depth: Int)] {
@@ -175,9 +179,9 @@ public struct CodeGraph: Sendable {
         var result: [String: CanonicalNode] = [:]
         for (id, node) in nodes.entries {
             result[paths[Int(id)]] = CanonicalNode(
-                language: node.language, fingerprint: node.fingerprint,
+                language: node.language, fingerprint: node.fingerprint.text,
                 dependencies: node.dependencies.map { paths[Int($0)] }.sorted(),
-                dependents: (dependentsOf[id] ?? []).map { paths[Int($0)] }.sorted(),
+                dependents: (dependentsOf[id]?.ids ?? []).map { paths[Int($0)] }.sorted(),
                 unresolved: node.unresolved.map { specifiers[Int(node.imports[Int($0)].specifier)] }.sorted())
         }
         return result
@@ -197,6 +201,7 @@ public struct CodeGraph: Sendable {
     /// what that invalidated.
     @discardableResult
     public mutating func apply(_ updates: [FileUpdate]) -> Invalidation {
+        defer { includeCache.removeAll() }
         var latest: [String: FileUpdate] = [:]
         for update in updates { latest[update.path] = update }
         let updates = latest.values.sorted { $0.path < $1.path }
@@ -222,26 +227,25 @@ public struct CodeGraph: Sendable {
             configurationChanged = updated != configuration
             configuration = updated
         }
-        if !appearedOrGone.isEmpty || configurationChanged { includeCache.removeAll() }
-
         // 2. The nodes of the files themselves.
         var invalidation = Invalidation()
         var changedSources: Set<Int32> = []
         var seeds: Set<Int32> = []
         var deleted: Set<Int32> = []
-        var formerDependents: [Int32: Set<Int32>] = [:]
+        var formerDependents: [Int32: IDSet] = [:]
         let resolver = Resolver(index: index, configuration: configuration)
         for update in updates {
             let id = ids[update.path]
             let old = id.flatMap { nodes[$0] }
             if update.exists, let facts = update.facts {
                 let id = intern(update.path)
-                if old?.fingerprint != facts.fingerprint || old?.language != facts.language {
+                let fingerprint = PackedFingerprint(facts.fingerprint)
+                if old?.fingerprint != fingerprint || old?.language != facts.language {
                     seeds.insert(id)
                     invalidation.interfaceChanged.append(update.path)
                 }
                 if let old, !configurationChanged { unwatch(id, old, resolver: resolver) }
-                var node = Node(language: facts.language, fingerprint: facts.fingerprint, imports: [])
+                var node = Node(language: facts.language, fingerprint: fingerprint, imports: [])
                 pack(facts.imports, into: &node)
                 node.package = facts.package
                 node.dependencies = old?.dependencies ?? []
@@ -274,7 +278,7 @@ public struct CodeGraph: Sendable {
             toResolve.formUnion(nodes.entries.map(\.id))
         } else {
             for path in appearedOrGone {
-                for key in Resolver.keys(forChangeOf: path) { toResolve.formUnion(watchers[key] ?? []) }
+                for key in Resolver.keys(forChangeOf: path) { toResolve.formUnion(watchers[key.hashValue]?.ids ?? []) }
             }
         }
         for id in toResolve.sorted() {
@@ -285,7 +289,7 @@ public struct CodeGraph: Sendable {
             node.unresolved = unresolved
             nodes[id] = node
             if changedSources.contains(id) || configurationChanged {
-                for key in keys { watchers[key, default: []].insert(id) }
+                for key in keys { watchers[key.hashValue, default: IDSet(id)].insert(id) }
             }
             setDependencies(of: id, from: before, to: dependencies)
             if !changedSources.contains(id), before != dependencies {
@@ -299,7 +303,7 @@ public struct CodeGraph: Sendable {
         var frontier = Array(seeds)
         var seen = seeds
         while let id = frontier.popLast() {
-            for dependent in (dependentsOf[id] ?? []).union(formerDependents[id] ?? [])
+            for dependent in (dependentsOf[id]?.ids ?? []) + (formerDependents[id]?.ids ?? [])
             where seen.insert(dependent).inserted {
                 invalidated.insert(dependent)
                 frontier.append(dependent)
@@ -358,15 +362,15 @@ public struct CodeGraph: Sendable {
             dependentsOf[target]?.remove(id)
             if dependentsOf[target]?.isEmpty == true { dependentsOf[target] = nil }
         }
-        for target in new.subtracting(old) { dependentsOf[target, default: []].insert(id) }
+        for target in new.subtracting(old) { dependentsOf[target, default: IDSet(id)].insert(id) }
     }
 
     /// Removes `id` from the watchers of every key its imports looked at (the keys depend on the
     /// import, the path and the configuration only, so they are recomputed, not stored).
     private mutating func unwatch(_ id: Int32, _ node: Node, resolver: Resolver) {
         for key in resolve(node, path: paths[Int(id)], resolver: resolver).keys {
-            watchers[key]?.remove(id)
-            if watchers[key]?.isEmpty == true { watchers[key] = nil }
+            watchers[key.hashValue]?.remove(id)
+            if watchers[key.hashValue]?.isEmpty == true { watchers[key.hashValue] = nil }
         }
     }
 

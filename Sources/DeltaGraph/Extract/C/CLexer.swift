@@ -46,7 +46,7 @@ struct CLexer {
 
     /// `collecting`: keep tokens and macros (files small enough for symbols).
     init(_ bytes: UnsafeBufferPointer<UInt8>, hashing: Bool, collecting: Bool) {
-        scanner = SourceScanner(bytes)
+        scanner = SourceScanner(bytes, keeping: collecting)
         self.hashing = hashing
         self.collecting = collecting
     }
