@@ -87,21 +87,8 @@ public final class GraphIndexer: Service, Sendable {
     let enabled: Bool
     /// Upload activity: a large backlog is indexed in the pauses of a push (see `yieldToUploads`).
     let uploads: UploadGate?
-    /// A backlog at most this large is indexed as soon as the uploads pause for `editQuiet`, or
-    /// after `editDeferral` at the latest (an edit's latency); a larger one waits for a longer
-    /// pause (`yieldToUploads`).
+    /// A backlog at most this large is indexed at once, whatever the uploads (an edit's latency).
     static let smallBacklog = 200
-    /// The pause in the uploads a small backlog waits for. Saves made back to back (the next
-    /// upload a few milliseconds after the last one's reply) each had their graph step run beside
-    /// the next save's upload and commit, on two cores and one database writer: save → stream
-    /// event p50 went from 7.0–8.5 to 8.6–10.8 ms with the graph on.
-    static let editQuiet: Duration = .milliseconds(10)
-    /// The longest a small backlog waits for that pause.
-    static let editDeferral: Duration = .seconds(5)
-    /// A small backlog's step takes at most this many log entries, and the next step waits for
-    /// a pause again: the dozens of saves gathered while saves came back to back are indexed in
-    /// short steps, so a save that arrives meanwhile waits for one short step at most.
-    static let editStepEntries = 8
     /// The longest a large backlog waits for a pause in the uploads.
     static let maxDeferral: Duration = .seconds(300)
 
@@ -265,13 +252,8 @@ public final class GraphIndexer: Service, Sendable {
                 $0.pendingOperations = queued
             }
             metrics.gauge("deltasync_graph_queue_depth").record(queued)
-            if queued > Self.smallBacklog {
-                await yieldToUploads()
-                try await step(key, workspaceGraph, page)
-            } else {
-                await yieldToEdits()
-                try await step(key, workspaceGraph, Array(page.prefix(Self.editStepEntries)))
-            }
+            if queued > Self.smallBacklog { await yieldToUploads() }
+            try await step(key, workspaceGraph, page)
         }
     }
 
@@ -299,19 +281,9 @@ public final class GraphIndexer: Service, Sendable {
         return page
     }
 
-    /// Waits, up to `editDeferral`, until no upload has been in flight for `editQuiet`: a save's
-    /// graph step runs after a run of saves, not beside the next one.
-    private func yieldToEdits() async {
-        guard let uploads else { return }
-        let deadline = ContinuousClock.now + Self.editDeferral
-        while uploads.recentlyActive(quiet: Self.editQuiet), ContinuousClock.now < deadline, !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-    }
-
     /// Waits, up to `maxDeferral`, until no upload has been in flight for half a second: an
     /// initial push's backlog is indexed after it (or in its pauses) instead of taking the CPU and
-    /// the database's write lock from it.
+    /// the database's write lock from it. Single edits never wait.
     private func yieldToUploads() async {
         guard let uploads else { return }
         let deadline = ContinuousClock.now + Self.maxDeferral
