@@ -369,8 +369,9 @@ public struct CodeGraph: Sendable {
     /// import, the path and the configuration only, so they are recomputed, not stored).
     private mutating func unwatch(_ id: Int32, _ node: Node, resolver: Resolver) {
         for key in resolve(node, path: paths[Int(id)], resolver: resolver).keys {
-            watchers[key.hashValue]?.remove(id)
-            if watchers[key.hashValue]?.isEmpty == true { watchers[key.hashValue] = nil }
+            let hash = key.hashValue
+            watchers[hash]?.remove(id)
+            if watchers[hash]?.isEmpty == true { watchers[hash] = nil }
         }
     }
 

@@ -103,8 +103,7 @@ enum PackedFingerprint: Sendable, Equatable {
     var text: String {
         switch self {
         case .value(let value):
-            let digits = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
+            return Fingerprinter.hex(value)
         case .text(let text):
             return text
         }

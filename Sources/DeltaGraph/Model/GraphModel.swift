@@ -121,8 +121,11 @@ public struct Fingerprinter: Sendable {
         add(CollectionOfOne(0))
     }
 
-    public var hex: String {
-        let digits = String(state, radix: 16)
+    public var hex: String { Self.hex(state) }
+
+    /// A 64-bit fingerprint as its 16 lowercase hex digits.
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
