@@ -5,10 +5,10 @@ import Testing
 /// `Doorbell`: a waiter wakes at its deadline or on a ring, and a ring is never lost. The
 /// deadlines are an hour off, so a wait that returns can only have been ended by a ring.
 ///
-/// A test lets its waiter fall asleep by sleeping itself, never by a loop of `Task.yield()`:
-/// such a loop keeps its thread busy, and on CI's two-thread pool, under the whole suite's
-/// load, the waiter went unscheduled for a minute. The time limit only turns a lost ring into
-/// a failure instead of a hung run, so it is generous.
+/// A test waits for its waiter to fall asleep by polling with a short sleep, not with a loop of
+/// `Task.yield()`, which keeps one of CI's two pool threads busy. Under the whole suite's load
+/// a new task has waited a minute for a thread; the time limit only turns a lost ring into a
+/// failure instead of a hung run, so it is generous.
 @Suite struct DoorbellTests {
     static var farOff: ContinuousClock.Instant { .now + .seconds(3600) }
 
