@@ -26,15 +26,6 @@ struct IDSet: Sendable, Equatable {
         }
     }
 
-    func contains(_ id: Int32) -> Bool {
-        switch storage {
-        case .one(let only): return only == id
-        case .many(let ids):
-            let position = Self.position(of: id, in: ids)
-            return position < ids.count && ids[position] == id
-        }
-    }
-
     mutating func insert(_ id: Int32) {
         switch storage {
         case .one(let only):
