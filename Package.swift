@@ -167,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeltaCoreTests",
-            dependencies: ["DeltaCore", "DeltaTestSupport"],
+            dependencies: ["CDeltaSys", "DeltaCore", "DeltaTestSupport"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -26,11 +26,31 @@ int cdeltasys_open_tmpfile(const char *directory, mode_t mode) {
     return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
 }
 
-int cdeltasys_link_fd(int fd, const char *target) {
+/// Whether linkat(fd, "", AT_EMPTY_PATH) is tried first: cleared once the kernel refused it for a
+/// descriptor the /proc way then linked (a kernel before 6.10 without CAP_DAC_READ_SEARCH).
+static _Atomic int link_fd_empty_path = 1;
+
+static int link_fd_by_proc(int fd, const char *target) {
     char source[32];
     snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, source, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
 }
+
+int cdeltasys_link_fd(int fd, const char *target) {
+    if (!link_fd_empty_path) return link_fd_by_proc(fd, target);
+    if (linkat(fd, "", AT_FDCWD, target, AT_EMPTY_PATH) == 0) return 0;
+    int code = errno;
+    // ENOENT is both a missing directory of `target` and a kernel's refusal of the empty path
+    // (EPERM, EINVAL from others): the /proc way tells them apart.
+    if (code != ENOENT && code != EPERM && code != EINVAL) return -1;
+    int result = link_fd_by_proc(fd, target);
+    if (result == 0 || errno != ENOENT) link_fd_empty_path = 0;
+    return result;
+}
+
+void cdeltasys_link_fd_set_empty_path(int enabled) { link_fd_empty_path = enabled != 0; }
+
+int cdeltasys_link_fd_empty_path(void) { return link_fd_empty_path; }
 
 int cdeltasys_copy_file(int in_fd, int out_fd, long long count) {
     while (count > 0) {

@@ -1,3 +1,4 @@
+import CDeltaSys
 import DeltaCore
 import DeltaTestSupport
 import Foundation
@@ -6,7 +7,13 @@ import Testing
 /// Spool files with no name: nothing appears in their directory, their bytes read back through
 /// their path, and linking one names it once, never over a file in place.
 @Suite struct AnonymousSpoolTests {
-    @Test func anAnonymousFileIsNamedOnlyByItsLinkAndNeverReplacesAFile() throws {
+    /// Both ways of linking (the descriptor's empty path, and /proc/self/fd/N where a kernel
+    /// refuses that) name the file alike. Other tests may link meanwhile: either way is right.
+    @Test(.serialized, arguments: [true, false])
+    func anAnonymousFileIsNamedOnlyByItsLinkAndNeverReplacesAFile(emptyPath: Bool) throws {
+        let before = cdeltasys_link_fd_empty_path()
+        cdeltasys_link_fd_set_empty_path(emptyPath ? 1 : 0)
+        defer { cdeltasys_link_fd_set_empty_path(before) }
         let directory = try TemporaryDirectory("anonymous-spool")
         defer { directory.remove() }
         let spool = try #require(try AnonymousSpool.make(in: directory.path, mode: 0o755))
@@ -14,9 +21,11 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
         #expect(try FileSystem.readAll(spool.path) == Array("bytes".utf8))
 
-        // Its directory missing: nil, and nothing made.
+        // Its directory missing: nil, and nothing made. Not a refusal of the empty path either:
+        // the /proc way, asked then, finds the directory missing too, so the empty path stays.
         #expect(try spool.link(as: directory.sub("missing/name")) == nil)
         #expect(!FileSystem.exists(directory.sub("missing")))
+        #expect(cdeltasys_link_fd_empty_path() == (emptyPath ? 1 : 0))
 
         #expect(try spool.link(as: directory.sub("named")) == true)
         #expect(try FileSystem.readAll(directory.sub("named")) == Array("bytes".utf8))

@@ -17,10 +17,16 @@ int cdeltasys_renameat2(int olddirfd, const char *oldpath, int newdirfd, const c
 /// kernel has no O_TMPFILE).
 int cdeltasys_open_tmpfile(const char *directory, mode_t mode);
 
-/// Gives the file open on `fd` the name `target`: linkat of /proc/self/fd/N with
-/// AT_SYMLINK_FOLLOW (the one way that needs no privilege). 0, or -1 with errno: EEXIST when
-/// `target` exists (it is never replaced), ENOENT when a directory of `target` is missing.
+/// Gives the file open on `fd` the name `target`: linkat(fd, "", AT_EMPTY_PATH), which Linux 6.10
+/// and later allow the opener of the file; where the kernel refuses it, linkat of
+/// /proc/self/fd/N with AT_SYMLINK_FOLLOW (the way that needs no privilege on any kernel), from
+/// then on. 0, or -1 with errno: EEXIST when `target` exists (it is never replaced), ENOENT when a
+/// directory of `target` is missing.
 int cdeltasys_link_fd(int fd, const char *target);
+
+/// Tests: whether `cdeltasys_link_fd` tries the empty path first (1) or only the /proc way (0).
+void cdeltasys_link_fd_set_empty_path(int enabled);
+int cdeltasys_link_fd_empty_path(void);
 
 /// copy_file_range(2) loop: copies `count` bytes from `in_fd` to `out_fd`; returns 0 or -1 with errno set.
 int cdeltasys_copy_file(int in_fd, int out_fd, long long count);
