@@ -167,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeltaCoreTests",
-            dependencies: ["CDeltaSys", "DeltaCore", "DeltaTestSupport"],
+            dependencies: ["DeltaCore", "DeltaTestSupport"],
             swiftSettings: settings
         ),
         .testTarget(

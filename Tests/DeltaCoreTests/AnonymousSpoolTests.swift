@@ -1,4 +1,3 @@
-import CDeltaSys
 import DeltaCore
 import DeltaTestSupport
 import Foundation
@@ -11,9 +10,9 @@ import Testing
     /// refuses that) name the file alike. Other tests may link meanwhile: either way is right.
     @Test(.serialized, arguments: [true, false])
     func anAnonymousFileIsNamedOnlyByItsLinkAndNeverReplacesAFile(emptyPath: Bool) throws {
-        let before = cdeltasys_link_fd_empty_path()
-        cdeltasys_link_fd_set_empty_path(emptyPath ? 1 : 0)
-        defer { cdeltasys_link_fd_set_empty_path(before) }
+        let before = AnonymousSpool.linksByEmptyPath
+        AnonymousSpool.linksByEmptyPath = emptyPath
+        defer { AnonymousSpool.linksByEmptyPath = before }
         let directory = try TemporaryDirectory("anonymous-spool")
         defer { directory.remove() }
         let spool = try #require(try AnonymousSpool.make(in: directory.path, mode: 0o755))
@@ -25,12 +24,12 @@ import Testing
         // the /proc way, asked then, finds the directory missing too, so the empty path stays.
         #expect(try spool.link(as: directory.sub("missing/name")) == nil)
         #expect(!FileSystem.exists(directory.sub("missing")))
-        #expect(cdeltasys_link_fd_empty_path() == (emptyPath ? 1 : 0))
+        #expect(AnonymousSpool.linksByEmptyPath == emptyPath)
 
         #expect(try spool.link(as: directory.sub("named")) == true)
         #expect(try FileSystem.readAll(directory.sub("named")) == Array("bytes".utf8))
         // Where the kernel allows the empty path, it was the way taken (a refusal turns it off).
-        if emptyPath && Self.kernelAllowsEmptyPath { #expect(cdeltasys_link_fd_empty_path() == 1) }
+        if emptyPath && Self.kernelAllowsEmptyPath { #expect(AnonymousSpool.linksByEmptyPath) }
         let umask = try #require(FileSystem.umask)
         let attributes = try FileManager.default.attributesOfItem(atPath: directory.sub("named"))
         #expect((attributes[.posixPermissions] as? Int).map(UInt32.init) == 0o755 & ~UInt32(umask))

@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// Each one holds a descriptor until it is dropped, so at most `limit` exist at once in the
 /// process (half its descriptor limit); past that, and where the filesystem or kernel has no
-/// `O_TMPFILE` or `/proc` is not mounted, `make` returns nil and the caller spools to a named
+/// `O_TMPFILE` (or an older kernel has no `/proc` mounted), `make` returns nil and the caller spools to a named
 /// file as before. A crash leaves nothing of them behind.
 public final class AnonymousSpool: Sendable, Hashable {
     public let file: RawFile
@@ -60,6 +60,14 @@ public final class AnonymousSpool: Sendable, Hashable {
         case ENOENT: return nil
         default: throw DeltaError.posix("link", target, errno: code)
         }
+    }
+
+    /// Whether `link(as:)` tries the descriptor's empty path first (`AT_EMPTY_PATH`, Linux 6.10
+    /// and later) rather than only `/proc/self/fd/N`; it turns itself off where the kernel refuses
+    /// the empty path. Tests set it to take each way.
+    public static var linksByEmptyPath: Bool {
+        get { cdeltasys_link_fd_empty_path() != 0 }
+        set { cdeltasys_link_fd_set_empty_path(newValue ? 1 : 0) }
     }
 
     /// How many may be held at once: half the process's descriptor limit, at most 32,768.
