@@ -48,6 +48,22 @@ import Testing
         #expect(SQLiteStorage.hashKey("") == 0)
     }
 
+    /// The keys are stored: the workspace's part of them must never change between versions.
+    @Test func theWorkspacesPartOfTheKeyIsStable() {
+        let digest = String(repeating: "0", count: 64)
+        #expect(SQLiteStorage.workspaceSalt("") == 0xf52a_15e9_a9b5_e89b)
+        #expect(SQLiteStorage.hashKey(digest, workspace: "") == Int64(bitPattern: 0xf52a_15e9_a9b5_e89b))
+        #expect(SQLiteStorage.workspaceSalt("project-0123456789abcdef") == 0x66e3_7434_6c50_f3e2)
+        // The same content in two workspaces has two keys; in one workspace, one.
+        let one = SQLiteStorage.hashKey(String(repeating: "ab", count: 32), workspace: "one")
+        #expect(one == SQLiteStorage.hashKey(String(repeating: "ab", count: 32), workspace: "one"))
+        #expect(one != SQLiteStorage.hashKey(String(repeating: "ab", count: 32), workspace: "two"))
+        // The digest's part is `hashKey(_:)`, mixed in by XOR.
+        #expect(
+            SQLiteStorage.hashKey("0000000000000001" + String(repeating: "f", count: 48), workspace: "")
+                == Int64(bitPattern: 0xf52a_15e9_a9b5_e89b ^ 1))
+    }
+
     @Test func hashesThatShareAKeyAreToldApart() async throws {
         try await withTemporaryDirectory("hash-keys") { directory in
             let storage = try SQLiteStorage(path: directory.sub("deltasync.sqlite"))
@@ -64,7 +80,13 @@ import Testing
                 "three.txt", sha256: prefix256 + String(repeating: "3", count: 48),
                 sha1: prefix1 + String(repeating: "3", count: 24))
             _ = try await storage.commit(Self.commit("ws", 1, [one, two])) {}
-            _ = try await storage.commit(Self.commit("other", 1, [elsewhere])) {}
+            // And the same content as `one` there, under another name.
+            let copy = Self.file("copy-of-one.txt", sha256: one.sha256, sha1: one.sha1)
+            _ = try await storage.commit(Self.commit("other", 1, [elsewhere, copy])) {}
+            let inOther = try await Self.holders(
+                storage, "other",
+                [ContentHash(algorithm: .sha256, hex: one.sha256), ContentHash(algorithm: .sha1, hex: one.sha1)])
+            #expect(inOther.values.sorted() == ["copy-of-one.txt", "copy-of-one.txt"])
 
             let hashes = [one, two, elsewhere].flatMap {
                 [ContentHash(algorithm: .sha256, hex: $0.sha256), ContentHash(algorithm: .sha1, hex: $0.sha1)]
@@ -78,7 +100,7 @@ import Testing
 
             let wanted = [one.sha256, two.sha256, elsewhere.sha256, prefix256 + String(repeating: "4", count: 48)]
             #expect(try await storage.heldContents(workspace: "ws", among: wanted) == [one.sha256, two.sha256])
-            #expect(try await storage.heldContents(workspace: "other", among: wanted) == [elsewhere.sha256])
+            #expect(try await storage.heldContents(workspace: "other", among: wanted) == [one.sha256, elsewhere.sha256])
             // A hash that shares its key with held ones, asked alone, is not held.
             #expect(try await storage.heldContents(workspace: "ws", among: [wanted[3]]).isEmpty)
 
@@ -163,11 +185,18 @@ import Testing
             }
             #expect(Set(indexes) == ["file_by_path", "file_by_sha256_key", "file_by_sha1_key"])
             let keys = try storage.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT sha256, sha1, sha256_key, sha1_key FROM file")
+                try Row.fetchAll(db, sql: "SELECT workspace, sha256, sha1, sha256_key, sha1_key FROM file")
             }
             for row in keys {
-                #expect(row["sha256_key"] as Int64 == SQLiteStorage.hashKey(row["sha256"]))
-                #expect(row["sha1_key"] as Int64 == SQLiteStorage.hashKey(row["sha1"]))
+                #expect(row["sha256_key"] as Int64 == SQLiteStorage.hashKey(row["sha256"], workspace: row["workspace"]))
+                #expect(row["sha1_key"] as Int64 == SQLiteStorage.hashKey(row["sha1"], workspace: row["workspace"]))
+            }
+            // The hash indexes hold the key alone (and the rowid), not the workspace's name.
+            for index in ["file_by_sha256_key", "file_by_sha1_key"] {
+                let columns = try await storage.pool.read { db in
+                    try String.fetchAll(db, sql: "SELECT name FROM pragma_index_info(?)", arguments: [index])
+                }
+                #expect(columns == [index == "file_by_sha1_key" ? "sha1_key" : "sha256_key"])
             }
 
             let b = rows[0].file

@@ -40,10 +40,17 @@ public final class SQLiteStorage: DeltaStorage {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)")
+            try db.execute(sql: "PRAGMA cache_size = \(-Self.writerCacheKiB)")
         }
         try Self.migrator.migrate(pool)
         checkpointer = try WALCheckpointer(path: path)
     }
+
+    /// The writer's page cache, in KiB (SQLite's default is 2,000 on every connection). A first
+    /// push's commits change pages all over the two hash indexes, about 2 MB each by 100,000
+    /// files: with the default the writer read most of them back from the log at each commit
+    /// (290 MB of reads from the log in a first push of synthetic-100k).
+    static let writerCacheKiB = 8_192
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -169,15 +176,32 @@ public final class SQLiteStorage: DeltaStorage {
                     """
             )
         }
+        migrator.registerMigration("v6-workspace-hash-keys") { db in
+            // The keys take in the workspace (`hashKey(_:workspace:)`) and the indexes hold the
+            // key and the rowid only, no longer the workspace's name: see `hashKey`.
+            db.add(function: workspaceHashKeyFunction)
+            defer { db.remove(function: workspaceHashKeyFunction) }
+            try db.execute(
+                sql: """
+                    DROP INDEX file_by_sha256_key;
+                    DROP INDEX file_by_sha1_key;
+                    UPDATE file SET
+                        sha256_key = deltasync_workspace_hash_key(sha256, workspace),
+                        sha1_key = deltasync_workspace_hash_key(sha1, workspace);
+                    CREATE INDEX file_by_sha256_key ON file(sha256_key);
+                    CREATE INDEX file_by_sha1_key ON file(sha1_key);
+                    """
+            )
+        }
         return migrator
     }
 
-    /// The key a content hash is indexed by: the first 64 bits of its hex digest, as a signed
-    /// integer. An index entry is then the workspace, eight bytes and a rowid, where a hex
-    /// digest and the path made it over 100 bytes: a first push's random hashes dirty nearly
-    /// every page of the hash indexes at each commit, and with hex keys that was about 12 MB of
-    /// log per 16 MiB bundle by the end of 100,000 files, near the bundle's own size.
-    /// Distinct hashes may share a key, so every lookup also compares the whole digest.
+    /// The first 64 bits of a hex digest, as a signed integer: what a hash's index key takes
+    /// from the digest (the v5 keys were this alone; `hashKey(_:workspace:)` mixes in the
+    /// workspace). With hex digests in the indexes an entry was over 100 bytes, and a first
+    /// push's random hashes, which dirty nearly every page of the hash indexes at each commit,
+    /// wrote about 12 MB of log per 16 MiB bundle by the end of 100,000 files. Distinct hashes
+    /// may share a key, so every lookup also compares the whole digest.
     static func hashKey(_ hex: String) -> Int64 {
         var value: UInt64 = 0
         for byte in hex.utf8.prefix(16) {
@@ -192,6 +216,39 @@ public final class SQLiteStorage: DeltaStorage {
             value = value << 4 | UInt64(digit)
         }
         return Int64(bitPattern: value)
+    }
+
+    /// The key a file's content hash is indexed by: `hashKey` of the digest mixed with the
+    /// workspace (`workspaceSalt`), so that the same content in two workspaces has two keys and
+    /// the index need not hold the workspace's name. An entry of the hash indexes is then the
+    /// key and the rowid, about 14 bytes, where the workspace's name made it about 45: a first
+    /// push's random hashes dirty nearly every page of both indexes at each commit, and with the
+    /// name that was about 9 MB of log per commit by the end of 100,000 files (510 MB of the
+    /// push's log writes and 215 MB of checkpoint writes, as much again as the files' content).
+    /// Every lookup still compares the workspace and the whole digest.
+    static func hashKey(_ hex: String, workspace: String) -> Int64 {
+        Int64(bitPattern: UInt64(bitPattern: hashKey(hex)) ^ workspaceSalt(workspace))
+    }
+
+    /// A stable 64-bit hash of a workspace key (FNV-1a, then SplitMix64's finaliser): the same
+    /// in every process and version, as it is stored in the keys.
+    static func workspaceSalt(_ workspace: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in workspace.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        return hash ^ (hash >> 31)
+    }
+
+    /// `hashKey(_:workspace:)` in SQL, for the migration that mixes the workspace into the keys.
+    private static let workspaceHashKeyFunction = DatabaseFunction(
+        "deltasync_workspace_hash_key", argumentCount: 2, pure: true
+    ) { values in
+        guard let hex = String.fromDatabaseValue(values[0]), let workspace = String.fromDatabaseValue(values[1])
+        else { return nil }
+        return hashKey(hex, workspace: workspace)
     }
 
     /// `hashKey` in SQL, for the migration that adds the keys to existing rows.
@@ -415,7 +472,8 @@ public final class SQLiteStorage: DeltaStorage {
                 case .upsert(let file):
                     try upsert.execute(arguments: [
                         commit.workspace, file.path, file.sha256, file.sha1, file.size, Int64(file.mode),
-                        commit.sequence, Self.hashKey(file.sha256), Self.hashKey(file.sha1),
+                        commit.sequence, Self.hashKey(file.sha256, workspace: commit.workspace),
+                        Self.hashKey(file.sha1, workspace: commit.workspace),
                     ])
                 case .delete(let path):
                     try delete.execute(arguments: [commit.workspace, path])
@@ -546,7 +604,7 @@ public final class SQLiteStorage: DeltaStorage {
                         SELECT DISTINCT sha256 FROM file INDEXED BY file_by_sha256_key
                         WHERE workspace = ? AND sha256_key IN (\(marks)) AND sha256 IN (\(marks))
                         """,
-                    arguments: StatementArguments([workspace] + slice.map(Self.hashKey) + slice))
+                    arguments: StatementArguments([workspace] + slice.map { Self.hashKey($0, workspace: workspace) } + slice))
                 held.formUnion(found)
             }
             return held
@@ -688,7 +746,7 @@ struct SQLiteFileTable {
                 WHERE workspace = ? AND \(column)_key = ? AND \(column) = ? LIMIT 1
                 """
         )
-        return try Row.fetchOne(statement, arguments: [workspace, SQLiteStorage.hashKey(hash.hex), hash.hex]).map(
+        return try Row.fetchOne(statement, arguments: [workspace, SQLiteStorage.hashKey(hash.hex, workspace: workspace), hash.hex]).map(
             SQLiteStorage.file(row:))
     }
 }
