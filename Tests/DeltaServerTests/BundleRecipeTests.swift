@@ -34,9 +34,44 @@ import Testing
         return try bundle.tar()
     }
 
+    /// Where the blob store keeps `bundle`: a compressed one by its SHA-256, an uncompressed one
+    /// (whose recipe is kept) by its identity.
     static func stored(_ work: String, _ bundle: [UInt8]) -> String {
-        let hex = TestBundle.sha256(bundle).hex
+        let hex = bundle.starts(with: [0x1f, 0x8b]) ? TestBundle.sha256(bundle).hex : identity(ofPlain: bundle)
         return work + "/blobs/" + hex.prefix(2) + "/" + hex
+    }
+
+    /// An uncompressed bundle's identity as `BundleRecipe.Identity` defines it, made here from
+    /// the tar's own layout: each regular file's bytes (but the small metadata documents, which
+    /// the server reads into memory) are a piece `C`, length, SHA-256 hex; each run of other
+    /// bytes (headers, padding, metadata, the end blocks) a piece `L`, length, SHA-256 hex.
+    static func identity(ofPlain tar: [UInt8]) -> String {
+        var pieces: [UInt8] = []
+        func piece(_ tag: Character, _ bytes: ArraySlice<UInt8>) {
+            guard !bytes.isEmpty else { return }
+            pieces.append(UInt8(ascii: tag.unicodeScalars.first!))
+            withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { pieces.append(contentsOf: $0) }
+            pieces.append(contentsOf: TestBundle.sha256(Array(bytes)).hex.utf8)
+        }
+        var runStart = 0
+        var offset = 0
+        while offset + 512 <= tar.count, tar[offset..<(offset + 512)].contains(where: { $0 != 0 }) {
+            let header = tar[offset..<(offset + 512)]
+            let name = String(decoding: header.prefix(100).prefix { $0 != 0 }, as: UTF8.self)
+            let sizeField = String(decoding: header.dropFirst(124).prefix(12).prefix { $0 != 0 && $0 != 32 }, as: UTF8.self)
+            let size = Int(sizeField, radix: 8) ?? 0
+            let type = header[header.startIndex + 156]
+            let metadata = ["manifest.json", "metadata/operations.json", "metadata/hashes.json"].contains(name)
+            let start = offset + 512
+            if (type == UInt8(ascii: "0") || type == 0), size > 0, !metadata {
+                piece("L", tar[runStart..<start])
+                piece("C", tar[start..<(start + size)])
+                runStart = start + size
+            }
+            offset = start + (size + 511) / 512 * 512
+        }
+        piece("L", tar[runStart...])
+        return TestBundle.sha256(pieces).hex
     }
 
     @Test func anUncompressedBundleIsKeptAsARecipeAndServedBackByteForByte() async throws {

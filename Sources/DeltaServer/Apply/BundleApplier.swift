@@ -248,7 +248,7 @@ final class BundleApplier: Sendable {
         let workspace = context.workspace
         let last = workspace?.lastSequence ?? 0
         if let existing = context.existing {
-            return (try duplicate(existing, upload: upload, last: last), nil)
+            return (try await duplicate(existing, upload: upload, last: last), nil)
         }
         if !upload.force, let requested, requested != last + 1 {
             throw Self.sequenceMismatch(expected: last + 1, received: requested)
@@ -298,7 +298,7 @@ final class BundleApplier: Sendable {
         case .committed:
             break
         case .duplicate(let existing):
-            return (try duplicate(existing, upload: upload, last: sequence - 1), nil)
+            return (try await duplicate(existing, upload: upload, last: sequence - 1), nil)
         case .sequenceMoved(let current):
             throw Self.sequenceMismatch(expected: current + 1, received: requested ?? sequence)
         }
@@ -371,8 +371,10 @@ final class BundleApplier: Sendable {
         }
     }
 
-    private func duplicate(_ existing: ChangeRecord, upload: UploadRequest, last: Int64) throws -> UploadResponse {
-        guard existing.bundleSHA256 == upload.bundleSHA256 else {
+    private func duplicate(_ existing: ChangeRecord, upload: UploadRequest, last: Int64) async throws
+        -> UploadResponse
+    {
+        guard try await sameBundle(existing, upload) else {
             throw DeltaError(
                 .bundleIDConflict,
                 "bundle_id \(existing.bundleID) was already applied as sequence \(existing.sequence) with different content",
@@ -384,6 +386,18 @@ final class BundleApplier: Sendable {
             nextSequence: last + 1, processedOperations: existing.counts, processingTimeMs: existing.processingTimeMs,
             duplicate: true
         )
+    }
+
+    /// Whether `upload` is the bundle `existing` logged. An uncompressed bundle logged by a server
+    /// from before `BundleRecipe.Identity` is named by the SHA-256 of its bytes: that is made
+    /// again from the upload's recipe (stored by `store`) before the two are called different.
+    private func sameBundle(_ existing: ChangeRecord, _ upload: UploadRequest) async throws -> Bool {
+        if existing.bundleSHA256 == upload.bundleSHA256 { return true }
+        guard upload.streamed != nil else { return false }
+        let recipe = blobs.path(for: upload.bundleSHA256) + BundleRecipe.suffix
+        let blobs = self.blobs
+        return try await Blocking.run { try BundleRecipe.bodySHA256(recipe: recipe, blobs: blobs) }
+            == existing.bundleSHA256
     }
 
     /// Milliseconds from `start` to `end`, to a hundredth, for the log (a save's steps each take

@@ -8,6 +8,8 @@ struct UploadRequest: Sendable {
     var force: Bool
     /// The compressed bundle, spooled to a temporary file (nothing is there when `streamed`).
     var bundlePath: String
+    /// What names the bundle: a compressed one's SHA-256, an uncompressed one's
+    /// `BundleRecipe.Identity`.
     var bundleSHA256: String
     var bundleSize: Int64
     /// `previous_bundle_id`: the bundle that must hold the sequence before this one (a client

@@ -5,11 +5,12 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Streams a `multipart/form-data` upload to disk, the `bundle` part hashed with SHA-256 on the
-/// way; the other parts are small form fields. A compressed bundle goes to a temporary file,
-/// read once it is whole. An uncompressed one is read as it arrives (`BundleStreamReader`): its
-/// files are spooled and checked, and what is kept of the bundle (a `BundleRecipe`) is written,
-/// without the upload ever being spooled whole. Nothing is held whole in memory, and the size
+/// Streams a `multipart/form-data` upload to disk, the `bundle` part named on the way (a
+/// compressed one by its SHA-256, an uncompressed one by `BundleRecipe.Identity`); the other
+/// parts are small form fields. A compressed bundle goes to a temporary file, read once it is
+/// whole. An uncompressed one is read as it arrives (`BundleStreamReader`): its files are
+/// spooled and checked, and what is kept of the bundle (a `BundleRecipe`) is written, without
+/// the upload ever being spooled whole. Nothing is held whole in memory, and the size
 /// cap is enforced on the bytes as they arrive: a declared `Content-Length` over the cap is
 /// refused before reading, a chunked body at the cap.
 struct UploadReceiver {
@@ -36,6 +37,7 @@ struct UploadReceiver {
         var fields: [String: String]
         /// The spooled upload of a compressed bundle; nothing is there for a streamed one.
         var bundlePath: String
+        /// What names the bundle: see `BundleSink.identity()`.
         var bundleSHA256: String
         var bundleSize: Int64
         /// An uncompressed bundle, read and checked as it arrived.
@@ -103,7 +105,6 @@ struct UploadReceiver {
         parser.onPartComplete = { state.complete() }
         let start = ContinuousClock.now
         var total: Int64 = 0
-        var hasher = SHA256()
         var bundleSize: Int64 = 0
         var admitted = false
         var checkedAt: Int64 = 0
@@ -141,7 +142,6 @@ struct UploadReceiver {
             if state.pending.readableBytes > 0 {
                 bundleSize += Int64(state.pending.readableBytes)
                 if bundleSize > limits.maxCompressedBytes { throw UploadRejection(error: tooLarge(), bodyUnread: true) }
-                state.pending.withUnsafeReadableBytes { raw in hasher.update(bufferPointer: raw) }
                 try await sink.take(&state.pending, complete: state.bundleComplete)
             } else if state.bundleComplete {
                 try await sink.take(&state.pending, complete: true)
@@ -154,9 +154,10 @@ struct UploadReceiver {
         guard state.bundleComplete else {
             throw DeltaError(.invalidRequest, "multipart body ended before the 'bundle' part was complete")
         }
+        let streamed = try await sink.finish()
         return Received(
-            fields: state.fields, bundlePath: sink.spoolPath, bundleSHA256: hasher.finalize().hexString,
-            bundleSize: bundleSize, streamed: try await sink.finish())
+            fields: state.fields, bundlePath: sink.spoolPath, bundleSHA256: sink.identity(), bundleSize: bundleSize,
+            streamed: streamed)
     }
 
     /// Runs `admit`; its rejection leaves the rest of the body unread.
@@ -288,6 +289,8 @@ private final class BundleSink: @unchecked Sendable {
     private var format: BundleFormat?
     private var spool: RawFile?
     private var recipe: BundleRecipe.Builder?
+    /// The SHA-256 of a compressed bundle, as it is spooled.
+    private var spoolHasher = SHA256()
     private var waiting = ByteBuffer()
     /// Why the bundle is refused, once known.
     private var failure: DeltaError?
@@ -354,7 +357,10 @@ private final class BundleSink: @unchecked Sendable {
             }
         }
         if let spool {
-            try waiting.withUnsafeReadableBytes { raw in try spool.write(raw) }
+            try waiting.withUnsafeReadableBytes { raw in
+                spoolHasher.update(bufferPointer: raw)
+                try spool.write(raw)
+            }
             waiting.clear()
         } else if let recipe, waiting.readableBytes >= UploadReceiver.feedBytes || complete {
             let batch = waiting
@@ -387,6 +393,10 @@ private final class BundleSink: @unchecked Sendable {
     }
 
     func startWriteback() { spool?.startWriteback() }
+
+    /// What names the bundle, once `finish()` has returned: a compressed one's SHA-256, an
+    /// uncompressed one's `BundleRecipe.Identity` (its files' bytes were hashed for their blobs).
+    func identity() -> String { recipe?.identity ?? spoolHasher.finalize().hexString }
 
     /// The streamed bundle, checked whole, with its recipe written (nil for a compressed one).
     func finish() async throws -> StreamedBundle? {
