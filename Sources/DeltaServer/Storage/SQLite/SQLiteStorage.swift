@@ -48,9 +48,10 @@ public final class SQLiteStorage: DeltaStorage {
 
     /// The writer's page cache, in KiB (SQLite's default is 2,000 on every connection). A first
     /// push's commits change pages all over the two hash indexes, about 2 MB each by 100,000
-    /// files: with the default the writer read most of them back from the log at each commit
-    /// (290 MB of reads from the log in a first push of synthetic-100k).
-    static let writerCacheKiB = 8_192
+    /// files: with the default the writer spilled them to the log mid-commit and read most of
+    /// them back at each commit (a first push of synthetic-100k read 290 MB from the log; 120 MB
+    /// with 4 MiB, 90 MB with 8 MiB, which also raised the server's peak by 6 MiB).
+    static let writerCacheKiB = 4_096
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
