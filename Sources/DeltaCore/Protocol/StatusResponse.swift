@@ -9,13 +9,20 @@ public struct ServerInfo: Sendable, Hashable, Codable {
     /// Our extensions this server offers; `nil` (absent) means a compatible-core server (the
     /// existing upload service), which has none of them.
     public var features: [String]?
+    /// How many uploads the server receives or applies at once over all workspaces
+    /// (`--max-concurrent-uploads`; more get `503 SERVER_BUSY`): our client keeps no more than
+    /// this many in flight. Absent from servers before it, and from the existing service.
+    public var maxConcurrentUploads: Int?
 
     /// The extensions of this version of `deltasync serve`.
     public static let deltaSyncFeatures = [
         "manifest", "bundles", "changes", "blobs", "bundle_id", "recover", "stream", "workspaces", "session",
     ]
 
-    public init(version: String, limits: BundleLimits, features: [String]? = Self.deltaSyncFeatures) {
+    public init(
+        version: String, limits: BundleLimits, features: [String]? = Self.deltaSyncFeatures,
+        maxConcurrentUploads: Int? = nil
+    ) {
         self.version = version
         self.maxBundleSizeMB = limits.maxCompressedBytes >> 20
         self.maxUncompressedBytes = limits.maxUncompressedBytes
@@ -23,6 +30,7 @@ public struct ServerInfo: Sendable, Hashable, Codable {
         self.maxEntries = limits.maxEntries
         self.supportedFormats = features == nil ? [BundleFormat.tarGz.rawValue] : BundleFormat.served
         self.features = features
+        self.maxConcurrentUploads = maxConcurrentUploads
     }
 
     /// Whether the server offers our extensions (otherwise: compatible core only).
@@ -53,6 +61,10 @@ public struct ServerInfo: Sendable, Hashable, Codable {
         supportedFormats =
             (try? container.decodeIfPresent([String].self, forKey: .supportedFormats)) ?? nil ?? ["tar.gz"]
         features = (try? container.decodeIfPresent([String].self, forKey: .features)) ?? nil
+        maxConcurrentUploads =
+            ((try? container.decodeIfPresent(Int.self, forKey: .maxConcurrentUploads)) ?? nil).flatMap {
+                (1...1_000_000).contains($0) ? $0 : nil
+            }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -63,6 +75,7 @@ public struct ServerInfo: Sendable, Hashable, Codable {
         case maxEntries = "max_entries"
         case supportedFormats = "supported_formats"
         case features
+        case maxConcurrentUploads = "max_concurrent_uploads"
     }
 }
 

@@ -24,7 +24,11 @@ struct UploadRoutes: Sendable {
         api.post("/recover") { request, context in try await recover(request, context) }
     }
 
-    var serverInfo: ServerInfo { ServerInfo(version: ServerRoutes.version, limits: configuration.limits) }
+    var serverInfo: ServerInfo {
+        ServerInfo(
+            version: ServerRoutes.version, limits: configuration.limits,
+            maxConcurrentUploads: configuration.maxConcurrentUploads)
+    }
 
     func status(_ request: Request, _ context: DeltaRequestContext) async throws -> Response {
         let (key, path) = try context.workspace(of: request, scope: .read)
