@@ -257,7 +257,7 @@ public final class SyncEngine: Sendable {
     static let uploadsInFlight = 3
 
     /// Uploads kept in flight to our server: `uploadsInFlight`, but never more than the server
-    /// takes at once (`server_info.max_concurrent_uploads`: a third would be refused with `503`
+    /// takes at once (`server_info.max_concurrent_uploads`: one more would be refused with `503`
     /// and sent again a second later), and two to a server that does not say (as before it).
     static func uploadDepth(_ info: ServerInfo) -> Int {
         guard let limit = info.maxConcurrentUploads else { return 2 }
@@ -279,7 +279,7 @@ public final class SyncEngine: Sendable {
             $0.bytesToSend += pending.reduce(0) { $0 + $1.size }
         }
         // Against our server the next bundles are sent while this one is applied (up to
-        // `uploadsInFlight` at once): the server receives and checks them meanwhile and applies
+        // `uploadDepth` at once): the server receives and checks them meanwhile and applies
         // each right after the one before, or refuses it whole.
         let depth = serverKind == .deltasync ? Self.uploadDepth(serverInfo) : 1
         var ahead: [Int: (task: Task<DeltaAPI.UploadOutcome, any Error>, started: Flag)] = [:]

@@ -13,8 +13,8 @@ import Synchronization
 ///
 /// Each one holds a descriptor until it is dropped, so at most `limit` exist at once in the
 /// process (half its descriptor limit); past that, and where the filesystem or kernel has no
-/// `O_TMPFILE` (or an older kernel has no `/proc` mounted), `make` returns nil and the caller spools to a named
-/// file as before. A crash leaves nothing of them behind.
+/// `O_TMPFILE` (or an older kernel has no `/proc` mounted), `make` returns nil and the caller
+/// spools to a named file as before. A crash leaves nothing of them behind.
 public final class AnonymousSpool: Sendable, Hashable {
     public let file: RawFile
     /// A path that opens the file while it is held (`/proc/self/fd/N`): for reading it back.

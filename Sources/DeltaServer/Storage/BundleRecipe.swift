@@ -116,7 +116,7 @@ enum BundleRecipe {
 
         mutating func content(size: Int64, sha256: String) {
             endRun()
-            piece(tag: UInt8(ascii: "C"), length: size, digest: Array(sha256.utf8))
+            piece(tag: UInt8(ascii: "C"), length: size, hex: sha256)
         }
 
         mutating func finalize() -> String {
@@ -126,16 +126,18 @@ enum BundleRecipe {
 
         private mutating func endRun() {
             guard runLength > 0 else { return }
-            piece(tag: UInt8(ascii: "L"), length: runLength, digest: Array(run.finalize().hexString.utf8))
+            piece(tag: UInt8(ascii: "L"), length: runLength, hex: run.finalize().hexString)
             run = SHA256()
             runLength = 0
         }
 
-        private mutating func piece(tag: UInt8, length: Int64, digest: [UInt8]) {
-            var header = [tag]
-            withUnsafeBytes(of: UInt64(length).bigEndian) { header.append(contentsOf: $0) }
-            outer.update(data: header)
-            outer.update(data: digest)
+        /// Hashes one piece without building arrays (two pieces a file in a first push).
+        private mutating func piece(tag: UInt8, length: Int64, hex: String) {
+            var tag = tag
+            withUnsafeBytes(of: &tag) { outer.update(bufferPointer: $0) }
+            withUnsafeBytes(of: UInt64(length).bigEndian) { outer.update(bufferPointer: $0) }
+            var hex = hex
+            hex.withUTF8 { outer.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         }
     }
 

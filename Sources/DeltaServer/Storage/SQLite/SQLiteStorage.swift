@@ -228,7 +228,13 @@ public final class SQLiteStorage: DeltaStorage {
     /// push's log writes and 215 MB of checkpoint writes, as much again as the files' content).
     /// Every lookup still compares the workspace and the whole digest.
     static func hashKey(_ hex: String, workspace: String) -> Int64 {
-        Int64(bitPattern: UInt64(bitPattern: hashKey(hex)) ^ workspaceSalt(workspace))
+        hashKey(hex, salt: workspaceSalt(workspace))
+    }
+
+    /// `hashKey(_:workspace:)` with the workspace's salt worked out once (a commit keys two
+    /// hashes a file).
+    static func hashKey(_ hex: String, salt: UInt64) -> Int64 {
+        Int64(bitPattern: UInt64(bitPattern: hashKey(hex)) ^ salt)
     }
 
     /// A stable 64-bit hash of a workspace key (FNV-1a, then SplitMix64's finaliser): the same
@@ -468,13 +474,13 @@ public final class SQLiteStorage: DeltaStorage {
             )
             let delete = try db.cachedStatement(
                 sql: "DELETE FROM file INDEXED BY file_by_path WHERE workspace = ? AND path = ?")
+            let salt = Self.workspaceSalt(commit.workspace)
             for fileChange in commit.fileChanges {
                 switch fileChange {
                 case .upsert(let file):
                     try upsert.execute(arguments: [
                         commit.workspace, file.path, file.sha256, file.sha1, file.size, Int64(file.mode),
-                        commit.sequence, Self.hashKey(file.sha256, workspace: commit.workspace),
-                        Self.hashKey(file.sha1, workspace: commit.workspace),
+                        commit.sequence, Self.hashKey(file.sha256, salt: salt), Self.hashKey(file.sha1, salt: salt),
                     ])
                 case .delete(let path):
                     try delete.execute(arguments: [commit.workspace, path])
@@ -595,6 +601,7 @@ public final class SQLiteStorage: DeltaStorage {
     public func heldContents(workspace: String, among sha256s: [String]) async throws -> Set<String> {
         try await pool.read { db in
             var held = Set<String>()
+            let salt = Self.workspaceSalt(workspace)
             // In slices, under SQLite's bound-parameter limit.
             for start in stride(from: 0, to: sha256s.count, by: 400) {
                 let slice = Array(sha256s[start..<min(start + 400, sha256s.count)])
@@ -605,7 +612,7 @@ public final class SQLiteStorage: DeltaStorage {
                         SELECT DISTINCT sha256 FROM file INDEXED BY file_by_sha256_key
                         WHERE workspace = ? AND sha256_key IN (\(marks)) AND sha256 IN (\(marks))
                         """,
-                    arguments: StatementArguments([workspace] + slice.map { Self.hashKey($0, workspace: workspace) } + slice))
+                    arguments: StatementArguments([workspace] + slice.map { Self.hashKey($0, salt: salt) } + slice))
                 held.formUnion(found)
             }
             return held
