@@ -89,8 +89,18 @@ struct BundleContentMatcher {
 
         var result: [ValidatedOperation] = []
         result.reserveCapacity(document.operations.count)
+        // A SHA-1 the collector skipped (`EntryCollector.hashesSHA1`) is worked out where a hash
+        // names one, before the operations take their content.
+        for (path, hash) in hashes where hash.algorithm == .sha1 {
+            for kind in [OperationKind.created, .updated, .moved] {
+                let key = ContentKey(kind: kind, path: path)
+                if let content = contents[key], content.digest.sha1.isEmpty {
+                    contents[key] = try content.withSHA1()
+                }
+            }
+        }
         for (index, operation) in document.operations.enumerated() {
-            result.append(try validate(operation, index: index, contents: contents))
+            result.append(try validate(operation, index: index, contents: &contents))
         }
         for (path, hash) in hashes {
             for kind in [OperationKind.created, .updated, .moved] {
@@ -109,7 +119,7 @@ struct BundleContentMatcher {
     }
 
     private func validate(
-        _ operation: BundleOperation, index: Int, contents: [ContentKey: SpooledContent]
+        _ operation: BundleOperation, index: Int, contents: inout [ContentKey: SpooledContent]
     ) throws -> ValidatedOperation {
         try PathRules.validate(operation.path)
         var content: SpooledContent?
@@ -136,8 +146,16 @@ struct BundleContentMatcher {
         case .deleted:
             break
         }
-        if let content, let expected = operation.contentHash, !content.digest.matches(expected) {
-            throw Self.mismatch(path: operation.path, expected: expected, actual: content.digest, source: "operations")
+        if let found = content, let expected = operation.contentHash {
+            if expected.algorithm == .sha1, found.digest.sha1.isEmpty {
+                let filled = try found.withSHA1()
+                contents[ContentKey(kind: operation.operation, path: operation.path)] = filled
+                content = filled
+            }
+            if let content, !content.digest.matches(expected) {
+                throw Self.mismatch(
+                    path: operation.path, expected: expected, actual: content.digest, source: "operations")
+            }
         }
         return ValidatedOperation(operation: operation, content: content)
     }

@@ -160,6 +160,18 @@ struct EntryCollector {
     private var chunkOffset: Int64 = 0
     /// The bytes of the entry being read when it has no spool file (a small metadata document).
     private var memory: [UInt8] = []
+    /// What the metadata read so far says of SHA-1: whether `metadata/operations.json` has been
+    /// read, and whether it or `metadata/hashes.json` mentions `sha1` at all.
+    private var operationsRead = false
+    private var metadataMentionsSHA1 = false
+
+    /// Whether the file beginning now is hashed with SHA-1 too: unless `operations.json` came
+    /// before it and neither it nor a `hashes.json` before it mentions `sha1` (our client's
+    /// bundles: metadata first, SHA-256 only). A hash that turns out to need a skipped SHA-1 (a
+    /// `hashes.json` after the files) has it worked out from the spool file
+    /// (`SpooledContent.withSHA1`); a file stored without one gets it when a lookup by SHA-1
+    /// first needs it (the server's `fillSHA1`).
+    var hashesSHA1: Bool { !operationsRead || metadataMentionsSHA1 }
 
     /// Metadata documents up to this size are read into memory: a one-file save's three would
     /// otherwise cost three files created, written, read back and deleted on its way to the server.
@@ -280,10 +292,40 @@ struct EntryCollector {
             if let file = open.file {
                 if digest.size >= Self.writebackBytes { file.startWriteback() }
             } else {
+                noteMetadata(entries[open.index].name, memory)
                 entries[open.index].content?.bytes = memory
                 memory = []
             }
             entries[open.index].content?.digest = digest
+        }
+    }
+
+    /// Notes what a metadata document read into memory says of SHA-1 (`hashesSHA1`). Any
+    /// mention counts, a path's included: hashing a bundle's files with SHA-1 too is only slower.
+    private mutating func noteMetadata(_ name: String, _ bytes: [UInt8]) {
+        let isOperations = name.utf8.elementsEqual("metadata/operations.json".utf8)
+            || name.hasSuffix("/metadata/operations.json")
+        let isHashes = name.utf8.elementsEqual("metadata/hashes.json".utf8) || name.hasSuffix("/metadata/hashes.json")
+        guard isOperations || isHashes else { return }
+        if isOperations { operationsRead = true }
+        if Self.mentionsSHA1(bytes) { metadataMentionsSHA1 = true }
+    }
+
+    static func mentionsSHA1(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return false }
+            var at = 0
+            // Each `s` found by `memchr`, then the three bytes after it.
+            while at + 4 <= raw.count, let found = memchr(base + at, Int32(UInt8(ascii: "s")), raw.count - 3 - at) {
+                let index = base.distance(to: UnsafeRawPointer(found))
+                if raw[index + 1] == UInt8(ascii: "h"), raw[index + 2] == UInt8(ascii: "a"),
+                    raw[index + 3] == UInt8(ascii: "1")
+                {
+                    return true
+                }
+                at = index + 1
+            }
+            return false
         }
     }
 
@@ -349,7 +391,7 @@ struct EntryCollector {
             content = SpooledContent(path: path, digest: digest, tarMode: entry.mode, spoolMode: spoolMode)
         }
         entries.append(CollectedEntry(name: text, isDirectory: false, content: content))
-        current = (file, DualHasher(), entries.count - 1, entry.size, false)
+        current = (file, DualHasher(sha1: hashesSHA1), entries.count - 1, entry.size, false)
     }
 
     /// Drops the entry being written (on an error: its descriptor is closed before its file is

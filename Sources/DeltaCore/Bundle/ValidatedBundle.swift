@@ -19,6 +19,33 @@ public struct SpooledContent: Sendable, Hashable {
     /// The permission bits the spool file was created with, when known: the mode its header
     /// asks for (0644 or 0755), so the blob stored from it usually needs no `chmod`.
     public var spoolMode: UInt32?
+
+    /// `digest` with its SHA-1 worked out from the spooled bytes if it was not while they
+    /// arrived (`DualHasher`).
+    func withSHA1() throws -> SpooledContent {
+        guard digest.sha1.isEmpty else { return self }
+        var hasher = SHA1Hasher()
+        if let bytes {
+            bytes.withUnsafeBytes { hasher.update($0) }
+        } else {
+            // An anonymous file is read through its descriptor; a named one is opened again.
+            let file = try anonymous?.file ?? RawFile.open(reading: path)
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            var offset: Int64 = 0
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+                if count == 0 { break }
+                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                offset += Int64(count)
+            }
+            guard offset == digest.size else {
+                throw DeltaError(.internalError, "a spooled file of \(digest.size) bytes read back as \(offset)")
+            }
+        }
+        var copy = self
+        copy.digest.sha1 = hasher.finalize()
+        return copy
+    }
 }
 
 /// An operation whose paths, hashes and content have been checked.

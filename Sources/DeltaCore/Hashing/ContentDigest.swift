@@ -2,8 +2,10 @@
 import Foundation
 
 /// Both digests of one piece of content. The server stores blobs by SHA-256 and verifies SHA-1
-/// hashes sent by existing clients, so every byte that arrives is hashed both ways once.
+/// hashes sent by existing clients. SHA-1 is worked out only where a hash may name it (see
+/// `DualHasher`): `sha1` is empty when it was not.
 public struct ContentDigest: Sendable, Hashable {
+    /// Empty when not worked out (a bundle whose metadata names no SHA-1).
     public var sha1: String
     public var sha256: String
     public var size: Int64
@@ -25,23 +27,35 @@ public struct ContentDigest: Sendable, Hashable {
     public var sha256Hash: ContentHash { ContentHash(algorithm: .sha256, hex: sha256) }
 }
 
-/// Streaming SHA-1 + SHA-256.
+/// Streaming SHA-256, and SHA-1 when asked for: the files of a bundle whose metadata names no
+/// SHA-1 (ours) are not hashed with it (SHA-1 was 4 % of the server's CPU in a first push); their
+/// digest's `sha1` is empty, and is worked out from the file if a hash turns out to need it.
 public struct DualHasher: Sendable {
-    private var sha1 = Insecure.SHA1()
+    private var sha1: Insecure.SHA1?
     private var sha256 = SHA256()
     private var size: Int64 = 0
 
-    public init() {}
+    public init(sha1: Bool = true) {
+        self.sha1 = sha1 ? Insecure.SHA1() : nil
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        sha1.update(bufferPointer: bytes)
+        sha1?.update(bufferPointer: bytes)
         sha256.update(bufferPointer: bytes)
         size += Int64(bytes.count)
     }
 
     public func finalize() -> ContentDigest {
-        ContentDigest(sha1: sha1.finalize().hexString, sha256: sha256.finalize().hexString, size: size)
+        ContentDigest(sha1: sha1?.finalize().hexString ?? "", sha256: sha256.finalize().hexString, size: size)
     }
+}
+
+/// Streaming SHA-1 alone: a digest's SHA-1 worked out after the fact.
+public struct SHA1Hasher: Sendable {
+    private var hasher = Insecure.SHA1()
+    public init() {}
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+    public func finalize() -> String { hasher.finalize().hexString }
 }
 
 /// Streaming SHA-256 alone (the client hashes with SHA-256 only).

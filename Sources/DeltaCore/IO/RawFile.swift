@@ -53,6 +53,17 @@ public final class RawFile: Sendable {
         }
     }
 
+    /// Reads up to `buffer.count` bytes from `offset`, leaving the file's position alone; 0 at
+    /// end of file.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        while true {
+            let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw DeltaError.posix("read", name)
+        }
+    }
+
     /// Writes all of `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0

@@ -183,11 +183,12 @@ struct ApplyPlanner {
         if previous == nil { written.append(key) }
         if case .some(.some(let previous)) = previous {
             heldBySHA256[previous.sha256]?.remove(key)
-            heldBySHA1[previous.sha1]?.remove(key)
+            if !previous.sha1.isEmpty { heldBySHA1[previous.sha1]?.remove(key) }
         }
         if let record {
             heldBySHA256[record.sha256, default: []].insert(key)
-            heldBySHA1[record.sha1, default: []].insert(key)
+            // Content hashed without SHA-1 is in a bundle that moves nothing by SHA-1.
+            if !record.sha1.isEmpty { heldBySHA1[record.sha1, default: []].insert(key) }
         }
     }
 

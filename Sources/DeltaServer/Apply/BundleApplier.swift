@@ -243,8 +243,12 @@ final class BundleApplier: Sendable {
         let key = upload.workspace
         let bundleID = bundle.manifest.bundleID
         let operations = bundle.operations
-        let context = try await storage.uploadContext(
-            workspace: key, bundleID: bundleID, files: ApplyPlanner.query(for: operations))
+        let query = ApplyPlanner.query(for: operations)
+        if query.hashes.contains(where: { $0.algorithm == .sha1 }) {
+            // A move finds its content by SHA-1: every file's must be known first.
+            try await fillSHA1(key)
+        }
+        let context = try await storage.uploadContext(workspace: key, bundleID: bundleID, files: query)
         let workspace = context.workspace
         let last = workspace?.lastSequence ?? 0
         if let existing = context.existing {
@@ -333,6 +337,60 @@ final class BundleApplier: Sendable {
             processedOperations: plan.counts, processingTimeMs: change.processingTimeMs, duplicate: false
         )
         return (response, copy)
+    }
+
+    /// Works out the SHA-1 of every current file of `key` stored without one (content of bundles
+    /// whose metadata named no SHA-1, such as our client's), from its blob, so that a lookup by
+    /// SHA-1 (an existing client's move) finds whatever the workspace holds. Under the
+    /// workspace's lock; once done, only later bundles of ours add files without one.
+    private func fillSHA1(_ key: String) async throws {
+        let started = ContinuousClock.now
+        var filled = 0
+        while true {
+            let files = try await storage.filesWithoutSHA1(workspace: key, limit: Self.sha1FillBatch)
+            if files.isEmpty { break }
+            let blobs = self.blobs
+            let digests = try await Blocking.run {
+                var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+                return try files.map { file in
+                    (path: file.path, sha256: file.sha256, sha1: try Self.sha1(of: file, in: blobs, buffer: &buffer))
+                }
+            }
+            try await storage.setSHA1(workspace: key, digests)
+            filled += files.count
+        }
+        if filled > 0 {
+            logger.notice(
+                "worked out the SHA-1 of files stored without one, for a move by SHA-1",
+                metadata: [
+                    "workspace": "\(key)", "files": "\(filled)", "ms": "\(Self.milliseconds(started, .now))",
+                ])
+        }
+    }
+
+    static let sha1FillBatch = 1_000
+
+    private static func sha1(of file: FileRecord, in blobs: BlobStore, buffer: inout [UInt8]) throws -> String {
+        let path = blobs.path(for: file.sha256)
+        guard let input = try? RawFile.open(reading: path) else {
+            throw DeltaError(
+                .internalError,
+                "the blob of '\(PathRules.printable(file.path))' (sha256:\(file.sha256)) cannot be read to work out its SHA-1")
+        }
+        var hasher = SHA1Hasher()
+        var size: Int64 = 0
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+            if count == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            size += Int64(count)
+        }
+        guard size == file.size else {
+            throw DeltaError(
+                .internalError,
+                "the blob of '\(PathRules.printable(file.path))' (sha256:\(file.sha256)) holds \(size) bytes, not \(file.size)")
+        }
+        return hasher.finalize()
     }
 
     // MARK: - Degraded workspaces

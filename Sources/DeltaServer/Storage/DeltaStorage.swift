@@ -67,6 +67,11 @@ public protocol FileTableStore: Sendable {
     func fileCount(workspace: String) async throws -> Int
     /// Which of these SHA-256s (hex) some current file of the workspace has.
     func heldContents(workspace: String, among sha256s: [String]) async throws -> Set<String>
+    /// Up to `limit` current files stored without a SHA-1 (`FileRecord.sha1` empty: content of
+    /// a bundle whose metadata named none).
+    func filesWithoutSHA1(workspace: String, limit: Int) async throws -> [FileRecord]
+    /// Records the SHA-1 of current files (each still holding the SHA-256 given with it).
+    func setSHA1(workspace: String, _ digests: [(path: String, sha256: String, sha1: String)]) async throws
 }
 
 extension FileTableStore {

@@ -619,6 +619,38 @@ public final class SQLiteStorage: DeltaStorage {
         }
     }
 
+    public func filesWithoutSHA1(workspace: String, limit: Int) async throws -> [FileRecord] {
+        try await pool.read { db in
+            // Stored with the key of an empty digest, so the key's index finds them.
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT path, sha256, sha1, size, mode FROM file INDEXED BY file_by_sha1_key
+                    WHERE sha1_key = ? AND workspace = ? AND sha1 = '' LIMIT ?
+                    """)
+            return try Row.fetchAll(
+                statement, arguments: [Self.hashKey("", workspace: workspace), workspace, limit]
+            ).map(Self.file(row:))
+        }
+    }
+
+    public func setSHA1(workspace: String, _ digests: [(path: String, sha256: String, sha1: String)]) async throws {
+        let salt = Self.workspaceSalt(workspace)
+        // Derived from the blobs, so written like the copy's progress: one lost to a power loss
+        // is worked out again when next needed.
+        try await writeDerived { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE file SET sha1 = ?, sha1_key = ?
+                    WHERE workspace = ? AND path = ? AND sha256 = ? AND sha1 = ''
+                    """)
+            for digest in digests {
+                try statement.execute(arguments: [
+                    digest.sha1, Self.hashKey(digest.sha1, salt: salt), workspace, digest.path, digest.sha256,
+                ])
+            }
+        }
+    }
+
     // MARK: - Tokens
 
     public func insertToken(_ token: TokenRecord) async throws {
