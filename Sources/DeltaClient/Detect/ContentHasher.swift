@@ -1,4 +1,4 @@
-import DeltaCore
+public import DeltaCore
 import Dispatch
 import Foundation
 import Synchronization
@@ -16,10 +16,11 @@ public enum ContentHasher {
         let workers = max(1, min(cores, paths.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            let directory = ParentDirectory()
             while true {
                 let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard index < paths.count else { return }
-                let digest = hashFile(paths[index], buffer: &buffer, progress: progress)
+                let digest = hashFile(paths[index], buffer: &buffer, directory: directory, progress: progress)
                 results.withLock { $0[index] = digest }
             }
         }
@@ -27,10 +28,13 @@ public enum ContentHasher {
     }
 
     /// SHA-256 of one file.
-    public static func hashFile(_ path: String, buffer: inout [UInt8], progress: (@Sendable (Int64) -> Void)? = nil)
-        -> String?
-    {
-        guard let file = try? RawFile.open(reading: path) else { return nil }
+    public static func hashFile(
+        _ path: String, buffer: inout [UInt8], directory: ParentDirectory? = nil,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) -> String? {
+        let fd = directory?.open(path, flags: O_RDONLY | O_CLOEXEC) ?? open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let file = RawFile(adopting: fd, path: path)
         var hasher = SHA256Hasher()
         while true {
             guard let count = try? buffer.withUnsafeMutableBytes({ raw in try file.read(into: raw) }) else {

@@ -162,6 +162,8 @@ public final class BundleSourceStream {
     }
 
     private var current = Current.none
+    /// The directory of the file read last: the next is usually in it.
+    private let directory = ParentDirectory()
 
     /// Opens the list at `path`. Throws `INTERNAL_ERROR` naming the file when it is not a whole
     /// source list.
@@ -275,7 +277,7 @@ public final class BundleSourceStream {
                     size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime, inode: inode, mode: mode)
             }
             // Not followed if it became a symlink, and not waited on if it became a FIFO.
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let fd = directory.open(path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else {
                 throw DeltaError(
                     .changedWhileBundling, "\(path) is gone or no longer a file since it was queued for upload")
