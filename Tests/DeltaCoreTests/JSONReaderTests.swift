@@ -86,6 +86,44 @@ import Testing
         }
     }
 
+    /// Operations are read member by member (`BundleOperation.Fields`), not through a
+    /// dictionary: the answer must be what the dictionary gave — the last of a repeated member,
+    /// unknown members of any shape skipped but still checked.
+    @Test func operationsReadMemberByMemberAsADictionaryHeldThem() throws {
+        func decode(_ operation: String) throws -> BundleOperation {
+            let document = try OperationsDocument(
+                jsonBytes: Array("{\"operations\":[\(operation)]}".utf8), maxOperations: 10)
+            return try #require(document.operations.first)
+        }
+        // The last of a repeated member wins, even over a first one of the wrong type.
+        let repeated = try decode("{\"path\":7,\"operation\":\"deleted\",\"path\":\"a\",\"path\":\"b\"}")
+        #expect(repeated.path == "b")
+        #expect(repeated.operation == .deleted)
+        #expect(throws: DeltaError.self) { try decode("{\"operation\":\"deleted\",\"path\":\"a\",\"path\":7}") }
+        // Unknown members, nested or not, are skipped; null optional members are absent.
+        let skipped = try decode(
+            "{\"x\":{\"y\":[1,{\"z\":null}]},\"operation\":\"moved\",\"path\":\"b\",\"source_path\":\"a\","
+                + "\"content_hash\":null,\"previous_hash\":\"p\",\"w\":[true,false]}")
+        #expect(skipped.sourcePath == "a")
+        #expect(skipped.contentHash == nil)
+        #expect(skipped.previousHash == "p")
+        // A member that is not valid JSON is refused wherever it is, known or not.
+        for bad in [
+            "{\"operation\":\"deleted\",\"path\":\"a\",\"x\":[1,}", "{\"operation\":\"deleted\",\"path\":\"a\",\"mode\":01}",
+            "{\"operation\":\"deleted\" \"path\":\"a\"}",
+        ] {
+            let error = try #require(throws: DeltaError.self, "\(bad)") { try decode(bad) }
+            #expect(error.code == .invalidOperation, "\(bad)")
+        }
+        // An element that is not an object is named as such, once it has been read whole.
+        for element in ["[\"operation\"]", "\"deleted\"", "7", "null"] {
+            let error = try #require(throws: DeltaError.self, "\(element)") { try decode(element) }
+            #expect(error.message == "operation 0 must be a JSON object", "\(element)")
+        }
+        let broken = try #require(throws: DeltaError.self) { try decode("[1,") }
+        #expect(broken.message != "operation 0 must be a JSON object")
+    }
+
     @Test func manifestKeepsTheLooseFieldsOfExistingClients() throws {
         let text = """
             {"version":"1.0","bundle_id":"b-1","sequence_number":null,"parent_sequence":"4","created_at":17,

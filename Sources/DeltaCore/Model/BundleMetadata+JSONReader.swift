@@ -69,7 +69,7 @@ extension OperationsDocument {
                         details: ["limit": .int(Int64(maxOperations))]
                     )
                 }
-                list.append(try BundleOperation(json: try reader.readValue(), index: list.count))
+                list.append(try BundleOperation(reading: &reader, index: list.count))
             }
             operations = list
         }
@@ -80,11 +80,62 @@ extension OperationsDocument {
 }
 
 extension BundleOperation {
-    /// Decodes one operation object; `index` names it in messages.
-    init(json value: JSONValue, index: Int) throws {
-        guard case .object(let fields) = value else {
+    /// The members of an operation object that mean something, the last of each name (as a
+    /// decoded dictionary would hold it); any other member is checked and skipped. Read member by
+    /// member: a dictionary per operation was most of the document's decoding, 2 % of the
+    /// server's CPU in a first push.
+    struct Fields {
+        var operation, path, sourcePath, contentHash, previousHash: JSONValue?
+        var sizeBytes, mode, modifiedTime, language: JSONValue?
+
+        subscript(key: String) -> JSONValue? {
+            switch key {
+            case "operation": operation
+            case "path": path
+            case "source_path": sourcePath
+            case "content_hash": contentHash
+            case "previous_hash": previousHash
+            case "size_bytes": sizeBytes
+            case "mode": mode
+            case "modified_time": modifiedTime
+            case "language": language
+            default: nil
+            }
+        }
+
+        /// Reads the member named `key` if it is one of these (true), else leaves it (false).
+        mutating func read(_ key: String, from reader: inout JSONReader) throws -> Bool {
+            switch key {
+            case "operation": operation = try reader.readValue()
+            case "path": path = try reader.readValue()
+            case "source_path": sourcePath = try reader.readValue()
+            case "content_hash": contentHash = try reader.readValue()
+            case "previous_hash": previousHash = try reader.readValue()
+            case "size_bytes": sizeBytes = try reader.readValue()
+            case "mode": mode = try reader.readValue()
+            case "modified_time": modifiedTime = try reader.readValue()
+            case "language": language = try reader.readValue()
+            default: return false
+            }
+            return true
+        }
+    }
+
+    /// Decodes the next value of `reader` as one operation; `index` names it in messages.
+    init(reading reader: inout JSONReader, index: Int) throws {
+        guard reader.nextIsObject else {
+            _ = try reader.readValue()
             throw DeltaError(.invalidOperation, "operation \(index) must be a JSON object")
         }
+        var fields = Fields()
+        try reader.readObject { reader, key in
+            if try !fields.read(key, from: &reader) { try reader.skipValue() }
+        }
+        try self.init(fields: fields, index: index)
+    }
+
+    /// Checks and decodes the members of one operation.
+    init(fields: Fields, index: Int) throws {
         func string(_ key: String, required: Bool) throws -> String? {
             switch fields[key] {
             case .string(let text)?: return text

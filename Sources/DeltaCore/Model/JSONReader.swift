@@ -147,6 +147,14 @@ public struct JSONReader {
         }
     }
 
+    /// Whether the next value is an object (nothing consumed but white space).
+    public var nextIsObject: Bool {
+        mutating get {
+            skipWhitespace()
+            return peek() == UInt8(ascii: "{")
+        }
+    }
+
     /// Whether the next value is `null` (consumed if so).
     public mutating func readNullIfPresent() throws -> Bool {
         skipWhitespace()
