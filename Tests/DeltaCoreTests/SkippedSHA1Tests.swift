@@ -136,3 +136,21 @@ import Testing
         #expect(!mentions("shs1"))
     }
 }
+
+/// The wrapper directory is the first component every entry shares, unless it is one of the
+/// layout's own names.
+@Suite struct WrapperDirectoryTests {
+    @Test func isTheSharedFirstComponent() {
+        #expect(BundleContentMatcher.wrapperDirectory(["w", "w/manifest.json", "w/files/created/a/b"]) == "w")
+        #expect(BundleContentMatcher.wrapperDirectory(["wrap/manifest.json", "wrap/metadata/operations.json"]) == "wrap")
+        #expect(BundleContentMatcher.wrapperDirectory(["é/x", "é/y"]) == "é")
+        #expect(BundleContentMatcher.wrapperDirectory([]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["manifest.json", "metadata/operations.json"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["files/created/a", "files/created/b"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["metadata/x", "metadata/y"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["w/manifest.json", "v/manifest.json"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["w/manifest.json", "manifest.json"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["w/manifest.json", "wx/manifest.json"]) == nil)
+        #expect(BundleContentMatcher.wrapperDirectory(["wx/manifest.json", "w/manifest.json"]) == nil)
+    }
+}

@@ -36,6 +36,11 @@ public struct BlobStore: Sendable {
         "\(root)/\(sha256.prefix(2))/\(sha256)"
     }
 
+    /// `path(for:)` relative to `root`.
+    public func relativePath(for sha256: String) -> String {
+        "\(sha256.prefix(2))/\(sha256)"
+    }
+
     public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }
 
     /// What `adopt` wrote: the blob's path when it is new, and whether its fan-out directory
