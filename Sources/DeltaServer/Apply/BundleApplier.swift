@@ -346,9 +346,14 @@ final class BundleApplier: Sendable {
     private func fillSHA1(_ key: String) async throws {
         let started = ContinuousClock.now
         var filled = 0
+        var seen = Set<String>()
         while true {
             let files = try await storage.filesWithoutSHA1(workspace: key, limit: Self.sha1FillBatch)
             if files.isEmpty { break }
+            // Each pass must fill what it read; never go round again on the same files.
+            guard files.filter({ seen.insert($0.path).inserted }).count > 0 else {
+                throw DeltaError(.internalError, "the SHA-1 of files of workspace '\(key)' could not be recorded")
+            }
             let blobs = self.blobs
             let digests = try await Blocking.run {
                 var buffer = [UInt8](repeating: 0, count: 256 * 1024)
