@@ -30,23 +30,25 @@ int cdeltasys_open_tmpfile(const char *directory, mode_t mode) {
 /// descriptor the /proc way then linked (a kernel before 6.10 without CAP_DAC_READ_SEARCH).
 static _Atomic int link_fd_empty_path = 1;
 
-static int link_fd_by_proc(int fd, const char *target) {
+static int link_fd_by_proc(int fd, int dirfd, const char *target) {
     char source[32];
     snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, source, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
+    return linkat(AT_FDCWD, source, dirfd, target, AT_SYMLINK_FOLLOW);
 }
 
-int cdeltasys_link_fd(int fd, const char *target) {
-    if (!link_fd_empty_path) return link_fd_by_proc(fd, target);
-    if (linkat(fd, "", AT_FDCWD, target, AT_EMPTY_PATH) == 0) return 0;
+int cdeltasys_link_fd_at(int fd, int dirfd, const char *target) {
+    if (!link_fd_empty_path) return link_fd_by_proc(fd, dirfd, target);
+    if (linkat(fd, "", dirfd, target, AT_EMPTY_PATH) == 0) return 0;
     int code = errno;
     // ENOENT is both a missing directory of `target` and a kernel's refusal of the empty path
     // (EPERM, EINVAL from others): the /proc way tells them apart.
     if (code != ENOENT && code != EPERM && code != EINVAL) return -1;
-    int result = link_fd_by_proc(fd, target);
+    int result = link_fd_by_proc(fd, dirfd, target);
     if (result == 0 || errno != ENOENT) link_fd_empty_path = 0;
     return result;
 }
+
+int cdeltasys_link_fd(int fd, const char *target) { return cdeltasys_link_fd_at(fd, AT_FDCWD, target); }
 
 void cdeltasys_link_fd_set_empty_path(int enabled) { link_fd_empty_path = enabled != 0; }
 

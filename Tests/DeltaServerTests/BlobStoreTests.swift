@@ -79,6 +79,46 @@ import Testing
         }
     }
 
+    /// Linked below the store's root held open (`RootDirectory`): the same blob in the same place,
+    /// a missing fan-out directory made for it, and with the root deleted and made again since it
+    /// was opened the blob still lands where its path says (the retry goes by the whole path).
+    @Test func anAnonymousSpoolFileIsLinkedBelowAnOpenRoot() async throws {
+        try await withTemporaryDirectory("rooted-blobs") { directory in
+            let (store, spool) = try Self.storeAndSpool(in: directory)
+            func adopt(_ hex: String, _ text: String, root: BlobStore.RootDirectory) throws -> BlobStore.Adopted {
+                let file = try #require(try AnonymousSpool.make(in: spool, mode: 0o644))
+                try file.file.write(Array(text.utf8))
+                var adopted = BlobStore.Adopted()
+                #expect(
+                    try store.adopt(
+                        file.path, anonymous: file, sha256: hex, mode: 0o644, spoolMode: 0o644, root: root,
+                        into: &adopted))
+                try store.flush(adopted)
+                return adopted
+            }
+            let root = BlobStore.RootDirectory(store)
+            #expect(root.fd >= 0)
+            let first = String(repeating: "c3", count: 32)
+            let made = try adopt(first, "first", root: root)
+            #expect(made.blobs == [store.path(for: first)] && made.newDirectories)
+            let second = String(repeating: "c3", count: 31) + "00"
+            let beside = try adopt(second, "second", root: root)
+            #expect(beside.blobs == [store.path(for: second)] && !beside.newDirectories)
+
+            #expect(try String(contentsOfFile: store.path(for: first), encoding: .utf8) == "first")
+            #expect(try String(contentsOfFile: store.path(for: second), encoding: .utf8) == "second")
+
+            // The root deleted and made again: the open one takes no links, the blob still lands.
+            FileSystem.removeTree(store.root)
+            try FileSystem.createDirectory(store.root)
+            let third = String(repeating: "c3", count: 30) + "0000"
+            let replaced = try adopt(third, "third", root: root)
+            #expect(replaced.blobs == [store.path(for: third)] && replaced.newDirectories)
+            #expect(try String(contentsOfFile: store.path(for: third), encoding: .utf8) == "third")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        }
+    }
+
     /// The same content from two uploads at once: the second finds the blob the first placed
     /// and has not flushed, and flushes it too (its commit must not run ahead of the first's
     /// flush). Once the first's flush is done, a third finds a durable blob and borrows nothing.

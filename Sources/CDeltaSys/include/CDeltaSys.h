@@ -24,6 +24,10 @@ int cdeltasys_open_tmpfile(const char *directory, mode_t mode);
 /// directory of `target` is missing.
 int cdeltasys_link_fd(int fd, const char *target);
 
+/// `cdeltasys_link_fd` with `target` relative to the directory open on `dirfd` (AT_FDCWD: the
+/// working directory).
+int cdeltasys_link_fd_at(int fd, int dirfd, const char *target);
+
 /// Tests: whether `cdeltasys_link_fd` tries the empty path first (1) or only the /proc way (0).
 void cdeltasys_link_fd_set_empty_path(int enabled);
 int cdeltasys_link_fd_empty_path(void);

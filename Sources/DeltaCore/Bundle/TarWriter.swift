@@ -73,31 +73,60 @@ public struct TarWriter {
 
     private func emitBlock(name: [UInt8], prefix: [UInt8], size: Int64, mode: UInt32, mtime: Int64, type: UInt8) throws
     {
+        try Self.header(name: name, prefix: prefix, size: size, mode: mode, mtime: mtime, type: type).withUnsafeBytes {
+            try sink($0)
+        }
+    }
+
+    /// One ustar header block. Numbers are written straight into the block, zero-padded octal
+    /// (formatting them through strings, a few arrays a header, was 4 % of the client's CPU in a
+    /// first push); a number too wide for its field, which no caller passes, would be written
+    /// whole as before, over the field after it.
+    static func header(name: [UInt8], prefix: [UInt8], size: Int64, mode: UInt32, mtime: Int64, type: UInt8)
+        -> [UInt8]
+    {
         var block = [UInt8](repeating: 0, count: TarHeader.blockSize)
-        func put(_ bytes: [UInt8], _ offset: Int) {
-            for (index, byte) in bytes.enumerated() { block[offset + index] = byte }
+        block.withUnsafeMutableBufferPointer { block in
+            func put(_ bytes: some Collection<UInt8>, _ offset: Int) {
+                var index = offset
+                for byte in bytes {
+                    block[index] = byte
+                    index += 1
+                }
+            }
+            // At least `width - 1` digits, as `String(value, radix: 8)` left-padded with zeros.
+            func octal(_ value: Int64, _ offset: Int, _ width: Int) {
+                guard value >= 0, value >> (3 * Int64(width - 1)) == 0 else {
+                    var digits = Array(String(value, radix: 8).utf8)
+                    while digits.count < width - 1 { digits.insert(UInt8(ascii: "0"), at: 0) }
+                    put(digits, offset)
+                    return
+                }
+                var rest = value
+                for index in stride(from: offset + width - 2, through: offset, by: -1) {
+                    block[index] = UInt8(ascii: "0") + UInt8(rest & 7)
+                    rest >>= 3
+                }
+            }
+            put(name, 0)
+            octal(Int64(mode & 0o7777), 100, 8)
+            octal(0, 108, 8)
+            octal(0, 116, 8)
+            octal(size, 124, 12)
+            octal(max(0, mtime), 136, 12)
+            block[156] = type
+            put("ustar".utf8, 257)
+            put("00".utf8, 263)
+            put(prefix, 345)
+            for index in 148..<156 { block[index] = UInt8(ascii: " ") }
+            var sum: Int64 = 0
+            for byte in block { sum += Int64(byte) }
+            // At most 512 × 255 = 0o377000: six digits, then NUL and a space.
+            octal(sum, 148, 7)
+            block[154] = 0
+            block[155] = UInt8(ascii: " ")
         }
-        func octal(_ value: Int64, _ offset: Int, _ width: Int) {
-            var digits = Array(String(value, radix: 8).utf8)
-            while digits.count < width - 1 { digits.insert(UInt8(ascii: "0"), at: 0) }
-            put(digits, offset)
-        }
-        put(name, 0)
-        octal(Int64(mode & 0o7777), 100, 8)
-        octal(0, 108, 8)
-        octal(0, 116, 8)
-        octal(size, 124, 12)
-        octal(max(0, mtime), 136, 12)
-        block[156] = type
-        put(Array("ustar".utf8) + [0], 257)
-        put(Array("00".utf8), 263)
-        put(prefix, 345)
-        for index in 148..<156 { block[index] = UInt8(ascii: " ") }
-        let sum = block.reduce(0) { $0 + Int64($1) }
-        var checksum = Array(String(sum, radix: 8).utf8)
-        while checksum.count < 6 { checksum.insert(UInt8(ascii: "0"), at: 0) }
-        put(checksum + [0, UInt8(ascii: " ")], 148)
-        try block.withUnsafeBytes { try sink($0) }
+        return block
     }
 
     /// Splits a name into ustar `prefix` (≤155) and `name` (≤100) at a `/`, or nil if impossible.

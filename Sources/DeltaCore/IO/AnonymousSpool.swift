@@ -50,10 +50,11 @@ public final class AnonymousSpool: Sendable, Hashable {
         return AnonymousSpool(file: RawFile(adopting: fd, path: directory + "/(anonymous spool)"))
     }
 
-    /// Names the file `target` (never replacing a file there): true when linked, false when
-    /// `target` exists, nil when a directory of `target` is missing.
-    public func link(as target: String) throws -> Bool? {
-        if cdeltasys_link_fd(file.fd, target) == 0 { return true }
+    /// Names the file `target` (never replacing a file there), relative to the directory open on
+    /// `directory` when given: true when linked, false when `target` exists, nil when a directory
+    /// of `target` is missing.
+    public func link(as target: String, in directory: Int32? = nil) throws -> Bool? {
+        if cdeltasys_link_fd_at(file.fd, directory ?? AT_FDCWD, target) == 0 { return true }
         let code = errno
         switch code {
         case EEXIST: return false

@@ -180,11 +180,12 @@ final class BundleApplier: Sendable {
             var adopted = BlobStore.Adopted()
             var newBlobModes: [String: UInt32] = [:]
             var consumed = Set<String>()
+            let root = BlobStore.RootDirectory(blobs)
             let content = ApplyPlanner.contentBlobs(bundle.operations)
             for (sha256, blob) in content {
                 if try blobs.adopt(
                     blob.content.path, anonymous: blob.content.anonymous, sha256: sha256, mode: blob.mode,
-                    spoolMode: blob.content.spoolMode, into: &adopted)
+                    spoolMode: blob.content.spoolMode, root: root, into: &adopted)
                 {
                     newBlobModes[sha256] = blob.mode
                 }

@@ -36,6 +36,16 @@ public struct BlobStore: Sendable {
         "\(root)/\(sha256.prefix(2))/\(sha256)"
     }
 
+    /// The store's root, open for a batch of `adopt`s (closed when dropped); its descriptor is
+    /// -1 when the root could not be opened, and paths are then used whole.
+    public final class RootDirectory {
+        public let fd: Int32
+
+        public init(_ store: BlobStore) { fd = open(store.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+
+        deinit { if fd >= 0 { close(fd) } }
+    }
+
     /// `path(for:)` relative to `root`.
     public func relativePath(for sha256: String) -> String {
         "\(sha256.prefix(2))/\(sha256)"
@@ -65,7 +75,7 @@ public struct BlobStore: Sendable {
     @discardableResult
     public func adopt(
         _ temporaryPath: String, anonymous: AnonymousSpool? = nil, sha256: String, suffix: String = "",
-        mode: UInt32 = 0o600, spoolMode: UInt32? = nil, into adopted: inout Adopted
+        mode: UInt32 = 0o600, spoolMode: UInt32? = nil, root: RootDirectory? = nil, into adopted: inout Adopted
     ) throws -> Bool {
         let target = path(for: sha256) + suffix
         if spoolMode != mode {
@@ -77,11 +87,19 @@ public struct BlobStore: Sendable {
         // One call for the usual cases: the link or rename refuses to replace a blob in place
         // (`EEXIST`), and the fan-out directory, which nearly always exists, is made only when
         // the call says it is missing (its first blob, or the store's root went missing).
-        func place() throws -> Bool? {
-            if let anonymous { return try anonymous.link(as: target) }
+        // An anonymous file is linked below the store's root when it is open (`root`): a
+        // component walked instead of all of WORK_DIR's. The retry after making a directory
+        // goes by the whole path (a root deleted since it was opened takes no links).
+        func place(relative: Bool) throws -> Bool? {
+            if let anonymous {
+                if relative, let root, root.fd >= 0 {
+                    return try anonymous.link(as: relativePath(for: sha256) + suffix, in: root.fd)
+                }
+                return try anonymous.link(as: target)
+            }
             return try Self.renameNoReplace(temporaryPath, target)
         }
-        var placed = try place()
+        var placed = try place(relative: true)
         if placed == nil {
             guard anonymous != nil || FileSystem.exists(temporaryPath) else {
                 throw DeltaError.posix("rename", target)
@@ -89,7 +107,7 @@ public struct BlobStore: Sendable {
             try FileSystem.createDirectory(
                 String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)]), mode: 0o700)
             adopted.newDirectories = true
-            placed = try place()
+            placed = try place(relative: false)
         }
         guard let placed else {
             unflushed.release(target)
