@@ -70,6 +70,7 @@ struct ApplyPlanner {
     /// materialised copy). The same whatever the file table holds.
     static func contentBlobs(_ operations: [ValidatedOperation]) -> [String: (content: SpooledContent, mode: UInt32)] {
         var blobs: [String: (content: SpooledContent, mode: UInt32)] = [:]
+        blobs.reserveCapacity(operations.count)
         for validated in operations {
             guard let content = validated.content else { continue }
             switch validated.operation.operation {

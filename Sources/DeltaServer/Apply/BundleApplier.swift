@@ -179,6 +179,7 @@ final class BundleApplier: Sendable {
         return try await Blocking.run {
             var adopted = BlobStore.Adopted()
             var newBlobModes: [String: UInt32] = [:]
+            newBlobModes.reserveCapacity(bundle.operations.count)
             var consumed = Set<String>()
             let root = BlobStore.RootDirectory(blobs)
             let content = ApplyPlanner.contentBlobs(bundle.operations)
