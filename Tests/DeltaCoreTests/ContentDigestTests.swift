@@ -1,4 +1,5 @@
 import DeltaCore
+import DeltaTestSupport
 import Testing
 
 /// Digests are written as lower-case hex by hand (`Digest.hexString`): known answers (FIPS 180
@@ -22,6 +23,26 @@ import Testing
         var alone = SHA256Hasher()
         Array("abc".utf8).withUnsafeBytes { alone.update($0) }
         #expect(alone.finalize() == abc.sha256)
+    }
+
+    /// Without SHA-1 the digest says so (empty), with the same SHA-256; worked out afterwards
+    /// from a file, it is the known answer whatever the file's position, over several reads.
+    @Test func sha1SkippedAndWorkedOutFromAFile() throws {
+        var skipping = DualHasher(sha1: false)
+        Array("abc".utf8).withUnsafeBytes { skipping.update($0) }
+        let skipped = skipping.finalize()
+        #expect(skipped.sha1 == "" && skipped.sha256 == Self.digest("abc").sha256 && skipped.size == 3)
+
+        let directory = try TemporaryDirectory("sha1-file")
+        defer { directory.remove() }
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        let file = try RawFile.open(reading: try directory.write("big", big))
+        var sink = [UInt8](repeating: 0, count: 4096)
+        _ = try sink.withUnsafeMutableBytes { try file.read(into: $0) }  // moved off the start
+        let (sha1, size) = try SHA1Hasher.hash(file)
+        // FIPS 180's third example: one million 'a'.
+        #expect(sha1 == "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
+        #expect(size == 1_000_000)
     }
 
     @Test func aLongerKnownAnswer() {

@@ -24,26 +24,19 @@ public struct SpooledContent: Sendable, Hashable {
     /// arrived (`DualHasher`).
     func withSHA1() throws -> SpooledContent {
         guard digest.sha1.isEmpty else { return self }
-        var hasher = SHA1Hasher()
+        var copy = self
         if let bytes {
+            var hasher = SHA1Hasher()
             bytes.withUnsafeBytes { hasher.update($0) }
+            copy.digest.sha1 = hasher.finalize()
         } else {
             // An anonymous file is read through its descriptor; a named one is opened again.
-            let file = try anonymous?.file ?? RawFile.open(reading: path)
-            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-            var offset: Int64 = 0
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
-                if count == 0 { break }
-                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-                offset += Int64(count)
+            let (sha1, size) = try SHA1Hasher.hash(try anonymous?.file ?? RawFile.open(reading: path))
+            guard size == digest.size else {
+                throw DeltaError(.internalError, "a spooled file of \(digest.size) bytes read back as \(size)")
             }
-            guard offset == digest.size else {
-                throw DeltaError(.internalError, "a spooled file of \(digest.size) bytes read back as \(offset)")
-            }
+            copy.digest.sha1 = sha1
         }
-        var copy = self
-        copy.digest.sha1 = hasher.finalize()
         return copy
     }
 }

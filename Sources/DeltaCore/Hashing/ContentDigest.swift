@@ -56,6 +56,21 @@ public struct SHA1Hasher: Sendable {
     public init() {}
     public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
     public func finalize() -> String { hasher.finalize().hexString }
+
+    /// The SHA-1 of the whole of `file`, read from its start whatever its position (`pread`),
+    /// and how many bytes that was.
+    public static func hash(_ file: RawFile) throws -> (sha1: String, size: Int64) {
+        var hasher = SHA1Hasher()
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        var size: Int64 = 0
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: size) }
+            if count == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            size += Int64(count)
+        }
+        return (hasher.finalize(), size)
+    }
 }
 
 /// Streaming SHA-256 alone (the client hashes with SHA-256 only).

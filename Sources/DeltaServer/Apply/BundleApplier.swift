@@ -358,10 +358,7 @@ final class BundleApplier: Sendable {
             }
             let blobs = self.blobs
             let digests = try await Blocking.run {
-                var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-                return try files.map { file in
-                    (path: file.path, sha256: file.sha256, sha1: try Self.sha1(of: file, in: blobs, buffer: &buffer))
-                }
+                try files.map { file in (path: file.path, sha256: file.sha256, sha1: try Self.sha1(of: file, in: blobs)) }
             }
             try await storage.setSHA1(workspace: key, digests)
             filled += files.count
@@ -377,27 +374,17 @@ final class BundleApplier: Sendable {
 
     static let sha1FillBatch = 1_000
 
-    private static func sha1(of file: FileRecord, in blobs: BlobStore, buffer: inout [UInt8]) throws -> String {
-        let path = blobs.path(for: file.sha256)
-        guard let input = try? RawFile.open(reading: path) else {
-            throw DeltaError(
-                .internalError,
-                "the blob of '\(PathRules.printable(file.path))' (sha256:\(file.sha256)) cannot be read to work out its SHA-1")
-        }
-        var hasher = SHA1Hasher()
-        var size: Int64 = 0
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
-            if count == 0 { break }
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            size += Int64(count)
+    private static func sha1(of file: FileRecord, in blobs: BlobStore) throws -> String {
+        let blob = "the blob of '\(PathRules.printable(file.path))' (sha256:\(file.sha256))"
+        guard let input = try? RawFile.open(reading: blobs.path(for: file.sha256)),
+            let (sha1, size) = try? SHA1Hasher.hash(input)
+        else {
+            throw DeltaError(.internalError, "\(blob) cannot be read to work out its SHA-1")
         }
         guard size == file.size else {
-            throw DeltaError(
-                .internalError,
-                "the blob of '\(PathRules.printable(file.path))' (sha256:\(file.sha256)) holds \(size) bytes, not \(file.size)")
+            throw DeltaError(.internalError, "\(blob) holds \(size) bytes, not \(file.size)")
         }
-        return hasher.finalize()
+        return sha1
     }
 
     // MARK: - Degraded workspaces
