@@ -41,10 +41,11 @@ struct Materializer: Sendable {
         defer { close(tempfd) }
         // Blobs are linked by their path below the store's root (two components to walk, not
         // the whole of WORK_DIR's: the walk was about a tenth of the links' kernel time).
-        let blobsfd = open(blobs.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { if blobsfd >= 0 { close(blobsfd) } }
-        for case .upsert(let file) in changes {
-            try write(file, walker: &walker, tempfd: tempfd, blobsfd: blobsfd, blobMode: blobModes[file.sha256])
+        let blobsRoot = BlobStore.RootDirectory(blobs)
+        try withExtendedLifetime(blobsRoot) {
+            for case .upsert(let file) in changes {
+                try write(file, walker: &walker, tempfd: tempfd, blobsfd: blobsRoot.fd, blobMode: blobModes[file.sha256])
+            }
         }
     }
 

@@ -33,7 +33,7 @@ public struct BlobStore: Sendable {
     /// One level of 256 fan-out directories: a second level would cost a new directory inode
     /// for nearly every blob of a large first upload.
     public func path(for sha256: String) -> String {
-        "\(root)/\(sha256.prefix(2))/\(sha256)"
+        "\(root)/\(relativePath(for: sha256))"
     }
 
     /// The store's root, open for a batch of `adopt`s (closed when dropped); its descriptor is
