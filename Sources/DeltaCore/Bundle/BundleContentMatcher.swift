@@ -91,18 +91,21 @@ struct BundleContentMatcher {
 
         var result: [ValidatedOperation] = []
         result.reserveCapacity(document.operations.count)
-        // A SHA-1 the collector skipped (`EntryCollector.hashesSHA1`) is worked out where a hash
-        // names one, before the operations take their content.
+        // A SHA-1 the collector skipped (`EntryCollector.hashesSHA1`) is worked out for every
+        // content a hash names by SHA-1, before the operations take their content.
+        var namedBySHA1: [ContentKey] = []
         for (path, hash) in hashes where hash.algorithm == .sha1 {
-            for kind in [OperationKind.created, .updated, .moved] {
-                let key = ContentKey(kind: kind, path: path)
-                if let content = contents[key], content.digest.sha1.isEmpty {
-                    contents[key] = try content.withSHA1()
-                }
-            }
+            namedBySHA1 += [OperationKind.created, .updated, .moved].map { ContentKey(kind: $0, path: path) }
+        }
+        for operation in document.operations
+        where operation.operation != .deleted && operation.contentHash?.algorithm == .sha1 {
+            namedBySHA1.append(ContentKey(kind: operation.operation, path: operation.path))
+        }
+        for key in namedBySHA1 {
+            if let content = contents[key], content.digest.sha1.isEmpty { contents[key] = try content.withSHA1() }
         }
         for (index, operation) in document.operations.enumerated() {
-            result.append(try validate(operation, index: index, contents: &contents))
+            result.append(try validate(operation, index: index, contents: contents))
         }
         for (path, hash) in hashes {
             for kind in [OperationKind.created, .updated, .moved] {
@@ -121,7 +124,7 @@ struct BundleContentMatcher {
     }
 
     private func validate(
-        _ operation: BundleOperation, index: Int, contents: inout [ContentKey: SpooledContent]
+        _ operation: BundleOperation, index: Int, contents: [ContentKey: SpooledContent]
     ) throws -> ValidatedOperation {
         try PathRules.validate(operation.path)
         var content: SpooledContent?
@@ -148,16 +151,8 @@ struct BundleContentMatcher {
         case .deleted:
             break
         }
-        if let found = content, let expected = operation.contentHash {
-            if expected.algorithm == .sha1, found.digest.sha1.isEmpty {
-                let filled = try found.withSHA1()
-                contents[ContentKey(kind: operation.operation, path: operation.path)] = filled
-                content = filled
-            }
-            if let content, !content.digest.matches(expected) {
-                throw Self.mismatch(
-                    path: operation.path, expected: expected, actual: content.digest, source: "operations")
-            }
+        if let content, let expected = operation.contentHash, !content.digest.matches(expected) {
+            throw Self.mismatch(path: operation.path, expected: expected, actual: content.digest, source: "operations")
         }
         return ValidatedOperation(operation: operation, content: content)
     }

@@ -302,11 +302,11 @@ struct EntryCollector {
 
     /// Notes what a metadata document read into memory says of SHA-1 (`hashesSHA1`). Any
     /// mention counts, a path's included: hashing a bundle's files with SHA-1 too is only slower.
+    /// Only metadata documents are read into memory (`isMetadataName`), so the name's end says
+    /// which one this is.
     private mutating func noteMetadata(_ name: String, _ bytes: [UInt8]) {
-        let isOperations = name.utf8.elementsEqual("metadata/operations.json".utf8)
-            || name.hasSuffix("/metadata/operations.json")
-        let isHashes = name.utf8.elementsEqual("metadata/hashes.json".utf8) || name.hasSuffix("/metadata/hashes.json")
-        guard isOperations || isHashes else { return }
+        let isOperations = name.hasSuffix("metadata/operations.json")
+        guard isOperations || name.hasSuffix("metadata/hashes.json") else { return }
         if isOperations { operationsRead = true }
         if Self.mentionsSHA1(bytes) { metadataMentionsSHA1 = true }
     }

@@ -85,38 +85,18 @@ extension BundleOperation {
     /// member: a dictionary per operation was most of the document's decoding, 2 % of the
     /// server's CPU in a first push.
     struct Fields {
-        var operation, path, sourcePath, contentHash, previousHash: JSONValue?
-        var sizeBytes, mode, modifiedTime, language: JSONValue?
+        static let names = [
+            "operation", "path", "source_path", "content_hash", "previous_hash", "size_bytes", "mode",
+            "modified_time", "language",
+        ]
+        private var values = [JSONValue?](repeating: nil, count: names.count)
 
-        subscript(key: String) -> JSONValue? {
-            switch key {
-            case "operation": operation
-            case "path": path
-            case "source_path": sourcePath
-            case "content_hash": contentHash
-            case "previous_hash": previousHash
-            case "size_bytes": sizeBytes
-            case "mode": mode
-            case "modified_time": modifiedTime
-            case "language": language
-            default: nil
-            }
-        }
+        subscript(key: String) -> JSONValue? { Self.names.firstIndex(of: key).flatMap { values[$0] } }
 
         /// Reads the member named `key` if it is one of these (true), else leaves it (false).
         mutating func read(_ key: String, from reader: inout JSONReader) throws -> Bool {
-            switch key {
-            case "operation": operation = try reader.readValue()
-            case "path": path = try reader.readValue()
-            case "source_path": sourcePath = try reader.readValue()
-            case "content_hash": contentHash = try reader.readValue()
-            case "previous_hash": previousHash = try reader.readValue()
-            case "size_bytes": sizeBytes = try reader.readValue()
-            case "mode": mode = try reader.readValue()
-            case "modified_time": modifiedTime = try reader.readValue()
-            case "language": language = try reader.readValue()
-            default: return false
-            }
+            guard let index = Self.names.firstIndex(of: key) else { return false }
+            values[index] = try reader.readValue()
             return true
         }
     }

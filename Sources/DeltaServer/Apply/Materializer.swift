@@ -42,15 +42,14 @@ struct Materializer: Sendable {
         // Blobs are linked by their path below the store's root (two components to walk, not
         // the whole of WORK_DIR's: the walk was about a tenth of the links' kernel time).
         let blobsRoot = BlobStore.RootDirectory(blobs)
-        try withExtendedLifetime(blobsRoot) {
-            for case .upsert(let file) in changes {
-                try write(file, walker: &walker, tempfd: tempfd, blobsfd: blobsRoot.fd, blobMode: blobModes[file.sha256])
-            }
+        for case .upsert(let file) in changes {
+            try write(file, walker: &walker, tempfd: tempfd, blobsRoot: blobsRoot, blobMode: blobModes[file.sha256])
         }
     }
 
     private func write(
-        _ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32, blobsfd: Int32, blobMode: UInt32?
+        _ file: FileRecord, walker: inout DirectoryWalker, tempfd: Int32, blobsRoot: BlobStore.RootDirectory,
+        blobMode: UInt32?
     ) throws {
         let (parent, name) = PathRules.split(file.path)
         guard !name.isEmpty else { return }
@@ -60,11 +59,7 @@ struct Materializer: Sendable {
         // The blob stored with this mode is the copy: a new name is one link, nothing written.
         var shared = (blobMode ?? blobs.mode(ofBlobAt: blob)) == mode
         if shared {
-            let linked =
-                blobsfd >= 0
-                ? linkat(blobsfd, blobs.relativePath(for: file.sha256), dirfd, name, 0)
-                : linkat(AT_FDCWD, blob, dirfd, name, 0)
-            if linked == 0 { return }
+            if blobs.link(file.sha256, root: blobsRoot, to: dirfd, name: name) == 0 { return }
             // The name exists (replaced below, atomically), or the inode has all the links it can.
             guard errno == EEXIST || errno == EMLINK else { throw DeltaError.posix("link", file.path) }
             shared = errno == EEXIST

@@ -51,6 +51,14 @@ public struct BlobStore: Sendable {
         "\(sha256.prefix(2))/\(sha256)"
     }
 
+    /// `linkat` of the blob `sha256` to `name` in the directory open on `directory`: by its path
+    /// below `root` when that is open, else by its whole path. 0, or -1 with `errno`.
+    func link(_ sha256: String, root: RootDirectory, to directory: Int32, name: String) -> Int32 {
+        root.fd >= 0
+            ? linkat(root.fd, relativePath(for: sha256), directory, name, 0)
+            : linkat(AT_FDCWD, path(for: sha256), directory, name, 0)
+    }
+
     public func contains(_ sha256: String) -> Bool { FileSystem.exists(path(for: sha256)) }
 
     /// What `adopt` wrote: the blob's path when it is new, and whether its fan-out directory
