@@ -126,6 +126,15 @@ int cdeltasys_limit_malloc_arenas(int count) {
 
 int cdeltasys_malloc_trim(void) { return malloc_trim(0); }
 
+int cdeltasys_fix_mmap_threshold(int bytes) {
+#ifdef M_MMAP_THRESHOLD
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
 int cdeltasys_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *directory,
                     int stdin_fd, int stdout_fd, int stderr_fd) {
     posix_spawn_file_actions_t actions;

@@ -129,21 +129,31 @@ import Testing
     /// whatever the order; so are directories.
     @Test func pathsSharingATailAreFoundUntilEachIsRemoved() {
         var index = PathIndex(["a/x/y.java", "b/x/y.java", "x/y.java", "c/other/y.java"])
-        #expect(index.files(endingIn: "x/y.java") == ["a/x/y.java", "b/x/y.java", "x/y.java"])
-        #expect(index.files(endingIn: "b/x/y.java") == ["b/x/y.java"])
+        #expect(index.javaFiles(endingIn: "x/y.java") == ["a/x/y.java", "b/x/y.java", "x/y.java"])
+        #expect(index.javaFiles(endingIn: "b/x/y.java") == ["b/x/y.java"])
         #expect(index.directories(endingIn: "a/x") == ["a/x"])
         index.remove("a/x/y.java")
-        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
+        #expect(index.javaFiles(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
         #expect(index.directories(endingIn: "a/x").isEmpty)
         index.remove("x/y.java")
-        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java"])
+        #expect(index.javaFiles(endingIn: "x/y.java") == ["b/x/y.java"])
         index.insert("x/y.java")
         index.insert("x/y.java")
-        #expect(index.files(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
+        #expect(index.javaFiles(endingIn: "x/y.java") == ["b/x/y.java", "x/y.java"])
         index.remove("b/x/y.java")
         index.remove("x/y.java")
-        #expect(index.files(endingIn: "x/y.java").isEmpty)
-        #expect(index.files(endingIn: "other/y.java") == ["c/other/y.java"])
+        #expect(index.javaFiles(endingIn: "x/y.java").isEmpty)
+        #expect(index.javaFiles(endingIn: "other/y.java") == ["c/other/y.java"])
         #expect(index.files == ["c/other/y.java"])
+    }
+
+    /// Only `.java` files are held by tail (Java's lookups are the only ones by tail): another
+    /// file is in the index but never found by a tail, and the Java lookup by tail still is.
+    @Test func onlyJavaFilesAreFoundByTail() {
+        let index = PathIndex(["a/x/y.h", "a/x/y.java", "b/x/y.javax"])
+        #expect(index.contains("a/x/y.h"))
+        #expect(index.javaFiles(endingIn: "x/y.h").isEmpty)
+        #expect(index.javaFiles(endingIn: "x/y.javax").isEmpty)
+        #expect(index.javaFiles(endingIn: "x/y.java") == ["a/x/y.java"])
     }
 }

@@ -60,6 +60,12 @@ int cdeltasys_limit_malloc_arenas(int count);
 /// in force, or -1. The server's upload spool holds a descriptor per file of a bundle in flight.
 long cdeltasys_raise_descriptor_limit(void);
 
+/// Fixes glibc's mmap threshold (mallopt M_MMAP_THRESHOLD) at `bytes`; returns 1 on success.
+/// Left to itself glibc raises the threshold to the largest block freed so far (up to 32 MiB),
+/// after which multi-megabyte arrays come from the heap and leave it fragmented when freed; with
+/// it fixed they are mapped and unmapped, and their pages go back to the kernel at once.
+int cdeltasys_fix_mmap_threshold(int bytes);
+
 /// malloc_trim(0): hands freed heap pages back to the kernel; returns 1 if any were released.
 int cdeltasys_malloc_trim(void);
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CDeltaSys
 import DeltaClient
 import DeltaCore
 import DeltaServer
@@ -197,8 +196,7 @@ struct Graph: AsyncParsableCommand {
 
         func run() async throws {
             CommandOutput.bootstrapLogging(level: .warning)
-            // As `serve` does: two malloc arenas, not one per extraction thread.
-            if Environment.value("MALLOC_ARENA_MAX") == nil { _ = cdeltasys_limit_malloc_arenas(2) }
+            ServerAllocator.configure()
             let started = ContinuousClock.now
             do {
                 let (files, edges) = try await DeltaServer.rebuildGraph(

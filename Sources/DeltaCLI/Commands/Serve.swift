@@ -91,10 +91,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
-        // Two malloc arenas: with one per thread, the thread pool's arenas fragment and the
-        // server's resident memory grows by ~50 MiB (131 → 78 MiB over `deltasync-bench apply`).
-        // MALLOC_ARENA_MAX in the environment still wins.
-        if Environment.value("MALLOC_ARENA_MAX") == nil { _ = cdeltasys_limit_malloc_arenas(2) }
+        ServerAllocator.configure()
         // Before the first upload: an upload's file content waits in anonymous spool files, at
         // most half the descriptor limit of them at once (`AnonymousSpool.limit`).
         _ = cdeltasys_raise_descriptor_limit()

@@ -88,6 +88,8 @@ public struct CodeGraph: Sendable {
             }
         }
 
+        mutating func reserveCapacity(_ count: Int) { slots.reserveCapacity(count) }
+
         /// Every node with its id, in id order.
         var entries: some Sequence<(id: Int32, node: Node)> {
             slots.lazy.enumerated().compactMap { index, node in node.map { (Int32(index), $0) } }
@@ -119,6 +121,16 @@ public struct CodeGraph: Sendable {
     public init(building files: [FileUpdate]) {
         self.init()
         apply(files)
+    }
+
+    /// Room for `files` paths at once: a build from scratch that knows how many files there are
+    /// then never grows a table by doubling it (a kernel tree's tables grew into about twice their
+    /// size, and each growth held the old table and the new at once).
+    public mutating func reserveCapacity(files: Int) {
+        ids.reserveCapacity(files)
+        paths.reserveCapacity(files)
+        nodes.reserveCapacity(files)
+        index.reserveCapacity(files)
     }
 
     // MARK: - Queries

@@ -5,12 +5,14 @@ public struct PathIndex: Sendable {
     public private(set) var files: Set<String> = []
     /// Directory → names of its child directories ("" is the root).
     private var childDirectories: [String: Set<String>] = [:]
-    /// Directory → names of the files directly in it.
+    /// Directory → the files directly in it, as paths (the strings `files` holds: a name of its
+    /// own cost a heap allocation for each name longer than 15 bytes).
     private var directFiles: [String: Set<String>] = [:]
-    /// The hash of `PathIndex.tail(path)` → files with that tail (for Java's package-path
-    /// lookups), and maybe a few of another tail with the same hash: every lookup compares the
-    /// paths it finds. Keyed by the hash, a key costs no string of its own.
-    private var byTail: [Int: PathBucket] = [:]
+    /// The hash of `PathIndex.tail(path)` → `.java` files with that tail (Java's package-path
+    /// lookups are the only ones by tail), and maybe a few of another tail with the same hash:
+    /// every lookup compares the paths it finds. Keyed by the hash, a key costs no string of its
+    /// own; other files are not held here (for every file of a kernel tree it was 4 MiB).
+    private var javaByTail: [Int: PathBucket] = [:]
     /// The same for directories.
     private var directoriesByTail: [Int: PathBucket] = [:]
     private var knownDirectories: Set<String> = []
@@ -21,6 +23,9 @@ public struct PathIndex: Sendable {
         for path in paths { insert(path) }
     }
 
+    /// Room for `count` files without growing the set of them.
+    public mutating func reserveCapacity(_ count: Int) { files.reserveCapacity(count) }
+
     public func contains(_ path: String) -> Bool { files.contains(path) }
 
     public func isDirectory(_ path: String) -> Bool {
@@ -29,9 +34,9 @@ public struct PathIndex: Sendable {
 
     public mutating func insert(_ path: String) {
         guard files.insert(path).inserted else { return }
-        let (directory, name) = Self.split(path)
-        directFiles[directory, default: []].insert(name)
-        PathBucket.insert(path, into: &byTail)
+        let directory = Self.directory(of: path)
+        directFiles[directory, default: []].insert(path)
+        if Self.isJava(path) { PathBucket.insert(path, into: &javaByTail) }
         var child = directory
         while !child.isEmpty, knownDirectories.insert(child).inserted {
             PathBucket.insert(child, into: &directoriesByTail)
@@ -43,10 +48,10 @@ public struct PathIndex: Sendable {
 
     public mutating func remove(_ path: String) {
         guard files.remove(path) != nil else { return }
-        let (directory, name) = Self.split(path)
-        directFiles[directory]?.remove(name)
+        let directory = Self.directory(of: path)
+        directFiles[directory]?.remove(path)
         if directFiles[directory]?.isEmpty == true { directFiles[directory] = nil }
-        PathBucket.remove(path, from: &byTail)
+        if Self.isJava(path) { PathBucket.remove(path, from: &javaByTail) }
         var child = directory
         while !child.isEmpty, directFiles[child] == nil, childDirectories[child]?.isEmpty ?? true {
             childDirectories[child] = nil
@@ -61,7 +66,7 @@ public struct PathIndex: Sendable {
 
     /// Files directly in `directory`, as paths, sorted.
     public func files(in directory: String) -> [String] {
-        (directFiles[directory] ?? []).map { Self.join(directory, $0) }.sorted()
+        (directFiles[directory] ?? []).sorted()
     }
 
     /// Files anywhere below `directory`, sorted.
@@ -69,16 +74,20 @@ public struct PathIndex: Sendable {
         var found: [String] = []
         var pending = [directory]
         while let next = pending.popLast() {
-            found += (directFiles[next] ?? []).map { Self.join(next, $0) }
+            found += directFiles[next] ?? []
             pending += (childDirectories[next] ?? []).map { Self.join(next, $0) }
         }
         return found.sorted()
     }
 
-    /// Files whose path is `suffix` or ends in `/suffix`.
-    public func files(endingIn suffix: String) -> [String] {
-        (byTail[PathBucket.key(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }.sorted()
+    /// `.java` files whose path is `suffix` or ends in `/suffix` (none for any other suffix).
+    public func javaFiles(endingIn suffix: String) -> [String] {
+        guard Self.isJava(suffix) else { return [] }
+        return (javaByTail[PathBucket.key(suffix)]?.paths ?? []).filter { $0 == suffix || $0.hasSuffix("/" + suffix) }
+            .sorted()
     }
+
+    static func isJava(_ path: String) -> Bool { path.utf8.reversed().starts(with: ".java".utf8.reversed()) }
 
     /// Directories whose path is `suffix` or ends in `/suffix`.
     public func directories(endingIn suffix: String) -> [String] {
@@ -113,7 +122,10 @@ public struct PathIndex: Sendable {
         return (String(path[..<slash]), String(path[path.index(after: slash)...]))
     }
 
-    public static func directory(of path: String) -> String { split(path).0 }
+    public static func directory(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        return String(path[..<slash])
+    }
 
     public static func join(_ directory: String, _ name: String) -> String {
         directory.isEmpty ? name : directory + "/" + name

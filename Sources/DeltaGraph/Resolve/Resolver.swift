@@ -339,7 +339,7 @@ public struct Resolver: Sendable {
             let suffix = parts[..<count].joined(separator: "/") + ".java"
             resolution.keys.append(Self.fileKey(suffix))
             if resolution.targets.isEmpty {
-                let found = index.files(endingIn: suffix)
+                let found = index.javaFiles(endingIn: suffix)
                 if !found.isEmpty { resolution.targets = found }
             }
         }

@@ -43,7 +43,7 @@ extension SQLiteStorage {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let record = try commit.record.map { try encoder.encode($0) }
         defer { checkpointer.committed(rows: commit.upserts.count + commit.deletes.count + 1) }
-        try await writeDerived { db in
+        try await writeDerived(cacheKiB: Self.graphCacheKiB) { db in
             let key = commit.workspace
             if commit.reset {
                 if !commit.upserts.isEmpty { try db.execute(sql: "DROP INDEX IF EXISTS graph_symbol_by_name") }

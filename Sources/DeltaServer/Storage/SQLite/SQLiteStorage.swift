@@ -20,6 +20,10 @@ public final class SQLiteStorage: DeltaStorage {
         configuration.prepareDatabase { db in
             // A success reply promises durability: in WAL mode FULL syncs the log at each commit.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The readers' page caches (the writer's is set below): each reads a page of the file
+            // table or a step's symbols at a time, from the kernel's cache as fast, and five
+            // connections at SQLite's default of 2 MiB held 8 MiB of the server's memory.
+            try db.execute(sql: "PRAGMA cache_size = \(-Self.readerCacheKiB)")
         }
         // `serve` and `token create` may open a new database at the same moment: one migrates at a time.
         let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -52,6 +56,13 @@ public final class SQLiteStorage: DeltaStorage {
     /// them back at each commit (a first push of synthetic-100k read 290 MB from the log; 120 MB
     /// with 4 MiB, 90 MB with 8 MiB, which also raised the server's peak by 6 MiB).
     static let writerCacheKiB = 4_096
+    static let readerCacheKiB = 256
+    /// The writer's page cache while it commits a step of the code graph: a rebuild's commits
+    /// append (files, then symbols, in path order), and the name index is made once at its end,
+    /// which SQLite sorts in runs of about this size. With the writer's usual bound, the cache
+    /// a first push had filled stayed, and the sort took 4 MiB more, at the end of a build,
+    /// when the graph is at its largest.
+    static let graphCacheKiB = 512
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -515,8 +526,14 @@ public final class SQLiteStorage: DeltaStorage {
     /// got), committed without a sync of its own: the next bundle's commit syncs it with its
     /// own (the log is written in order), and one lost to a power loss is redone from the log at
     /// start-up. Each would otherwise cost a sync on the disk a save's commit waits for.
-    func writeDerived<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// `cacheKiB` bounds the writer's page cache for this transaction only (what it had cached
+    /// beyond that is freed at once), and the usual bound is back after it.
+    func writeDerived<T: Sendable>(
+        cacheKiB: Int? = nil, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
         try await pool.writeWithoutTransaction { db in
+            if let cacheKiB { try db.execute(sql: "PRAGMA cache_size = \(-cacheKiB)") }
+            defer { if cacheKiB != nil { try? db.execute(sql: "PRAGMA cache_size = \(-Self.writerCacheKiB)") } }
             try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
             let outcome = Result<T?, any Error> {
                 var result: T?
