@@ -59,9 +59,10 @@ public final class SQLiteStorage: DeltaStorage {
     static let readerCacheKiB = 256
     /// The writer's page cache while it commits a step of the code graph: a rebuild's commits
     /// append (files, then symbols, in path order), and the name index is made once at its end,
-    /// which SQLite sorts in runs of about this size. With the writer's usual bound, the cache
-    /// a first push had filled stayed, and the sort took 4 MiB more, at the end of a build,
-    /// when the graph is at its largest.
+    /// which SQLite sorts in runs of about this size. With the writer's usual bound (the cache a
+    /// first push had filled stayed, and the sort used it) the server's peak after pushing and
+    /// indexing the linux tree was 4 MiB higher, reached at the end of the build, when the graph
+    /// is at its largest.
     static let graphCacheKiB = 512
 
     static var migrator: DatabaseMigrator {
