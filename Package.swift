@@ -197,6 +197,8 @@ let package = Package(
                 "DeltaTestSupport",
                 "DeltaServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // `sqlite3_db_status`: how much the writer's page cache holds (`PageCacheTests`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 // The oracle the upload's own multipart scanner is held to.
                 .product(name: "MultipartKit", package: "multipart-kit"),

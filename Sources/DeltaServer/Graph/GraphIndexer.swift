@@ -418,11 +418,6 @@ public final class GraphIndexer: Service, Sendable {
     @discardableResult
     func rebuild(_ key: String, pageSize: Int = rebuildSliceFiles) async throws -> WorkspaceGraph {
         await yieldToUploads()
-        // As `watch` does after its catch-up: the code of the push just received (or of start-up)
-        // stops counting in the server's RSS; what the build runs faults back in from the page
-        // cache. The kernel maps code 64 KiB around each first use, so its code stays resident
-        // wide: 31–35 MiB of the kernel tree's build peak was the binary, 21–23 MiB with this.
-        _ = cdeltasys_drop_code_pages()
         let started = ContinuousClock.now
         let previous = graphs.withLock { $0[key] }?.indexed.load(ordering: .acquiring) ?? 0
         // The file table is read a page at a time: its 100,000 records held through the whole
@@ -431,6 +426,14 @@ public final class GraphIndexer: Service, Sendable {
         // the files as they are then, which gives the same graph.
         let sequence = try await storage.workspace(key)?.lastSequence ?? 0
         var remaining = try await storage.fileCount(workspace: key)
+        if remaining > Self.smallBacklog {
+            // As `watch` does after its catch-up: the code of the push just received stops
+            // counting in the server's RSS; what the build runs faults back in from the page
+            // cache. The kernel maps code 64 KiB around each first use, so its code stays resident
+            // wide: 31–35 MiB of the kernel tree's build peak was the binary, 21–23 MiB with this.
+            // (A workspace's first few files are not worth reading /proc/self/smaps for.)
+            _ = cdeltasys_drop_code_pages()
+        }
         setProgress(key) {
             $0.status = "indexing"
             $0.pendingOperations = remaining
